@@ -1,0 +1,118 @@
+"""The model bundle: the contract between training and the app.
+
+``emotion.json`` says everything the app needs to run ``emotion.tflite`` (labels, feature
+settings, window, normalisation, attention layout), so the app never guesses or hard-codes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from app.features import FeatureSettings, window_frames
+
+FORMAT = 1
+META_FILE = "emotion.json"
+TFLITE_FILE = "emotion.tflite"
+KERAS_FILE = "emotion.keras"
+MODEL_ENV = "EMOTION_METER_MODEL"
+
+
+class BundleError(Exception):
+    """A model bundle that is missing, damaged or inconsistent, with the reason in words."""
+
+
+@dataclass(frozen=True)
+class Bundle:
+    path: Path
+    labels: tuple[str, ...]
+    features: FeatureSettings
+    window_seconds: float
+    hop_seconds: float
+    mean: npt.NDArray[np.float32]
+    std: npt.NDArray[np.float32]
+    attention_steps: int
+    meta: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def window_frames(self) -> int:
+        return window_frames(self.features, self.window_seconds)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (1, self.window_frames, self.features.n_features)
+
+    @property
+    def tflite_path(self) -> Path:
+        return self.path / TFLITE_FILE
+
+    @property
+    def keras_path(self) -> Path:
+        return self.path / KERAS_FILE
+
+
+def assets_dir() -> Path:
+    """``assets/`` of the source tree, or of the frozen app."""
+    frozen = getattr(sys, "_MEIPASS", None)
+    return Path(frozen) / "assets" if frozen else Path(__file__).resolve().parents[1] / "assets"
+
+
+def default_path() -> Path:
+    """The bundle the app runs: ``$EMOTION_METER_MODEL`` or the one shipped in ``assets/model``."""
+    return Path(os.environ.get(MODEL_ENV) or assets_dir() / "model")
+
+
+def load(path: str | os.PathLike[str] | None = None) -> Bundle:
+    """Read and validate a bundle's metadata; raise :class:`BundleError` saying what is wrong."""
+    path = Path(path) if path is not None else default_path()
+    meta_path = path / META_FILE
+    if not meta_path.is_file():
+        raise BundleError(f"No emotion model found: {meta_path} is missing.")
+    if not (path / TFLITE_FILE).is_file():
+        raise BundleError(f"The emotion model is incomplete: {path / TFLITE_FILE} is missing.")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BundleError(f"The model description {meta_path.name} is damaged: {e}") from e
+    return from_meta(path, meta)
+
+
+def from_meta(path: Path, meta: Any) -> Bundle:
+    """Validate parsed metadata into a :class:`Bundle`."""
+    if not isinstance(meta, dict):
+        raise BundleError("The model description is not a JSON object.")
+    if meta.get("format") != FORMAT:
+        raise BundleError(f"Model format {meta.get('format')!r} is not supported (need {FORMAT}).")
+    try:
+        labels = tuple(str(x) for x in meta["labels"])
+        features = FeatureSettings.from_dict(meta["features"])
+        window = float(meta["window_seconds"])
+        hop = float(meta["hop_seconds"])
+        mean = np.asarray(meta["normalisation"]["mean"], np.float32)
+        std = np.asarray(meta["normalisation"]["std"], np.float32)
+        steps = int(meta["attention"]["steps"])
+    except KeyError as e:
+        raise BundleError(f"The model description lacks {e}.") from e
+    except (TypeError, ValueError) as e:
+        raise BundleError(f"The model description has an invalid value: {e}") from e
+    if len(labels) < 2 or len(set(labels)) != len(labels) or not all(labels):
+        raise BundleError(f"The model's labels are invalid: {list(labels)}.")
+    if features.sample_rate != int(meta.get("sample_rate", features.sample_rate)):
+        raise BundleError("The model description gives two different sample rates.")
+    if not 0 < hop <= window or window_frames(features, window) < 1:
+        raise BundleError(f"Invalid window {window} s / hop {hop} s.")
+    n = features.n_features
+    if mean.shape != (n,) or std.shape != (n,):
+        raise BundleError(f"Normalisation has {mean.size}/{std.size} values for {n} features.")
+    if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+        raise BundleError("Normalisation statistics are not finite and positive.")
+    if steps < 1:
+        raise BundleError(f"Invalid attention steps: {steps}.")
+    return Bundle(path, labels, features, window, hop, mean, std, steps, meta)
