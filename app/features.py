@@ -49,7 +49,9 @@ class FeatureSettings:
         if self.center:
             raise ValueError("center=True frames cannot be streamed; use center=False")
         if not 0 <= self.fmin < self.fmax <= self.sample_rate / 2:
-            raise ValueError(f"need 0 <= fmin < fmax <= sample_rate/2, got {self.fmin}, {self.fmax}")
+            raise ValueError(
+                f"need 0 <= fmin < fmax <= sample_rate/2, got {self.fmin}, {self.fmax}"
+            )
         if self.kind == "mfcc" and not 0 < self.n_mfcc <= self.n_mels:
             raise ValueError(f"need 0 < n_mfcc <= n_mels, got {self.n_mfcc}, {self.n_mels}")
 
@@ -80,7 +82,9 @@ def hz_to_mel(hz: npt.ArrayLike) -> npt.NDArray[np.float64]:
     min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
     mel = hz / f_sp
     log = hz >= min_log_hz
-    return np.where(log, min_log_mel + np.log(np.maximum(hz, min_log_hz) / min_log_hz) / logstep, mel)
+    return np.where(
+        log, min_log_mel + np.log(np.maximum(hz, min_log_hz) / min_log_hz) / logstep, mel
+    )
 
 
 def mel_to_hz(mel: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -88,7 +92,9 @@ def mel_to_hz(mel: npt.ArrayLike) -> npt.NDArray[np.float64]:
     mel = np.asarray(mel, dtype=np.float64)
     f_sp, min_log_hz = 200.0 / 3, 1000.0
     min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
-    return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel)
+    return np.where(
+        mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel
+    )
 
 
 def mel_filters(s: FeatureSettings) -> Array:
@@ -148,6 +154,12 @@ class Pipeline:
         power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
         return (10.0 * np.log10(np.maximum(power @ self.mel, s.amin))).astype(np.float32)
 
+    def level_db(self, y: npt.ArrayLike) -> Array:
+        """Loudness of every whole frame in dB re full scale (RMS); what the speech gate reads."""
+        s = self.settings
+        power = np.mean(np.square(frames(y, s.n_fft, s.hop_length), dtype=np.float32), axis=1)
+        return (10.0 * np.log10(power + s.amin)).astype(np.float32)
+
     def from_log_mel(self, log_mel: Array) -> Array:
         """The model's features from log-mel frames (so the spectrogram costs no second FFT)."""
         if self.settings.kind == "logmel":
@@ -160,7 +172,7 @@ class Pipeline:
 
 
 class FrameStream:
-    """Log-mel frames of audio that arrives in chunks, equal to :meth:`Pipeline.log_mel` at once.
+    """Frames of audio that arrives in chunks, equal to :meth:`Pipeline.log_mel` on it at once.
 
     Keeps only the samples of the next, incomplete frame between calls.
     """
@@ -170,16 +182,15 @@ class FrameStream:
         self._pending = np.zeros(0, np.float32)
         self.frames_done = 0
 
-    def push(self, chunk: npt.ArrayLike) -> Array:
-        """Add samples; return the log-mel frames they completed, shape ``(new, n_mels)``."""
+    def push(self, chunk: npt.ArrayLike) -> tuple[Array, Array]:
+        """Add samples; return the log-mel frames and frame levels (dB) they completed."""
         s = self.pipeline.settings
         audio = np.concatenate([self._pending, np.asarray(chunk, np.float32).ravel()])
         count = s.n_frames(len(audio))
         self._pending = audio[count * s.hop_length :]
         self.frames_done += count
-        if count == 0:
-            return np.zeros((0, s.n_mels), np.float32)
-        return self.pipeline.log_mel(audio[: (count - 1) * s.hop_length + s.n_fft])
+        whole = audio[: (count - 1) * s.hop_length + s.n_fft] if count else audio[:0]
+        return self.pipeline.log_mel(whole), self.pipeline.level_db(whole)
 
     def reset(self) -> None:
         self._pending = np.zeros(0, np.float32)
@@ -203,14 +214,20 @@ def window_starts(n_frames: int, size: int, hop: int) -> npt.NDArray[np.int64]:
     return np.arange(0, n_frames - size + 1, hop, dtype=np.int64)
 
 
-def fit_frames(x: Array, size: int, fill: Array) -> Array:
-    """``x`` padded at both ends with ``fill`` frames (the features of silence) to ``size``."""
-    missing = size - len(x)
-    if missing <= 0:
-        return x
-    before = missing // 2
-    pad = np.broadcast_to(fill, (missing, x.shape[1]))
-    return np.concatenate([pad[:before], x, pad[before:]]).astype(np.float32)
+def fit_frames(x: Array, size: int, fill: Array, offset: int | None = None) -> Array:
+    """Exactly ``size`` frames: a window of a longer ``x``, or a shorter ``x`` inside silence.
+
+    ``offset`` is where the window starts in ``x`` (or where ``x`` starts in the window); ``None``
+    centres it. ``fill`` is the feature frame of silence (:func:`silence_frame`).
+    """
+    n = len(x)
+    offset = abs(n - size) // 2 if offset is None else offset
+    if n >= size:
+        return x[offset : offset + size]
+    out = np.empty((size, x.shape[1]), np.float32)
+    out[:] = fill
+    out[offset : offset + n] = x
+    return out
 
 
 def silence_frame(pipeline: Pipeline) -> Array:
@@ -222,3 +239,10 @@ def silence_frame(pipeline: Pipeline) -> Array:
 def normalise(x: Array, mean: Array, std: Array) -> Array:
     """Standardise features with statistics from training speakers (never per window)."""
     return ((x - mean) / std).astype(np.float32)
+
+
+def windows(x: Array, size: int, hop: int, fill: Array) -> Array:
+    """Every model window of a clip's features, shape ``(windows, size, features)``."""
+    if len(x) <= size:
+        return fit_frames(x, size, fill)[None]
+    return np.stack([x[i : i + size] for i in window_starts(len(x), size, hop)])

@@ -59,7 +59,9 @@ def by_speaker(
         if corpus in TRAIN_ONLY or len(speakers) < MIN_SPEAKERS:
             part_of.update({s: "train" for s, _ in speakers})
             continue
-        part_of.update(_assign(speakers, test_fraction, val_fraction, random.Random(f"{seed}{corpus}")))
+        part_of.update(
+            _assign(speakers, test_fraction, val_fraction, random.Random(f"{seed}{corpus}"))
+        )
     parts: dict[str, list[Clip]] = {"train": [], "val": [], "test": []}
     for c in clips:
         parts[part_of[c.speaker]].append(c)

@@ -60,7 +60,8 @@ def info(path: str | os.PathLike[str]) -> AudioInfo:
         ) from e
     if meta.samplerate <= 0 or meta.channels <= 0 or meta.channels > MAX_CHANNELS:
         raise AudioFileError(
-            f"{path.name} has an impossible header ({meta.samplerate} Hz, {meta.channels} channels)."
+            f"{path.name} has an impossible header "
+            f"({meta.samplerate} Hz, {meta.channels} channels)."
         )
     if meta.frames <= 0:
         raise AudioFileError(f"{path.name} contains no audio.")
@@ -90,7 +91,9 @@ def blocks(
                 if last:
                     break
     except (sf.LibsndfileError, RuntimeError) as e:
-        raise AudioFileError(f"{meta.path.name} is damaged and could not be read to the end ({e}).") from e
+        raise AudioFileError(
+            f"{meta.path.name} is damaged and could not be read to the end ({e})."
+        ) from e
 
 
 def load(path: str | os.PathLike[str], sample_rate: int) -> Audio:

@@ -1,0 +1,48 @@
+"""Speech gate: is anyone speaking in this window? Silence must show as silence, not "neutral".
+
+A frame counts as voiced when it is louder than both an absolute floor and the tracked noise
+floor by a margin; the window opens the gate when enough of its newest frames are voiced and
+closes it (hysteresis) only when clearly fewer are, so the meter does not flicker at pauses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+FLOOR_DB = -55.0  # frames quieter than this are never speech (dB re full scale)
+MARGIN_DB = 12.0  # above the noise floor
+OPEN_FRACTION = 0.2  # of the frames looked at that must be voiced to open the gate
+CLOSE_FRACTION = 0.08
+NOISE_PERCENTILE = 10
+NOISE_RISE_DB = 0.5  # per update: the noise floor creeps up slowly, falls at once
+
+
+@dataclass
+class SpeechGate:
+    floor_db: float = FLOOR_DB
+    margin_db: float = MARGIN_DB
+    open_fraction: float = OPEN_FRACTION
+    close_fraction: float = CLOSE_FRACTION
+    noise_db: float | None = None
+    is_open: bool = False
+
+    def update(self, levels: npt.NDArray[np.float32]) -> bool:
+        """Feed the frame levels (dB) of the newest stretch of audio; returns speech or not."""
+        if len(levels) == 0:
+            return self.is_open
+        quiet = float(np.percentile(levels, NOISE_PERCENTILE))
+        if self.noise_db is None or quiet < self.noise_db:
+            self.noise_db = quiet
+        else:
+            self.noise_db = min(quiet, self.noise_db + NOISE_RISE_DB)
+        threshold = max(self.floor_db, self.noise_db + self.margin_db)
+        voiced = float(np.mean(levels > threshold))
+        self.is_open = voiced >= (self.close_fraction if self.is_open else self.open_fraction)
+        return self.is_open
+
+    def reset(self) -> None:
+        self.noise_db = None
+        self.is_open = False

@@ -1,0 +1,247 @@
+"""``python -m model_training train|baseline``: the whole path from corpora to the app's bundle."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.features import FeatureSettings, hop_frames, window_frames, windows
+from model_training import corpora, data, splits
+from model_training.augment import NONE, AugmentSettings
+from model_training.train import TrainSettings
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (corpora.CorpusLayoutError, FileNotFoundError, data.CacheError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="emotion-meter-train", description=__doc__)
+    sub = p.add_subparsers(required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--datasets", help=f"corpora folder (default ${corpora.DATASETS_ENV} or ../shared/datasets)"
+    )
+    common.add_argument("--corpora", nargs="+", help="only these corpora (default: all present)")
+    common.add_argument(
+        "--labels", choices=["8", "7"], default="8", help="8 RAVDESS emotions, or 7 without calm"
+    )
+    common.add_argument(
+        "--limit", type=int, help="at most this many clips per speaker (quick runs)"
+    )
+    common.add_argument(
+        "--cache", help=f"feature cache folder (default ${data.CACHE_ENV} or .cache)"
+    )
+    common.add_argument("--workers", type=int, default=2)
+    common.add_argument("--out", type=Path, default=Path("runs/latest"), help="run folder")
+
+    t = sub.add_parser("train", parents=[common], help="train, evaluate and export a bundle")
+    t.add_argument("--epochs", type=int, default=TrainSettings.epochs)
+    t.add_argument("--batch-size", type=int, default=TrainSettings.batch_size)
+    t.add_argument("--recurrent", choices=["lstm", "bilstm", "bigru"], default="lstm")
+    t.add_argument("--feature", choices=["mfcc", "logmel"], default="mfcc")
+    t.add_argument(
+        "--variants",
+        type=int,
+        default=AugmentSettings.variants,
+        help="augmented renderings per training clip",
+    )
+    t.add_argument("--no-augment", action="store_true", help="no augmentation at all")
+    t.add_argument("--no-mixup", action="store_true")
+    t.add_argument("--baseline", action="store_true", help="also run eGeMAPS+SVM on the split")
+    t.add_argument("--bundle", type=Path, help="also copy the bundle here (e.g. assets/model)")
+    t.set_defaults(run=train)
+
+    b = sub.add_parser("baseline", parents=[common], help="eGeMAPS functionals + SVM only")
+    b.set_defaults(run=baseline)
+    return p
+
+
+def load_split(args: argparse.Namespace) -> tuple[tuple[str, ...], corpora.Scan, splits.Split]:
+    labels = corpora.LABELS8 if args.labels == "8" else corpora.LABELS7
+    scan = corpora.read_corpora(corpora.datasets_root(args.datasets), args.corpora, labels)
+    print(scan.summary())
+    clips = limit_per_speaker(scan.clips, args.limit) if args.limit else scan.clips
+    split = splits.by_speaker(clips)
+    print(split.describe(labels))
+    return labels, scan, split
+
+
+def limit_per_speaker(clips: list[corpora.Clip], n: int) -> list[corpora.Clip]:
+    """The first ``n`` clips of each speaker, for quick runs and tests."""
+    seen: dict[str, int] = {}
+    out = []
+    for c in clips:
+        seen[c.speaker] = seen.get(c.speaker, 0) + 1
+        if seen[c.speaker] <= n:
+            out.append(c)
+    return out
+
+
+def train(args: argparse.Namespace) -> int:
+    labels, scan, split = load_split(args)
+    features = FeatureSettings(kind=args.feature)
+    augment = NONE if args.no_augment else AugmentSettings(variants=args.variants)
+    if args.no_mixup:
+        augment = replace(augment, mixup=0.0)
+    settings = TrainSettings(
+        epochs=args.epochs, batch_size=args.batch_size, recurrent=args.recurrent
+    )
+    cache = data.cache_root(args.cache) / "features"
+    train_set = data.extract(split.train, features, augment, cache, args.workers)
+    val_set = data.extract(split.val, features, None, cache, args.workers)
+    test_set = data.extract(split.test, features, None, cache, args.workers)
+    skipped = scan.skipped + train_set.skipped + val_set.skipped + test_set.skipped
+    for path, why in skipped:
+        print(f"skipped {path}: {why}", file=sys.stderr)
+
+    from model_training import evaluate, export
+    from model_training import model as models
+    from model_training import train as training
+
+    mean, std = data.statistics(train_set.clean)
+    fill = data.silence(features)
+    model = training.fit(
+        train_set, val_set, labels, features, fill, mean, std, augment, settings, args.out
+    )
+    size = window_frames(features, settings.window_seconds)
+    hop = hop_frames(features, settings.hop_seconds)
+    probs = training.predict_clips(
+        models.classifier(model), test_set.clean, size, hop, fill, mean, std
+    )
+    report: dict[str, Any] = {
+        "test": evaluate.score_clips(test_set.clips, probs, labels),
+        "training": provenance(scan, split, train_set, labels, settings, augment, skipped),
+    }
+    if args.baseline:
+        report["baselines"] = run_baselines(split, labels, args)
+    check = np.concatenate([windows(x, size, hop, fill)[:2] for x in test_set.clean[:16]])
+    bundle = export.export(
+        model,
+        args.out,
+        labels,
+        features,
+        settings.window_seconds,
+        settings.hop_seconds,
+        mean,
+        std,
+        {"training": report["training"], "evaluation": summary(report)},
+        (check - mean) / std,
+    )
+    evaluate.write_report(report, args.out)
+    print(evaluate.markdown(report))
+    if args.bundle:
+        copy_bundle(args.out, args.bundle)
+    print(f"bundle written to {bundle.path}" + (f" and {args.bundle}" if args.bundle else ""))
+    return 0
+
+
+def baseline(args: argparse.Namespace) -> int:
+    labels, _, split = load_split(args)
+    result = run_baselines(split, labels, args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "baseline.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    for name, r in result.items():
+        s = r["test"]["pooled"]
+        print(
+            f"{name}: accuracy {s['accuracy']:.3f}  UA {s['ua']:.3f}  macro-F1 {s['macro_f1']:.3f}"
+        )
+    return 0
+
+
+def run_baselines(split: splits.Split, labels: tuple[str, ...], args: argparse.Namespace) -> dict:
+    from model_training import baseline as svm
+
+    cache = data.cache_root(args.cache) / "egemaps"
+    result = svm.run(split, labels, cache)
+    groups = dict(result["test"])
+    result["test"] = {"pooled": groups.pop("all"), "by_corpus": groups}
+    return {"egemaps_svm": result}
+
+
+def summary(report: dict[str, Any]) -> dict[str, Any]:
+    """The headline figures the bundle carries (the full report sits beside it)."""
+
+    def pick(s: dict[str, Any]) -> dict[str, Any]:
+        return {k: s[k] for k in ("clips", "accuracy", "ua", "macro_f1")}
+
+    test = report["test"]
+    out = {
+        "test": {
+            "pooled": pick(test["pooled"]),
+            **{k: pick(v) for k, v in test["by_corpus"].items()},
+        },
+        "test_speakers": test["speakers"],
+    }
+    for name, r in report.get("baselines", {}).items():
+        out[name] = {"pooled": pick(r["test"]["pooled"])}
+    return out
+
+
+def provenance(
+    scan: corpora.Scan,
+    split: splits.Split,
+    train_set: data.Features,
+    labels: tuple[str, ...],
+    settings: TrainSettings,
+    augment: AugmentSettings,
+    skipped: list[tuple[Path, str]],
+) -> dict[str, Any]:
+    try:
+        revision = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        revision = "unknown"
+    return {
+        "corpora": sorted({c.corpus for c in scan.clips}),
+        "clips": len(train_set.clips),
+        "speakers": split.speakers("train"),
+        "val_speakers": split.speakers("val"),
+        "test_speakers": split.speakers("test"),
+        "labels": list(labels),
+        "excluded": dict(scan.excluded),
+        "skipped": len(skipped),
+        "settings": settings.to_dict(),
+        "augment": augment.to_dict(),
+        "revision": revision,
+        "date": datetime.date.today().isoformat(),
+    }
+
+
+def copy_bundle(run: Path, target: Path) -> None:
+    import shutil
+
+    from model_training.evaluate import CONFUSION_PNG, REPORT_JSON, REPORT_MD
+
+    target.mkdir(parents=True, exist_ok=True)
+    for name in (
+        "emotion.tflite",
+        "emotion.keras",
+        "emotion.json",
+        REPORT_JSON,
+        REPORT_MD,
+        CONFUSION_PNG,
+    ):
+        shutil.copy2(run / name, target / name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

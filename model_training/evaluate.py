@@ -1,0 +1,124 @@
+"""The evaluation report: held-out speakers only, per corpus and pooled, beside the baseline.
+
+Writes ``report.json`` (all figures), ``report.md`` (the short version a person reads) and
+``confusion.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model_training import metrics
+from model_training.corpora import Clip
+
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
+CONFUSION_PNG = "confusion.png"
+
+
+def score_clips(
+    clips: Sequence[Clip], probabilities: np.ndarray, labels: Sequence[str]
+) -> dict[str, Any]:
+    """Figures pooled, per corpus and per speaker from clip-level probabilities."""
+    index = {x: i for i, x in enumerate(labels)}
+    truth = [index[c.label] for c in clips]
+    predicted = probabilities.argmax(axis=1).tolist()
+    out = metrics.by_group(truth, predicted, [c.corpus for c in clips], labels)
+    speakers = metrics.by_group(truth, predicted, [c.speaker for c in clips], labels)
+    speakers.pop("all")
+    return {
+        "pooled": out.pop("all"),
+        "by_corpus": out,
+        "by_speaker": {
+            k: {m: v[m] for m in ("clips", "accuracy", "ua")} for k, v in speakers.items()
+        },
+        "speakers": sorted({c.speaker for c in clips}),
+    }
+
+
+def write_report(report: dict[str, Any], out_dir: Path) -> None:
+    """The report as JSON, Markdown and a confusion-matrix plot of the pooled test figures."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out_dir / REPORT_JSON, json.dumps(report, indent=1))
+    _atomic_write(out_dir / REPORT_MD, markdown(report))
+    plot_confusion(report["test"]["pooled"], out_dir / CONFUSION_PNG)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """Model and baseline side by side on the same held-out speakers."""
+    test = report["test"]
+    rows = [("model", test)]
+    rows += [(name, r["test"]) for name, r in report.get("baselines", {}).items()]
+    groups = ["pooled", *sorted(test["by_corpus"])]
+    lines = [
+        "# Evaluation report",
+        "",
+        f"Held-out test speakers (never seen in training): {', '.join(test['speakers'])}.",
+        "UA is unweighted average recall (the mean of per-class recalls); chance is 1/classes.",
+        "",
+        "| system | set | clips | accuracy | UA | macro-F1 |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for name, result in rows:
+        for g in groups:
+            s = result["pooled"] if g == "pooled" else result["by_corpus"].get(g)
+            if s:
+                lines.append(
+                    f"| {name} | {g} | {s['clips']} | {s['accuracy']:.3f} | {s['ua']:.3f} "
+                    f"| {s['macro_f1']:.3f} |"
+                )
+    pooled = test["pooled"]
+    lines += ["", "Per class (pooled test):", "", "| emotion | precision | recall | F1 | clips |"]
+    lines.append("|---|---:|---:|---:|---:|")
+    for label, c in pooled["per_class"].items():
+        figures = " | ".join(f"{c[k]:.3f}" for k in ("precision", "recall", "f1"))
+        lines.append(f"| {label} | {figures} | {c['support']} |")
+    lines += ["", "Confusion matrix: `confusion.png` (rows true, columns predicted).", ""]
+    train = report.get("training", {})
+    if train:
+        lines += [
+            f"Trained on {train.get('clips')} clips of {len(train.get('speakers', []))} speakers "
+            f"({', '.join(train.get('corpora', []))}), revision {train.get('revision')}, "
+            f"{train.get('date')}.",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def plot_confusion(scores: dict[str, Any], path: Path) -> None:
+    """Row-normalised confusion matrix with counts, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = scores["labels"]
+    counts = np.asarray(scores["confusion"], dtype=float)
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(7, 6), dpi=110)
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            if counts[i, j]:
+                color = "white" if rates[i, j] > 0.5 else "black"
+                ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center", color=color)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"Held-out speakers: accuracy {scores['accuracy']:.2f}, UA {scores['ua']:.2f}")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,70 @@
+"""The emotion model: CNN over the feature image, a recurrent layer over time, attention pooling.
+
+Keras functional API with named layers and no Lambda, so the model saves with ``safe_mode`` and
+converts to LiteRT. The attention weights are a second output: the app draws them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+from keras import layers
+
+FILTERS = (16, 32, 64)
+UNITS = 128
+DENSE = 64
+DROPOUT = 0.3
+RECURRENT = ("lstm", "bilstm", "bigru")
+
+
+def build(
+    frames: int,
+    features: int,
+    labels: int,
+    *,
+    recurrent: str = "lstm",
+    filters: Sequence[int] = FILTERS,
+    units: int = UNITS,
+    dropout: float = DROPOUT,
+    batch_size: int | None = None,
+) -> keras.Model:
+    """``(frames, features)`` -> ``emotion`` probabilities and ``attention`` over time steps."""
+    if recurrent not in RECURRENT:
+        raise ValueError(f"recurrent must be one of {RECURRENT}, not {recurrent!r}")
+    inputs = keras.Input((frames, features), batch_size=batch_size, name="features")
+    x = layers.Reshape((frames, features, 1), name="image")(inputs)
+    for i, width in enumerate(filters, 1):
+        x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
+        x = layers.BatchNormalization(name=f"norm{i}")(x)
+        x = layers.Activation("relu", name=f"relu{i}")(x)
+        x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
+        x = layers.SpatialDropout2D(dropout / 2, name=f"drop{i}")(x)
+    steps, bands, channels = x.shape[1], x.shape[2], x.shape[3]
+    x = layers.Reshape((steps, bands * channels), name="sequence")(x)
+    x = _recurrent(recurrent, units)(x)
+    score = layers.Dense(1, name="attention_score")(x)
+    score = layers.Reshape((steps,), name="attention_logits")(score)
+    weights = layers.Softmax(name="attention")(score)
+    context = layers.Dot(axes=1, name="context")([weights, x])
+    x = layers.Dropout(dropout, name="context_drop")(context)
+    x = layers.Dense(DENSE, activation="relu", name="dense")(x)
+    x = layers.Dropout(dropout, name="dense_drop")(x)
+    emotion = layers.Dense(labels, activation="softmax", name="emotion")(x)
+    return keras.Model(inputs, [emotion, weights], name="emotion_meter")
+
+
+def _recurrent(kind: str, units: int) -> layers.Layer:
+    if kind == "lstm":
+        return layers.LSTM(units, return_sequences=True, name="lstm")
+    cell = layers.LSTM if kind == "bilstm" else layers.GRU
+    return layers.Bidirectional(cell(units // 2, return_sequences=True), name=kind)
+
+
+def classifier(model: keras.Model) -> keras.Model:
+    """The same layers with only the emotion output: what training fits."""
+    return keras.Model(model.input, model.get_layer("emotion").output, name="emotion_classifier")
+
+
+def attention_steps(model: keras.Model) -> int:
+    return int(model.get_layer("attention").output.shape[1])

@@ -1,0 +1,174 @@
+"""Training: features of a speaker split in, the best model by validation UA out.
+
+Early stopping and LR reduction watch the validation speakers' unweighted average recall (clip
+level, like the report), the best weights are checkpointed, and an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import numpy.typing as npt
+
+from app.features import FeatureSettings, windows
+from model_training import model as models
+from model_training.augment import AugmentSettings, crop, mixup
+from model_training.data import Features, class_weights
+
+Array = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    window_seconds: float = 3.0
+    hop_seconds: float = 0.25
+    epochs: int = 40
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    patience: int = 8  # epochs without a better validation UA before stopping
+    lr_patience: int = 3
+    clean_fraction: float = 0.4  # of batches' examples drawn from the un-augmented rendering
+    recurrent: str = "lstm"
+    seed: int = 1234
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Batches(keras.utils.PyDataset):
+    """One random window per training clip per epoch, from a random rendering, then mixup."""
+
+    def __init__(
+        self,
+        data: Features,
+        targets: npt.NDArray[np.int64],
+        n_labels: int,
+        size: int,
+        fill: Array,
+        mean: Array,
+        std: Array,
+        augment: AugmentSettings,
+        settings: TrainSettings,
+    ) -> None:
+        super().__init__()
+        self.data, self.targets, self.n_labels = data, targets, n_labels
+        self.size, self.fill, self.mean, self.std = size, fill, mean, std
+        self.augment, self.settings = augment, settings
+        self.weights = class_weights(targets, n_labels)
+        self.rng = np.random.default_rng(settings.seed)
+        self.order = self.rng.permutation(len(targets))
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.targets) / self.settings.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[Array, Array, npt.NDArray[np.float64]]:
+        b = self.settings.batch_size
+        picks = self.order[index * b : (index + 1) * b]
+        x = np.stack([self._window(i) for i in picks])
+        y = np.eye(self.n_labels, dtype=np.float32)[self.targets[picks]]
+        w = self.weights[self.targets[picks]]
+        if self.augment.mixup > 0 and len(picks) > 1:
+            x, y, lam = mixup(x, y, self.augment.mixup, self.rng)
+            w = lam * w + (1 - lam) * w[self.rng.permutation(len(w))]
+        return (x - self.mean) / self.std, y, w
+
+    def _window(self, i: int) -> Array:
+        renderings = self.data.variants[i]
+        use_clean = len(renderings) == 1 or self.rng.random() < self.settings.clean_fraction
+        x = renderings[0] if use_clean else renderings[int(self.rng.integers(1, len(renderings)))]
+        if self.augment.shift:
+            return crop(x, self.size, self.fill, self.rng)
+        return windows(x, self.size, len(x), self.fill)[0]
+
+    def on_epoch_end(self) -> None:
+        self.order = self.rng.permutation(len(self.targets))
+
+
+def predict_clips(
+    classifier: keras.Model,
+    clips: Sequence[Array],
+    size: int,
+    hop: int,
+    fill: Array,
+    mean: Array,
+    std: Array,
+) -> Array:
+    """Clip-level probabilities: the mean over every window of each clip, as the app does."""
+    per_clip = [windows(x, size, hop, fill) for x in clips]
+    counts = [len(w) for w in per_clip]
+    probs = classifier.predict((np.concatenate(per_clip) - mean) / std, batch_size=256, verbose=0)
+    bounds = np.cumsum([0, *counts])
+    return np.stack([probs[a:b].mean(axis=0) for a, b in itertools.pairwise(bounds)])
+
+
+class ValidationUA(keras.callbacks.Callback):
+    """Adds ``val_ua`` (clip-level unweighted average recall) to each epoch's logs."""
+
+    def __init__(self, clips: Sequence[Array], targets: npt.NDArray[np.int64], **window: Any):
+        super().__init__()
+        self.clips, self.targets, self.window = clips, targets, window
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        predicted = predict_clips(self.model, self.clips, **self.window).argmax(axis=1)
+        present = np.unique(self.targets)
+        recalls = [np.mean(predicted[self.targets == c] == c) for c in present]
+        if logs is not None:
+            logs["val_ua"] = float(np.mean(recalls))
+            logs["val_accuracy"] = float(np.mean(predicted == self.targets))
+
+
+def fit(
+    train: Features,
+    val: Features,
+    labels: Sequence[str],
+    features: FeatureSettings,
+    fill: Array,
+    mean: Array,
+    std: Array,
+    augment: AugmentSettings,
+    settings: TrainSettings,
+    out_dir: Path,
+) -> keras.Model:
+    """Train and return the full model (emotion + attention) with the best validation weights."""
+    from app.features import hop_frames, window_frames
+
+    keras.utils.set_random_seed(settings.seed)
+    size = window_frames(features, settings.window_seconds)
+    hop = hop_frames(features, settings.hop_seconds)
+    index = {x: i for i, x in enumerate(labels)}
+    y_train = np.array([index[c.label] for c in train.clips], np.int64)
+    y_val = np.array([index[c.label] for c in val.clips], np.int64)
+    model = models.build(size, features.n_features, len(labels), recurrent=settings.recurrent)
+    classifier = models.classifier(model)
+    classifier.compile(
+        optimizer=keras.optimizers.Adam(settings.learning_rate),
+        loss=keras.losses.CategoricalCrossentropy(),
+        metrics=["accuracy"],
+    )
+    batches = Batches(train, y_train, len(labels), size, fill, mean, std, augment, settings)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    best = out_dir / "best.weights.h5"
+    window = {"size": size, "hop": hop, "fill": fill, "mean": mean, "std": std}
+    callbacks = [
+        ValidationUA(val.clean, y_val, **window),
+        keras.callbacks.ModelCheckpoint(
+            best, monitor="val_ua", mode="max", save_best_only=True, save_weights_only=True
+        ),
+        keras.callbacks.EarlyStopping(monitor="val_ua", mode="max", patience=settings.patience),
+        keras.callbacks.ReduceLROnPlateau(
+            monitor="val_ua", mode="max", factor=0.5, patience=settings.lr_patience, min_lr=1e-5
+        ),
+        keras.callbacks.CSVLogger(out_dir / "epochs.csv", append=True),
+        keras.callbacks.BackupAndRestore(out_dir / "resume"),
+    ]
+    classifier.fit(batches, epochs=settings.epochs, callbacks=callbacks, verbose=2)
+    if best.exists():
+        classifier.load_weights(best)
+    return model
