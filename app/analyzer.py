@@ -1,0 +1,123 @@
+"""The live meter's core: device audio in, spectrogram columns and emotion results out. No Qt.
+
+Only new frames are computed on each call (``FrameStream``); a model window runs every hop over
+the newest frames; the speech gate blanks silence; probabilities are smoothed over time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import soxr
+
+from app.engine import Engine
+from app.features import FrameStream, Pipeline, hop_frames
+from app.gate import SpeechGate
+from app.offline import GATE_SECONDS
+
+SMOOTHING = 0.5  # weight of the previous smoothed value: 0 = none, 0.9 = very slow
+
+Array = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class LiveResult:
+    time: float  # stream seconds at the end of the analysed window
+    speech: bool
+    probabilities: Array | None  # smoothed; None while silent
+    raw: Array | None  # this window's own probabilities; None while silent
+    attention: Array  # over the window's time steps
+    level_db: float  # loudness of the newest frames
+    latency: float  # seconds from the window's last sample arriving to this result
+
+
+@dataclass(frozen=True)
+class Update:
+    """What one chunk of audio produced: new spectrogram columns and any new results."""
+
+    log_mel: Array  # (new frames, n_mels)
+    results: list[LiveResult] = field(default_factory=list)
+
+
+class LiveAnalyzer:
+    def __init__(
+        self,
+        engine: Engine,
+        input_rate: int,
+        hop_seconds: float | None = None,
+        smoothing: float = SMOOTHING,
+    ) -> None:
+        b = engine.bundle
+        self.engine = engine
+        self.input_rate = input_rate
+        self.pipeline = Pipeline(b.features)
+        self.hop_seconds = hop_seconds or b.hop_seconds
+        self.smoothing = smoothing
+        self._hop = hop_frames(b.features, self.hop_seconds)
+        self._gate_frames = hop_frames(b.features, GATE_SECONDS)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all audio: a new session."""
+        s = self.engine.bundle.features
+        self._stream = FrameStream(self.pipeline)
+        self._resampler = (
+            None
+            if self.input_rate == s.sample_rate
+            else soxr.ResampleStream(self.input_rate, s.sample_rate, 1, dtype="float32")
+        )
+        self._features = np.zeros((0, s.n_features), np.float32)
+        self._levels = np.zeros(0, np.float32)
+        self._since_last = 0
+        self._smoothed: Array | None = None
+        self.gate = SpeechGate()
+        self.samples_in = 0
+
+    def set_hop(self, seconds: float) -> None:
+        self.hop_seconds = seconds
+        self._hop = hop_frames(self.engine.bundle.features, seconds)
+
+    def push(self, chunk: Array, arrival: float | None = None) -> Update:
+        """Feed mono samples at the input rate; ``arrival`` is when the last one arrived."""
+        arrival = time.monotonic() if arrival is None else arrival
+        self.samples_in += len(chunk)
+        audio = chunk if self._resampler is None else self._resampler.resample_chunk(chunk)
+        log_mel, levels = self._stream.push(audio)
+        if not len(log_mel):
+            return Update(log_mel)
+        size = self.engine.bundle.window_frames
+        self._features = np.concatenate([self._features, self.pipeline.from_log_mel(log_mel)])[
+            -size:
+        ]
+        self._levels = np.concatenate([self._levels, levels])[-size:]
+        self._since_last += len(log_mel)
+        results = []
+        if len(self._features) == size and self._since_last >= self._hop:
+            self._since_last = 0
+            results.append(self._run(arrival))
+        return Update(log_mel, results)
+
+    def _run(self, arrival: float) -> LiveResult:
+        s = self.engine.bundle.features
+        speech = self.gate.update(self._levels[-self._gate_frames :])
+        prediction = self.engine.predict_features(self._features)
+        raw = prediction.probabilities
+        if not speech:
+            self._smoothed = None
+        elif self._smoothed is None:
+            self._smoothed = raw
+        else:
+            self._smoothed = self.smoothing * self._smoothed + (1 - self.smoothing) * raw
+        end = ((self._stream.frames_done - 1) * s.hop_length + s.n_fft) / s.sample_rate
+        return LiveResult(
+            time=end,
+            speech=speech,
+            probabilities=self._smoothed,
+            raw=raw if speech else None,
+            attention=prediction.attention,
+            level_db=float(self._levels[-self._hop :].max()),
+            latency=time.monotonic() - arrival,
+        )
