@@ -77,7 +77,7 @@ def write_csv(results: list[dict], labels: tuple[str, ...]) -> None:
             )
 
 
-def load_engine(model: Path | None):  # noqa: ANN201 - imports stay lazy for a fast start
+def load_engine(model: Path | None):
     from app import bundle
     from app.engine import Engine
 

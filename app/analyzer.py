@@ -102,7 +102,7 @@ class LiveAnalyzer:
 
     def _run(self, arrival: float) -> LiveResult:
         s = self.engine.bundle.features
-        speech = self.gate.update(self._levels[-self._gate_frames :])
+        speech = self.gate.update(self._levels, self._gate_frames)
         prediction = self.engine.predict_features(self._features)
         raw = prediction.probabilities
         if not speech:

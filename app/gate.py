@@ -29,8 +29,11 @@ class SpeechGate:
     noise_db: float | None = None
     is_open: bool = False
 
-    def update(self, levels: npt.NDArray[np.float32]) -> bool:
-        """Feed the frame levels (dB) of the newest stretch of audio; returns speech or not."""
+    def update(self, levels: npt.NDArray[np.float32], recent: int | None = None) -> bool:
+        """Feed a window's frame levels (dB); its last ``recent`` frames decide speech or not.
+
+        The whole window feeds the noise-floor estimate: it more likely holds a pause.
+        """
         if len(levels) == 0:
             return self.is_open
         quiet = float(np.percentile(levels, NOISE_PERCENTILE))
@@ -39,7 +42,7 @@ class SpeechGate:
         else:
             self.noise_db = min(quiet, self.noise_db + NOISE_RISE_DB)
         threshold = max(self.floor_db, self.noise_db + self.margin_db)
-        voiced = float(np.mean(levels > threshold))
+        voiced = float(np.mean(levels[-(recent or len(levels)) :] > threshold))
         self.is_open = voiced >= (self.close_fraction if self.is_open else self.open_fraction)
         return self.is_open
 

@@ -138,7 +138,7 @@ def analyze_blocks(blocks: Iterable[Array], engine: Engine, duration: float) -> 
     pending_cols = np.zeros((0, s.n_mels), np.float32)
 
     def run(x: Array, lv: Array, end_frame: int) -> None:
-        spoken = gate.update(lv[-gate_frames:])
+        spoken = gate.update(lv, gate_frames)
         p = engine.predict_features(x)
         ends.append((end_frame * s.hop_length + s.n_fft - s.hop_length) / s.sample_rate)
         speech.append(spoken)

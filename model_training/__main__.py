@@ -81,14 +81,16 @@ def load_split(args: argparse.Namespace) -> tuple[tuple[str, ...], corpora.Scan,
 
 
 def limit_per_speaker(clips: list[corpora.Clip], n: int) -> list[corpora.Clip]:
-    """The first ``n`` clips of each speaker, for quick runs and tests."""
-    seen: dict[str, int] = {}
-    out = []
+    """``n`` clips of each speaker spread over their list (so over labels), for quick runs."""
+    by_speaker: dict[str, list[corpora.Clip]] = {}
     for c in clips:
-        seen[c.speaker] = seen.get(c.speaker, 0) + 1
-        if seen[c.speaker] <= n:
-            out.append(c)
-    return out
+        by_speaker.setdefault(c.speaker, []).append(c)
+    picked = set()
+    for group in by_speaker.values():
+        picked.update(
+            group[i] for i in np.linspace(0, len(group) - 1, min(n, len(group))).astype(int)
+        )
+    return [c for c in clips if c in picked]
 
 
 def train(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -60,15 +61,22 @@ def extract(
     cache_dir: Path,
     workers: int = 2,
 ) -> Features:
-    """Features of every clip (and ``augment.variants`` renderings when given), in clip order."""
+    """Features of every clip (and ``augment.variants`` renderings when given), in clip order.
+
+    ``workers`` > 1 computes in that many processes; 1 computes here.
+    """
     from tqdm import tqdm
 
     jobs = [(c, settings, augment, cache_dir) for c in clips]
     kept: list[Clip] = []
     variants: list[list[Array]] = []
     skipped: list[tuple[Path, str]] = []
-    with ProcessPoolExecutor(max(1, workers), mp_context=get_context("spawn")) as pool:
-        results = pool.map(_clip_variants, jobs, chunksize=8)
+    with (
+        ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+        if workers > 1
+        else (nullcontext()) as pool
+    ):
+        results = pool.map(_clip_variants, jobs, chunksize=8) if pool else map(_clip_variants, jobs)
         for clip, result in tqdm(
             zip(clips, results, strict=False), total=len(clips), desc="features", file=sys.stderr
         ):
@@ -105,7 +113,9 @@ def _clip_variants(
         return str(e)
     if len(audio) < settings.n_fft or not np.abs(audio).max() > 0:
         return "too short or silent"
-    rng = np.random.default_rng(int(_key(f"{SEED}{clip.path.name}")[:8], 16))
+    rng = np.random.default_rng(
+        int(hashlib.sha1(f"{SEED}{clip.path.name}".encode()).hexdigest(), 16)
+    )
     out = []
     for i, path in enumerate(paths):
         y = (
