@@ -1,0 +1,115 @@
+"""Whole-file analysis with the bundled model: formats, rates, channels, silence, the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from app import bundle as bundles
+from app.audio import files
+from app.engine import Engine
+from app.offline import analyze_audio, analyze_blocks, analyze_file
+from tests.data import some_clips
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine(bundles.load())
+
+
+@pytest.fixture(scope="module")
+def clip() -> Path:
+    return some_clips("ravdess", 40)[-1]
+
+
+def test_blocks_give_the_same_windows_as_one_array(engine: Engine, clip: Path) -> None:
+    audio = files.load(clip, engine.bundle.features.sample_rate)
+    whole = analyze_audio(audio, engine)
+    cuts = np.array_split(audio, [1000, 1003, 20000, 20001, 33333])
+    blocked = analyze_blocks(cuts, engine, len(audio) / engine.bundle.features.sample_rate)
+    np.testing.assert_allclose(blocked.ends, whole.ends)
+    np.testing.assert_array_equal(blocked.speech, whole.speech)
+    np.testing.assert_allclose(blocked.probabilities, whole.probabilities, atol=1e-4)
+    assert whole.speech.any()
+    assert whole.ends[1] - whole.ends[0] == pytest.approx(engine.bundle.hop_seconds, abs=0.011)
+
+
+def test_silence_is_silence(engine: Engine) -> None:
+    quiet = np.random.default_rng(0).normal(0, 1e-4, 16000 * 5).astype(np.float32)
+    analysis = analyze_audio(quiet, engine)
+    assert not analysis.speech.any()
+    assert analysis.overall[0] is None
+    assert np.isnan(analysis.probabilities).all()
+
+
+@pytest.mark.parametrize(
+    ("rate", "channels", "subtype"),
+    [(16000, 1, "PCM_U8"), (8000, 1, "PCM_16"), (44100, 2, "PCM_24"), (96000, 6, "FLOAT")],
+)
+def test_odd_files_give_the_same_emotion(
+    engine: Engine, clip: Path, tmp_path: Path, rate: int, channels: int, subtype: str
+) -> None:
+    import soxr
+
+    audio = files.load(clip, 16000)
+    odd = np.repeat(soxr.resample(audio, 16000, rate)[:, None], channels, axis=1)
+    path = tmp_path / f"odd-{rate}-{channels}.wav"
+    sf.write(path, odd * 0.9, rate, subtype=subtype)
+    reference = analyze_file(clip, engine).overall
+    got = analyze_file(path, engine).overall
+    assert got[0] is not None
+    if rate >= 16000 and subtype != "PCM_U8":
+        assert got[0] == reference[0]
+        np.testing.assert_allclose(got[1], reference[1], atol=0.05)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "app", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)  # fmt: skip
+
+
+def test_analyze_cli_json_and_csv(clip: Path, tmp_path: Path) -> None:
+    done = run_cli("analyze", str(clip), str(some_clips("emodb", 1)[0]), "--json")
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+    assert next(Path(r["file"]).name for r in results) == clip.name
+    labels = results[0]["labels"]
+    for r in results:
+        assert r["emotion"] in labels
+        assert abs(sum(r["probabilities"]) - 1) < 1e-3
+        assert all(w["probabilities"] is None for w in r["windows"] if not w["speech"])
+    csv = run_cli("analyze", str(clip), "--csv")
+    rows = csv.stdout.strip().splitlines()
+    assert rows[0].split(",")[:5] == ["file", "start", "end", "speech", "emotion"]
+    assert len(rows) == 1 + len(results[0]["windows"])
+
+
+def test_analyze_cli_bad_file_says_why(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio")
+    done = run_cli("analyze", str(bad), "--json")
+    assert done.returncode == 1
+    assert "not an audio file" in done.stderr
+    assert "error" in json.loads(done.stdout)[0]
+
+
+def test_self_test_prints_the_sample_emotion() -> None:
+    done = run_cli("--self-test")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("self-test: sample.flac: ")
+    label = done.stdout.split(": ")[2].split(" ")[0]
+    assert label in bundles.load().labels
+
+
+def test_missing_model_is_a_message(tmp_path: Path) -> None:
+    done = run_cli("--self-test", "--model", str(tmp_path))
+    assert done.returncode == 2
+    assert "No emotion model found" in done.stderr
