@@ -7,15 +7,13 @@ import datetime
 import json
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from app.features import FeatureSettings, hop_frames, window_frames, windows
-from model_training import corpora, data, splits
-from model_training.augment import NONE, AugmentSettings
+from model_training import augment, corpora, data, splits
 from model_training.train import TrainSettings
 
 
@@ -56,14 +54,24 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--variants",
         type=int,
-        default=AugmentSettings.variants,
+        default=augment.AugmentSettings.variants,
         help="augmented renderings per training clip",
     )
-    t.add_argument("--no-augment", action="store_true", help="no augmentation at all")
-    t.add_argument("--no-mixup", action="store_true")
+    t.add_argument(
+        "--augment",
+        nargs="*",
+        choices=augment.NAMES,
+        default=list(augment.NAMES),
+        help="augmentations to use, training clips only (default all; none: --augment alone)",
+    )
     t.add_argument("--baseline", action="store_true", help="also run eGeMAPS+SVM on the split")
     t.add_argument("--bundle", type=Path, help="also copy the bundle here (e.g. assets/model)")
     t.set_defaults(run=train)
+
+    e = sub.add_parser("evaluate", parents=[common], help="re-score a bundle on its test speakers")
+    e.add_argument("--bundle", type=Path, default=Path("assets/model"))
+    e.add_argument("--baseline", action="store_true", help="add eGeMAPS+SVM on the same split")
+    e.set_defaults(run=evaluate_bundle)
 
     b = sub.add_parser("baseline", parents=[common], help="eGeMAPS functionals + SVM only")
     b.set_defaults(run=baseline)
@@ -96,14 +104,12 @@ def limit_per_speaker(clips: list[corpora.Clip], n: int) -> list[corpora.Clip]:
 def train(args: argparse.Namespace) -> int:
     labels, scan, split = load_split(args)
     features = FeatureSettings(kind=args.feature)
-    augment = NONE if args.no_augment else AugmentSettings(variants=args.variants)
-    if args.no_mixup:
-        augment = replace(augment, mixup=0.0)
+    augmenting = augment.only(args.augment, args.variants)
     settings = TrainSettings(
         epochs=args.epochs, batch_size=args.batch_size, recurrent=args.recurrent
     )
     cache = data.cache_root(args.cache) / "features"
-    train_set = data.extract(split.train, features, augment, cache, args.workers)
+    train_set = data.extract(split.train, features, augmenting, cache, args.workers)
     val_set = data.extract(split.val, features, None, cache, args.workers)
     test_set = data.extract(split.test, features, None, cache, args.workers)
     skipped = scan.skipped + train_set.skipped + val_set.skipped + test_set.skipped
@@ -111,22 +117,18 @@ def train(args: argparse.Namespace) -> int:
         print(f"skipped {path}: {why}", file=sys.stderr)
 
     from model_training import evaluate, export
-    from model_training import model as models
     from model_training import train as training
 
     mean, std = data.statistics(train_set.clean)
     fill = data.silence(features)
     model = training.fit(
-        train_set, val_set, labels, features, fill, mean, std, augment, settings, args.out
+        train_set, val_set, labels, features, fill, mean, std, augmenting, settings, args.out
     )
     size = window_frames(features, settings.window_seconds)
     hop = hop_frames(features, settings.hop_seconds)
-    probs = training.predict_clips(
-        models.classifier(model), test_set.clean, size, hop, fill, mean, std
-    )
     report: dict[str, Any] = {
-        "test": evaluate.score_clips(test_set.clips, probs, labels),
-        "training": provenance(scan, split, train_set, labels, settings, augment, skipped),
+        "test": test_scores(model, test_set, labels, size, hop, fill, mean, std),
+        "training": provenance(scan, split, train_set, labels, settings, augmenting, skipped),
     }
     if args.baseline:
         report["baselines"] = run_baselines(split, labels, args)
@@ -148,6 +150,68 @@ def train(args: argparse.Namespace) -> int:
     if args.bundle:
         copy_bundle(args.out, args.bundle)
     print(f"bundle written to {bundle.path}" + (f" and {args.bundle}" if args.bundle else ""))
+    return 0
+
+
+def test_scores(
+    model: Any,
+    test_set: data.Features,
+    labels: tuple[str, ...],
+    size: int,
+    hop: int,
+    fill: np.ndarray,
+    mean: np.ndarray,
+    std: np.ndarray,
+) -> dict[str, Any]:
+    """The model's clip-level figures on the held-out speakers."""
+    from model_training import evaluate
+    from model_training import model as models
+    from model_training import train as training
+
+    probs = training.predict_clips(
+        models.classifier(model), test_set.clean, size, hop, fill, mean, std
+    )
+    return evaluate.score_clips(test_set.clips, probs, labels)
+
+
+def evaluate_bundle(args: argparse.Namespace) -> int:
+    """Re-score a bundle's Keras model on the held-out speakers it was tested on."""
+    import keras
+
+    from app import bundle as bundles
+    from model_training import evaluate
+
+    b = bundles.load(args.bundle)
+    args.labels = "8" if "calm" in b.labels else "7"
+    labels, _, split = load_split(args)
+    trained = b.meta.get("training", {})
+    if split.speakers("test") != trained.get("test_speakers"):
+        print("error: this split's test speakers differ from the bundle's", file=sys.stderr)
+        return 2
+    model = keras.models.load_model(b.keras_path, safe_mode=True)
+    test_set = data.extract(
+        split.test, b.features, None, data.cache_root(args.cache) / "features", args.workers
+    )
+    fill = data.silence(b.features)
+    report = {
+        "test": test_scores(
+            model,
+            test_set,
+            labels,
+            b.window_frames,
+            hop_frames(b.features, b.hop_seconds),
+            fill,
+            b.mean,
+            b.std,
+        ),
+        "training": trained,
+    }
+    if args.baseline:
+        report["baselines"] = run_baselines(split, labels, args)
+    meta = {**b.meta, "evaluation": summary(report)}
+    evaluate.write_report(report, b.path)
+    evaluate.atomic_write(b.path / bundles.META_FILE, json.dumps(meta, indent=1))
+    print(evaluate.markdown(report))
     return 0
 
 
@@ -199,7 +263,7 @@ def provenance(
     train_set: data.Features,
     labels: tuple[str, ...],
     settings: TrainSettings,
-    augment: AugmentSettings,
+    augmenting: augment.AugmentSettings,
     skipped: list[tuple[Path, str]],
 ) -> dict[str, Any]:
     try:
@@ -222,7 +286,7 @@ def provenance(
         "excluded": dict(scan.excluded),
         "skipped": len(skipped),
         "settings": settings.to_dict(),
-        "augment": augment.to_dict(),
+        "augment": augmenting.to_dict(),
         "revision": revision,
         "date": datetime.date.today().isoformat(),
     }

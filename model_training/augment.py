@@ -6,7 +6,8 @@ features; time shift (random crop) and mixup are drawn fresh for every batch.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -44,7 +45,19 @@ class AugmentSettings:
         return repr(sorted(d.items()))
 
 
+AUDIO = ("noise", "pitch", "stretch", "gain")
+NAMES = (*AUDIO, "shift", "mixup")
 NONE = AugmentSettings(variants=0, noise=0, pitch=0, stretch=0, gain=0, shift=False, mixup=0)
+
+
+def only(names: Sequence[str], variants: int = AugmentSettings.variants) -> AugmentSettings:
+    """The default settings with every augmentation not in ``names`` switched off."""
+    unknown = set(names) - set(NAMES)
+    if unknown:
+        raise ValueError(f"unknown augmentations {sorted(unknown)}; choose from {NAMES}")
+    off = {n: NONE.to_dict()[n] for n in NAMES if n not in names}
+    audio = any(n in names for n in AUDIO)
+    return replace(AugmentSettings(), variants=variants if audio else 0, **off)  # type: ignore[arg-type]
 
 
 def add_noise(y: Array, snr_db: float, rng: np.random.Generator) -> Array:

@@ -45,8 +45,8 @@ def score_clips(
 def write_report(report: dict[str, Any], out_dir: Path) -> None:
     """The report as JSON, Markdown and a confusion-matrix plot of the pooled test figures."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out_dir / REPORT_JSON, json.dumps(report, indent=1))
-    _atomic_write(out_dir / REPORT_MD, markdown(report))
+    atomic_write(out_dir / REPORT_JSON, json.dumps(report, indent=1))
+    atomic_write(out_dir / REPORT_MD, markdown(report))
     plot_confusion(report["test"]["pooled"], out_dir / CONFUSION_PNG)
 
 
@@ -118,7 +118,7 @@ def plot_confusion(scores: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)

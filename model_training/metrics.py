@@ -15,14 +15,14 @@ import numpy.typing as npt
 IntArray = npt.NDArray[np.int64]
 
 
-def confusion(truth: Sequence[int], predicted: Sequence[int], n: int) -> IntArray:
+def confusion(truth: npt.ArrayLike, predicted: npt.ArrayLike, n: int) -> IntArray:
     """Counts, rows the true class and columns the predicted one."""
     matrix = np.zeros((n, n), np.int64)
     np.add.at(matrix, (np.asarray(truth, np.int64), np.asarray(predicted, np.int64)), 1)
     return matrix
 
 
-def scores(truth: Sequence[int], predicted: Sequence[int], labels: Sequence[str]) -> dict[str, Any]:
+def scores(truth: npt.ArrayLike, predicted: npt.ArrayLike, labels: Sequence[str]) -> dict[str, Any]:
     """Accuracy, UA and macro-F1 over the classes present in ``truth``, plus per-class figures."""
     matrix = confusion(truth, predicted, len(labels))
     support = matrix.sum(axis=1)
@@ -55,7 +55,7 @@ def scores(truth: Sequence[int], predicted: Sequence[int], labels: Sequence[str]
 
 
 def by_group(
-    truth: Sequence[int], predicted: Sequence[int], groups: Sequence[str], labels: Sequence[str]
+    truth: npt.ArrayLike, predicted: npt.ArrayLike, groups: Sequence[str], labels: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
     """:func:`scores` pooled (key ``"all"``) and for each group (corpus) on its own."""
     truth_a, pred_a, groups_a = np.asarray(truth), np.asarray(predicted), np.asarray(groups)
