@@ -1,0 +1,235 @@
+"""The threads between the audio and the window: a live worker and a whole-file analysis job.
+
+Both are plain ``threading.Thread``s that hand their results over in a ``queue.Queue``; the GUI
+drains it with a timer, so no Qt object is ever touched from another thread and the GUI thread
+never waits for audio or for the model.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from app.analyzer import LiveAnalyzer, Update
+from app.audio import files
+from app.audio.sources import Source
+from app.engine import Engine
+from app.features import FeatureSettings, FrameStream, Pipeline
+from app.offline import MAX_SPECTROGRAM_COLUMNS, Analysis, Cancelled, analyze_file
+
+INTERVAL = 0.02  # seconds between reads of the ring buffer
+
+
+@dataclass(frozen=True)
+class Tick:
+    """One read's worth of analysis, with what the status bar needs to describe it."""
+
+    update: Update
+    arrival: float  # time.monotonic() when the newest analysed sample arrived
+    stream_time: float  # seconds of audio analysed so far (end of the newest frame)
+    dropped: int  # blocks lost so far: device overflows plus ring buffer overruns
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A recording of the input was finished and renamed into place."""
+
+    path: Path
+
+
+@dataclass(frozen=True)
+class Failed:
+    message: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    fraction: float
+
+
+@dataclass(frozen=True)
+class Done:
+    analysis: Analysis
+
+
+@dataclass(frozen=True)
+class WasCancelled:
+    path: Path
+
+
+def partial_path(path: Path) -> Path:
+    """Where a file is written before it is renamed into place, so no reader sees half of it."""
+    return path.with_name(f".{path.name}.part")
+
+
+class LiveWorker(threading.Thread):
+    """Reads the source's new samples every ``interval`` and pushes them through the analyzer.
+
+    Owns the source's life: :meth:`start` starts it (raising ``SourceError`` at once, on the
+    caller's thread) and :meth:`stop` stops it after the thread has finished.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        analyzer: LiveAnalyzer,
+        out: queue.Queue[object],
+        interval: float = INTERVAL,
+    ) -> None:
+        super().__init__(name="live-worker", daemon=True)
+        self.source = source
+        self.analyzer = analyzer
+        self.out = out
+        self.interval = interval
+        self._reader = source.ring.reader()  # before the source starts: no sample is missed
+        self._quit = threading.Event()
+        self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._wav: sf.SoundFile | None = None
+        self._wav_path: Path | None = None
+
+    def configure(self, hop: float | None = None, smoothing: float | None = None) -> None:
+        """Change the analysis hop or smoothing; applied on the worker's thread before its next
+        read, so the analyzer is only ever touched by one thread."""
+        if hop is not None:
+            self._commands.put(partial(self.analyzer.set_hop, hop))
+        if smoothing is not None:
+            self._commands.put(partial(setattr, self.analyzer, "smoothing", smoothing))
+
+    def record(self, path: Path | None) -> None:
+        """Start writing the input to a WAV file at ``path``, or stop with ``None``."""
+        self._commands.put(partial(self._set_recording, path))
+
+    def start(self) -> None:
+        self.source.start()
+        super().start()
+
+    def stop(self) -> None:
+        self._quit.set()
+        if self.is_alive():
+            self.join()
+        self.source.stop()
+
+    def run(self) -> None:
+        reader = self._reader
+        s = self.analyzer.engine.bundle.features
+        frames = 0
+        try:
+            while not self._quit.wait(self.interval):
+                while not self._commands.empty():
+                    self._commands.get()()
+                samples = reader.read()
+                arrival = self.source.last_arrival
+                if self._wav is not None and len(samples):
+                    self._wav.write(samples)
+                if not len(samples):
+                    continue
+                update = self.analyzer.push(samples, arrival)
+                frames += len(update.log_mel)
+                if len(update.log_mel) or update.results:
+                    end = ((frames - 1) * s.hop_length + s.n_fft) / s.sample_rate if frames else 0
+                    dropped = self.source.dropped + reader.overflows
+                    self.out.put(Tick(update, arrival, end, dropped))
+        except Exception as e:  # report, do not die silently: the GUI shows it
+            self.out.put(Failed(f"The live analysis stopped: {e}"))
+        finally:
+            self._set_recording(None)
+
+    def _set_recording(self, path: Path | None) -> None:
+        if self._wav is not None and self._wav_path is not None:
+            self._wav.close()
+            os.replace(partial_path(self._wav_path), self._wav_path)
+            self.out.put(Saved(self._wav_path))
+            self._wav = self._wav_path = None
+        if path is not None:
+            try:
+                self._wav = sf.SoundFile(
+                    partial_path(path), "w", self.source.sample_rate, 1, "PCM_16", format="WAV"
+                )
+                self._wav_path = path
+            except (sf.LibsndfileError, OSError) as e:
+                self.out.put(Failed(f"Could not record to {path}: {e}"))
+
+
+class AnalysisJob(threading.Thread):
+    """Analyses one file on its own thread: :class:`Progress`, then :class:`Done`,
+    :class:`Failed` or :class:`WasCancelled` in ``out``. Without a model (``engine`` None) it
+    still gives the spectrogram, with no windows."""
+
+    def __init__(self, path: Path, engine: Engine | None, out: queue.Queue[object]) -> None:
+        super().__init__(name="analysis", daemon=True)
+        self.path = path
+        self.engine = engine
+        self.out = out
+        self.cancel = threading.Event()
+
+    def run(self) -> None:
+        def progress(fraction: float) -> None:
+            self.out.put(Progress(fraction))
+
+        try:
+            if self.engine is None:
+                analysis = spectrogram_only(self.path, progress, self.cancel)
+            else:
+                analysis = analyze_file(self.path, self.engine, progress, self.cancel)
+        except Cancelled:
+            self.out.put(WasCancelled(self.path))
+        except files.AudioFileError as e:
+            self.out.put(Failed(str(e)))
+        except Exception as e:  # a bug or a model failure must not kill the app
+            self.out.put(Failed(f"Could not analyse {self.path.name}: {e}"))
+        else:
+            self.out.put(Done(analysis))
+
+    def stop(self) -> None:
+        self.cancel.set()
+        if self.is_alive():
+            self.join()
+
+
+def spectrogram_only(
+    path: Path,
+    progress: Callable[[float], None] | None = None,
+    cancel: threading.Event | None = None,
+    settings: FeatureSettings | None = None,
+) -> Analysis:
+    """The display spectrogram of a file without a model: an :class:`Analysis` with no windows."""
+    s = settings or FeatureSettings()
+    meta = files.info(path)
+    stream = FrameStream(Pipeline(s))
+    columns_at_full_rate = meta.duration * s.sample_rate / s.hop_length
+    pool = max(1, int(np.ceil(columns_at_full_rate / MAX_SPECTROGRAM_COLUMNS)))
+    columns, pending, done = [], np.zeros((0, s.n_mels), np.float32), 0.0
+    for block in files.blocks(path, s.sample_rate):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        log_mel, _ = stream.push(block)
+        pending = np.concatenate([pending, log_mel])
+        whole = len(pending) // pool * pool
+        columns.append(pending[:whole].reshape(-1, pool, s.n_mels).mean(axis=1))
+        pending = pending[whole:]
+        done += len(block) / s.sample_rate
+        if progress is not None:
+            progress(min(1.0, done / meta.duration))
+    if len(pending):
+        columns.append(pending.mean(axis=0, keepdims=True))
+    return Analysis(
+        labels=(),
+        duration=meta.duration,
+        window_seconds=0.0,
+        hop_seconds=0.0,
+        ends=np.zeros(0),
+        speech=np.zeros(0, bool),
+        probabilities=np.zeros((0, 0), np.float32),
+        attention=np.zeros((0, 0), np.float32),
+        spectrogram=np.concatenate(columns) if columns else np.zeros((0, s.n_mels), np.float32),
+        spectrogram_rate=s.sample_rate / s.hop_length / pool,
+        path=path,
+    )
