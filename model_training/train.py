@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -168,7 +169,8 @@ def fit(
         keras.callbacks.CSVLogger(out_dir / "epochs.csv", append=True),
         keras.callbacks.BackupAndRestore(out_dir / "resume"),
     ]
-    classifier.fit(batches, epochs=settings.epochs, callbacks=callbacks, verbose=2)
+    progress = 1 if sys.stdout.isatty() else 2  # a live bar in a terminal, a line per epoch in logs
+    classifier.fit(batches, epochs=settings.epochs, callbacks=callbacks, verbose=progress)
     if best.exists():
         classifier.load_weights(best)
     return model
