@@ -111,12 +111,12 @@ def crop(x: Array, size: int, fill: Array, rng: np.random.Generator) -> Array:
 
 
 def mixup(
-    x: Array, y: Array, alpha: float, rng: np.random.Generator
+    x: Array, y: Array, w: npt.NDArray[np.float64], alpha: float, rng: np.random.Generator
 ) -> tuple[Array, Array, npt.NDArray[np.float64]]:
-    """Blend each example with a random partner; returns inputs, soft labels and the weights."""
+    """Blend each example (input, soft label, sample weight) with a random partner."""
     lam = rng.beta(alpha, alpha, size=len(x))
     lam = np.maximum(lam, 1 - lam)  # the first example stays the main one
     partner = rng.permutation(len(x))
     mixed_x = lam[:, None, None] * x + (1 - lam[:, None, None]) * x[partner]
     mixed_y = lam[:, None] * y + (1 - lam[:, None]) * y[partner]
-    return mixed_x.astype(np.float32), mixed_y.astype(np.float32), lam
+    return mixed_x.astype(np.float32), mixed_y.astype(np.float32), lam * w + (1 - lam) * w[partner]

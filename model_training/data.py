@@ -146,11 +146,25 @@ def statistics(features: Sequence[Array]) -> tuple[Array, Array]:
     return frames.mean(axis=0).astype(np.float32), (frames.std(axis=0) + 1e-6).astype(np.float32)
 
 
-def class_weights(labels: npt.NDArray[np.int64], n: int) -> npt.NDArray[np.float64]:
-    """Inverse class frequency, mean 1 over the clips, so rare emotions count as much."""
-    counts = np.bincount(labels, minlength=n).astype(np.float64)
-    weights = np.divide(len(labels), n * counts, out=np.zeros(n), where=counts > 0)
-    return weights
+def balance(
+    corpora: Sequence[str], labels: npt.NDArray[np.int64], n_labels: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Sampling probabilities per clip and loss weights per label for uneven training data.
+
+    Each corpus gets the same share of the draws (TESS's two voices would otherwise dominate),
+    each label within a corpus the same share of its corpus; the label weights then even out
+    labels that fewer corpora have (calm is only in RAVDESS). Weights average 1 over the draws.
+    """
+    names = np.asarray(corpora)
+    groups = {(c, int(x)) for c, x in zip(names, labels, strict=True)}
+    per_corpus = {c: sum(1 for g in groups if g[0] == c) for c in set(names.tolist())}
+    count = {g: int(np.sum((names == g[0]) & (labels == g[1]))) for g in groups}
+    p = np.array([1.0 / (len(per_corpus) * per_corpus[c] * count[(c, int(x))])
+                  for c, x in zip(names, labels, strict=True)])  # fmt: skip
+    mass = np.bincount(labels, weights=p, minlength=n_labels)
+    present = mass > 0
+    weights = np.divide(1.0 / present.sum(), mass, out=np.zeros(n_labels), where=present)
+    return p / p.sum(), weights
 
 
 def silence(settings: FeatureSettings) -> Array:

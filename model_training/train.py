@@ -21,7 +21,7 @@ import numpy.typing as npt
 from app.features import FeatureSettings, windows
 from model_training import model as models
 from model_training.augment import AugmentSettings, crop, mixup
-from model_training.data import Features, class_weights
+from model_training.data import Features, balance
 
 Array = npt.NDArray[np.float32]
 
@@ -44,7 +44,7 @@ class TrainSettings:
 
 
 class Batches(keras.utils.PyDataset):
-    """One random window per training clip per epoch, from a random rendering, then mixup."""
+    """Balanced draws of training clips; a random window of a random rendering each, then mixup."""
 
     def __init__(
         self,
@@ -62,9 +62,9 @@ class Batches(keras.utils.PyDataset):
         self.data, self.targets, self.n_labels = data, targets, n_labels
         self.size, self.fill, self.mean, self.std = size, fill, mean, std
         self.augment, self.settings = augment, settings
-        self.weights = class_weights(targets, n_labels)
+        self.draw, self.weights = balance([c.corpus for c in data.clips], targets, n_labels)
         self.rng = np.random.default_rng(settings.seed)
-        self.order = self.rng.permutation(len(targets))
+        self.on_epoch_end()
 
     def __len__(self) -> int:
         return math.ceil(len(self.targets) / self.settings.batch_size)
@@ -76,8 +76,7 @@ class Batches(keras.utils.PyDataset):
         y = np.eye(self.n_labels, dtype=np.float32)[self.targets[picks]]
         w = self.weights[self.targets[picks]]
         if self.augment.mixup > 0 and len(picks) > 1:
-            x, y, lam = mixup(x, y, self.augment.mixup, self.rng)
-            w = lam * w + (1 - lam) * w[self.rng.permutation(len(w))]
+            x, y, w = mixup(x, y, w, self.augment.mixup, self.rng)
         return (x - self.mean) / self.std, y, w
 
     def _window(self, i: int) -> Array:
@@ -89,7 +88,7 @@ class Batches(keras.utils.PyDataset):
         return windows(x, self.size, len(x), self.fill)[0]
 
     def on_epoch_end(self) -> None:
-        self.order = self.rng.permutation(len(self.targets))
+        self.order = self.rng.choice(len(self.targets), len(self.targets), p=self.draw)
 
 
 def predict_clips(

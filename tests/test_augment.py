@@ -60,7 +60,24 @@ def test_crop_and_mixup_shapes() -> None:
     assert short.shape == (20, 3) and (short == -5.0).all(axis=1).sum() == 15
     batch = rng.standard_normal((8, 20, 3)).astype(np.float32)
     labels = np.eye(4, dtype=np.float32)[rng.integers(0, 4, 8)]
-    mx, my, lam = augment.mixup(batch, labels, 0.2, rng)
-    assert mx.shape == batch.shape and my.shape == labels.shape
+    weights = np.arange(1.0, 9.0)
+    mx, my, mw = augment.mixup(batch, labels, weights, 0.2, rng)
+    assert mx.shape == batch.shape and my.shape == labels.shape and mw.shape == weights.shape
     np.testing.assert_allclose(my.sum(axis=1), 1.0, rtol=1e-6)
-    assert (lam >= 0.5).all()
+    assert (np.abs(mw - weights) <= 0.5 * 7).all() and mw.min() >= 1.0 and mw.max() <= 8.0
+
+
+def test_balance_evens_corpora_and_labels() -> None:
+    from model_training.data import balance
+
+    corpora = ["tess"] * 90 + ["ravdess"] * 10 + ["emodb"] * 5
+    labels = np.array([0] * 60 + [1] * 30 + [0] * 5 + [1] * 3 + [2] * 2 + [0] * 5)
+    p, w = balance(corpora, labels, 4)
+    assert p.sum() == pytest.approx(1.0)
+    names = np.array(corpora)
+    for c in ("tess", "ravdess", "emodb"):
+        assert p[names == c].sum() == pytest.approx(1 / 3)
+    weighted = np.bincount(labels, weights=p * w[labels], minlength=4)
+    np.testing.assert_allclose(weighted[:3], 1 / 3)
+    assert w[3] == 0
+    assert (p * w[labels]).sum() == pytest.approx(1.0)
