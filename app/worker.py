@@ -43,6 +43,7 @@ class Saved:
     """A recording of the input was finished and renamed into place."""
 
     path: Path
+    start: float  # stream seconds of its first sample, the clock of the results' times
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,8 @@ class LiveWorker(threading.Thread):
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._wav: sf.SoundFile | None = None
         self._wav_path: Path | None = None
+        self._wav_start = 0.0
+        self._samples_read = 0
 
     def configure(self, hop: float | None = None, smoothing: float | None = None) -> None:
         """Change the analysis hop or smoothing; applied on the worker's thread before its next
@@ -111,6 +114,11 @@ class LiveWorker(threading.Thread):
         self.source.start()
         super().start()
 
+    @property
+    def caught_up(self) -> bool:
+        """Every sample the source has written so far has been analysed."""
+        return self._reader.available == 0
+
     def stop(self) -> None:
         self._quit.set()
         if self.is_alive():
@@ -126,6 +134,7 @@ class LiveWorker(threading.Thread):
                 while not self._commands.empty():
                     self._commands.get()()
                 samples = reader.read()
+                self._samples_read += len(samples)
                 arrival = self.source.last_arrival
                 if self._wav is not None and len(samples):
                     self._wav.write(samples)
@@ -146,7 +155,7 @@ class LiveWorker(threading.Thread):
         if self._wav is not None and self._wav_path is not None:
             self._wav.close()
             os.replace(partial_path(self._wav_path), self._wav_path)
-            self.out.put(Saved(self._wav_path))
+            self.out.put(Saved(self._wav_path, self._wav_start))
             self._wav = self._wav_path = None
         if path is not None:
             try:
@@ -154,6 +163,7 @@ class LiveWorker(threading.Thread):
                     partial_path(path), "w", self.source.sample_rate, 1, "PCM_16", format="WAV"
                 )
                 self._wav_path = path
+                self._wav_start = self._samples_read / self.source.sample_rate
             except (sf.LibsndfileError, OSError) as e:
                 self.out.put(Failed(f"Could not record to {path}: {e}"))
 

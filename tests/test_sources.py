@@ -19,7 +19,7 @@ from app.audio import files, sources
 from app.audio.sources import FileSource, SourceError
 from app.engine import Engine
 from app.worker import AnalysisJob, Done, Failed, LiveWorker, Progress, Saved, Tick
-from tests.data import some_clips
+from tests.data import datasets
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "assets" / "samples" / "sample.flac"
@@ -118,7 +118,7 @@ def test_missing_portaudio_library_is_a_clear_error() -> None:
 
 
 def test_live_worker_analyses_a_file_source_and_records_it(engine: Engine, tmp_path: Path) -> None:
-    clip = some_clips("ravdess", 1)[0]
+    clip = datasets() / "ravdess" / "Actor_01" / "03-01-05-02-01-01-01.flac"  # loud to the end
     source = FileSource(clip, speed=4.0)
     out: queue.Queue[object] = queue.Queue()
     worker = LiveWorker(source, LiveAnalyzer(engine, source.sample_rate), out)
@@ -139,10 +139,12 @@ def test_live_worker_analyses_a_file_source_and_records_it(engine: Engine, tmp_p
     assert results and any(r.speech for r in results)
     assert all(0 <= r.latency < 1 for r in results)
     assert ticks[-1].dropped == 0
-    assert Saved(wav) in items
+    saved = [i for i in items if isinstance(i, Saved)]
+    assert [s.path for s in saved] == [wav] and 0 <= saved[0].start < 0.5
     recorded, rate = sf.read(wav, dtype="float32")
     assert rate == source.sample_rate
-    assert abs(len(recorded) - source.info.frames) < 0.05 * rate  # recorded from the start
+    expected = files.load(clip, rate)[round(saved[0].start * rate) :]
+    np.testing.assert_allclose(recorded, expected, atol=1 / 2**15)  # 16-bit WAV
     assert not worker.is_alive() and not source.running
 
 

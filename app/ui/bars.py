@@ -1,0 +1,100 @@
+"""The answer at a glance: the winning emotion in large type, and every label's probability.
+
+"Silence" replaces the answer while the speech gate is closed, so silence never reads as calm
+or neutral.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from app.ui import theme
+
+
+class EmotionBars(QWidget):
+    def __init__(self) -> None:
+        super().__init__()
+        self.winner = QLabel("—", objectName="winner", alignment=Qt.AlignmentFlag.AlignCenter)
+        self.detail = QLabel("", objectName="winnerDetail", alignment=Qt.AlignmentFlag.AlignCenter)
+        self.detail.setWordWrap(True)
+        self.plot = pg.PlotWidget()
+        p = self.plot.getPlotItem()
+        p.setMouseEnabled(x=False, y=False)
+        p.hideButtons()
+        p.setMenuEnabled(False)
+        p.hideAxis("bottom")
+        p.getAxis("left").setStyle(tickLength=0)
+        p.getAxis("left").setTextPen(theme.TEXT)
+        self.plot.setXRange(0, 1.18, padding=0)
+        self.bars = pg.BarGraphItem(x0=[], y=[], height=0.68, width=[], pen=None)
+        self.plot.addItem(self.bars)
+        self.texts: list[pg.TextItem] = []
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 12, 8, 8)
+        layout.addWidget(self.winner)
+        layout.addWidget(self.detail)
+        layout.addWidget(self.plot, stretch=1)
+        self.labels: tuple[str, ...] = ()
+        self.setMinimumWidth(280)
+        self.show_message("—", "")
+
+    def set_labels(self, labels: tuple[str, ...]) -> None:
+        self.labels = labels
+        for text in self.texts:
+            self.plot.removeItem(text)
+        n = len(labels)
+        self.texts = [pg.TextItem("", color=theme.MUTED, anchor=(0, 0.5)) for _ in labels]
+        for text in self.texts:
+            self.plot.addItem(text)
+        self.plot.getAxis("left").setTicks(
+            [[(n - 1 - i, theme.label_text(label)) for i, label in enumerate(labels)]]
+        )
+        self.plot.setYRange(-0.6, n - 0.4, padding=0)
+        self._draw(np.zeros(n, np.float32))
+
+    def _draw(self, probabilities: npt.NDArray[np.float32], dim: bool = False) -> None:
+        n = len(self.labels)
+        brushes = []
+        for i in range(n):
+            colour = theme.emotion_color(i)
+            colour.setAlpha(90 if dim else 255)
+            brushes.append(pg.mkBrush(colour))
+        self.bars.setOpts(
+            x0=np.zeros(n),
+            y=n - 1 - np.arange(n),
+            width=probabilities,
+            brushes=brushes,
+        )
+        for i, (text, p) in enumerate(zip(self.texts, probabilities, strict=True)):
+            text.setText(f"{p:.0%}" if p > 0 else "")
+            text.setPos(float(p) + 0.02, n - 1 - i)
+
+    def show_probabilities(
+        self, probabilities: npt.NDArray[np.float32] | None, detail: str = ""
+    ) -> None:
+        """One window's probabilities, or ``None`` for silence."""
+        if probabilities is None:
+            self.winner.setText("Silence")
+            self._colour(theme.SILENCE)
+            self.detail.setText(detail or "no speech detected")
+            self._draw(np.zeros(len(self.labels), np.float32))
+            return
+        best = int(np.argmax(probabilities))
+        self.winner.setText(theme.label_text(self.labels[best]))
+        self._colour(theme.emotion_color(best).name())
+        self.detail.setText(f"{probabilities[best]:.0%}" + (f" · {detail}" if detail else ""))
+        self._draw(np.asarray(probabilities, np.float32))
+
+    def show_message(self, headline: str, detail: str) -> None:
+        """A state rather than an answer: ready, analysing, no model…"""
+        self.winner.setText(headline)
+        self._colour(theme.MUTED)
+        self.detail.setText(detail)
+        self._draw(np.zeros(len(self.labels), np.float32), dim=True)
+
+    def _colour(self, colour: str) -> None:
+        self.winner.setStyleSheet(f"color: {colour};")

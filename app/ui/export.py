@@ -1,0 +1,77 @@
+"""Timelines to CSV and JSON, written beside the target and renamed over it, so that a crash or a
+full disk never leaves a half-written export behind. No Qt here."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from app.analyzer import LiveResult
+from app.worker import partial_path
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    part = partial_path(path)
+    try:
+        part.write_bytes(data)
+        os.replace(part, path)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def live_document(
+    results: list[LiveResult],
+    labels: tuple[str, ...],
+    window_seconds: float,
+    hop_seconds: float,
+    source: str,
+) -> dict[str, Any]:
+    """A live session in the same shape as a file's analysis, plus loudness and latency."""
+    return {
+        "source": source,
+        "labels": list(labels),
+        "window_seconds": window_seconds,
+        "hop_seconds": hop_seconds,
+        "windows": [
+            {
+                "start": round(max(0.0, r.time - window_seconds), 3),
+                "end": round(r.time, 3),
+                "speech": r.speech,
+                "emotion": labels[int(r.probabilities.argmax())]
+                if r.probabilities is not None
+                else None,
+                "probabilities": None
+                if r.probabilities is None
+                else [round(float(p), 4) for p in r.probabilities],
+                "level_db": round(r.level_db, 1),
+                "latency_ms": round(r.latency * 1000, 2),
+            }
+            for r in results
+        ],
+    }
+
+
+def to_csv(document: dict[str, Any]) -> str:
+    labels = document["labels"]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["start", "end", "speech", "emotion", *labels])
+    for w in document["windows"]:
+        probabilities = w["probabilities"] or [""] * len(labels)
+        writer.writerow(
+            [w["start"], w["end"], int(w["speech"]), w["emotion"] or "", *probabilities]
+        )
+    return out.getvalue()
+
+
+def save_timeline(path: Path, document: dict[str, Any]) -> None:
+    """CSV for a ``.csv`` path, JSON otherwise."""
+    if path.suffix.lower() == ".csv":
+        text = to_csv(document)
+    else:
+        text = json.dumps(document, indent=1) + "\n"
+    write_atomic(path, text.encode("utf-8"))

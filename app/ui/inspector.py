@@ -1,0 +1,181 @@
+"""The recording inspector: a whole file's spectrogram, attention and emotion timeline on one
+time axis; click or drag to a moment to see the window there, play from it with a cursor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QStackedLayout,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.features import FeatureSettings
+from app.offline import Analysis
+from app.ui import theme
+from app.ui.attention import AttentionView
+from app.ui.bars import EmotionBars
+from app.ui.spectrogram import SpectrogramView
+from app.ui.timeline import TimelineView
+
+HINT = "Open a recording to inspect it\n\nCtrl+O, drag and drop a file here, or File ▸ Recent"
+
+
+class InspectorPanel(QWidget):
+    selected = Signal(float)  # the user picked this moment (seconds)
+
+    def __init__(self, settings: FeatureSettings, has_model: bool) -> None:
+        super().__init__()
+        self.has_model = has_model
+        self.analysis: Analysis | None = None
+        self.cursor_time = 0.0
+        self.title = QLabel("No recording", objectName="fileTitle")
+        self.info = QLabel("", objectName="hint")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setFixedWidth(220)
+        self.progress.setFormat("analysing… %p%")
+        self.cancel_button = QPushButton("Cancel")
+        self.play_button = QPushButton("▶ Play")
+        self.play_button.setEnabled(False)
+        self.play_button.setToolTip("Play from the cursor (Space)")
+        header = QHBoxLayout()
+        header.addWidget(self.title)
+        header.addSpacing(12)
+        header.addWidget(self.info, stretch=1)
+        header.addWidget(self.progress)
+        header.addWidget(self.cancel_button)
+        header.addWidget(self.play_button)
+        self.set_busy(False)
+
+        self.spectrogram = SpectrogramView(settings)
+        self.attention = AttentionView(with_track=True)
+        self.timeline = TimelineView(with_cursor=True)
+        self.bars = EmotionBars()
+        self.lines = [self.timeline.cursor]
+        for plot in (self.spectrogram, self.attention):
+            plot.setXLink(self.timeline)
+            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(theme.ACCENT, width=1.5))
+            line.setZValue(20)
+            plot.addItem(line)
+            self.lines.append(line)
+        for plot in (self.spectrogram, self.attention, self.timeline):
+            plot.scene().sigMouseClicked.connect(lambda event, p=plot: self._clicked(p, event))
+        self.timeline.getPlotItem().setMouseEnabled(x=True, y=False)  # wheel zooms time
+        self.timeline.scrubbed.connect(self._scrubbed)
+
+        views = QWidget()
+        column = QVBoxLayout(views)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.spectrogram, stretch=5)
+        column.addWidget(self.attention)
+        column.addSpacing(6)
+        column.addWidget(self.timeline, stretch=3)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(views)
+        split.addWidget(self.bars)
+        split.setStretchFactor(0, 4)
+        split.setStretchFactor(1, 1)
+        self.hint = QLabel(HINT, objectName="hint", alignment=Qt.AlignmentFlag.AlignCenter)
+        self.stack = QStackedLayout()
+        self.stack.addWidget(self.hint)
+        self.stack.addWidget(split)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 4, 4)
+        layout.addLayout(header)
+        layout.addLayout(self.stack, stretch=1)
+
+    def set_labels(self, labels: tuple[str, ...]) -> None:
+        self.timeline.set_labels(labels)
+        self.bars.set_labels(labels)
+
+    def set_busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        if busy:
+            self.progress.setValue(0)
+
+    def begin(self, name: str) -> None:
+        """An analysis started: say what is being read."""
+        self.title.setText(name)
+        self.info.setText("")
+        self.set_busy(True)
+
+    def set_progress(self, fraction: float) -> None:
+        self.progress.setValue(round(fraction * 1000))
+
+    def show_analysis(self, analysis: Analysis) -> None:
+        self.analysis = analysis
+        self.set_busy(False)
+        self.stack.setCurrentIndex(1)
+        name = analysis.path.name if analysis.path else "recording"
+        self.title.setText(name)
+        self.spectrogram.show_recording(analysis.spectrogram, analysis.spectrogram_rate)
+        # a window's point sits at its centre: the moment it describes best
+        self.timeline.show_series(
+            analysis.ends - analysis.window_seconds / 2, analysis.probabilities
+        )
+        self.attention.clear_all()
+        self.attention.show_track(analysis.ends, analysis.window_seconds, analysis.attention)
+        self.timeline.setXRange(0, analysis.duration, padding=0)
+        self.timeline.getViewBox().setLimits(xMin=0, xMax=max(analysis.duration, 0.1))
+        self.play_button.setEnabled(True)
+        length = f"{analysis.duration:.1f} s"
+        if not self.has_model:
+            self.info.setText(f"{length} · no emotion model: spectrogram only")
+            self.bars.show_message("No model", "The spectrogram is shown; emotions need a model.")
+            return
+        label, probabilities = analysis.overall
+        overall = theme.label_text(label) if label else "silence (no speech found)"
+        share = f" ({probabilities.max():.0%})" if label else ""
+        self.info.setText(f"{length} · {len(analysis.ends)} windows · overall: {overall}{share}")
+        self.select(min(analysis.window_seconds / 2, analysis.duration / 2))
+
+    def select(self, seconds: float) -> None:
+        """Show the window centred nearest to ``seconds``: its probabilities and attention."""
+        a = self.analysis
+        if a is None:
+            return
+        self.set_cursor(seconds)
+        if not len(a.ends):
+            return
+        centres = a.ends - a.window_seconds / 2
+        k = int(np.argmin(np.abs(centres - seconds)))
+        end = float(a.ends[k])
+        self.spectrogram.show_window(end - a.window_seconds, end)
+        self.attention.show_window(end, a.window_seconds, a.attention[k])
+        start = max(0.0, end - a.window_seconds)
+        where = f"window {start:.2f}–{end:.2f} s"
+        self.bars.show_probabilities(a.probabilities[k] if a.speech[k] else None, where)
+
+    def set_cursor(self, seconds: float) -> None:
+        self.cursor_time = seconds
+        for line in self.lines:
+            line.setValue(seconds)
+
+    def _scrubbed(self, seconds: float) -> None:
+        self.select(self._clamp(seconds))
+        self.selected.emit(self.cursor_time)
+
+    def _clicked(self, plot: pg.PlotWidget, event: object) -> None:
+        if self.analysis is None or event.button() != Qt.MouseButton.LeftButton:
+            return
+        point = plot.getViewBox().mapSceneToView(event.scenePos())
+        self._scrubbed(point.x())
+
+    def _clamp(self, seconds: float) -> float:
+        duration = self.analysis.duration if self.analysis else 0.0
+        return min(max(0.0, seconds), duration)
+
+    def show_failure(self, name: str, message: str) -> None:
+        self.set_busy(False)
+        self.title.setText(name)
+        self.info.setText(message)

@@ -1,0 +1,92 @@
+"""The live meter: scrolling spectrogram with the analysed window shaded, that window's attention
+under it, the probability history, and the current answer in large type."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QSplitter, QVBoxLayout, QWidget
+
+from app.analyzer import LiveResult
+from app.features import FeatureSettings
+from app.ui.attention import AttentionView
+from app.ui.bars import EmotionBars
+from app.ui.spectrogram import SpectrogramView
+from app.ui.timeline import TimelineView
+from app.worker import Tick
+
+SPECTROGRAM_SECONDS = 10.0
+HISTORY_SECONDS = 30.0
+
+
+class LivePanel(QWidget):
+    def __init__(
+        self, settings: FeatureSettings, labels: tuple[str, ...], window_seconds: float
+    ) -> None:
+        super().__init__()
+        self.window_seconds = window_seconds
+        self.spectrogram = SpectrogramView(settings)
+        self.attention = AttentionView(with_track=False)
+        self.attention.setXLink(self.spectrogram)
+        self.timeline = TimelineView(with_cursor=False)
+        self.timeline.set_labels(labels)
+        self.bars = EmotionBars()
+        self.bars.set_labels(labels)
+        left = QWidget()
+        column = QVBoxLayout(left)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.spectrogram, stretch=5)
+        column.addWidget(self.attention)
+        column.addSpacing(6)
+        column.addWidget(self.timeline, stretch=3)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(self.bars)
+        split.setStretchFactor(0, 4)
+        split.setStretchFactor(1, 1)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(split)
+        self.latest: LiveResult | None = None
+        self._draw_times: list[float] = []
+        self.reset()
+
+    def reset(self) -> None:
+        """A new session: empty views."""
+        self.spectrogram.start_live(SPECTROGRAM_SECONDS)
+        self.attention.clear_all()
+        self.timeline.clear_data()
+        self.timeline.setXRange(-HISTORY_SECONDS, 0, padding=0)
+        self.latest = None
+        self._draw_times = []
+
+    def apply(self, ticks: list[Tick]) -> None:
+        """Draw what the worker produced since the last frame, in one go."""
+        columns = [t.update.log_mel for t in ticks if len(t.update.log_mel)]
+        now = ticks[-1].stream_time
+        if columns:
+            self.spectrogram.append(np.concatenate(columns))
+        results = [r for t in ticks for r in t.update.results]
+        if results:
+            times = [r.time for r in results]
+            probabilities = [r.probabilities for r in results]
+            self.timeline.append(times, probabilities, HISTORY_SECONDS, origin=now)
+            self.latest = results[-1]
+            self.bars.show_probabilities(
+                self.latest.probabilities, f"{self.latest.level_db:.0f} dB"
+            )
+            self.attention.show_window(0.0, self.window_seconds, self.latest.attention)
+        if self.latest is not None:  # the analysed window slides left as new audio arrives
+            end = self.latest.time - now
+            self.spectrogram.show_window(end - self.window_seconds, end)
+            self.attention.move_window(end, self.window_seconds)
+        clock = time.monotonic()
+        self._draw_times = [t for t in self._draw_times if clock - t < 1.0] + [clock]
+
+    @property
+    def frames_per_second(self) -> float:
+        """Redraws in the last second: the meter's actual frame rate."""
+        return float(len(self._draw_times))

@@ -1,0 +1,703 @@
+"""The main window: the live meter and the recording inspector as two tabs.
+
+It owns every thread and stream (live worker, analysis jobs, player) and stops them on close.
+Worker results arrive through queues that one GUI timer drains about 60 times a second, so no
+other thread ever touches a widget and the GUI thread never waits on audio or the model.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QTabWidget,
+    QToolBar,
+    QWidget,
+)
+
+from app import bundle
+from app.analyzer import SMOOTHING, LiveAnalyzer, LiveResult
+from app.audio import sources
+from app.audio.files import AudioFileError
+from app.audio.sources import FileSource, Microphone, Player, Source, SourceError
+from app.engine import Engine
+from app.features import FeatureSettings
+from app.ui import export, theme
+from app.ui.inspector import InspectorPanel
+from app.ui.live import LivePanel
+from app.worker import (
+    AnalysisJob,
+    Done,
+    Failed,
+    LiveWorker,
+    Progress,
+    Saved,
+    Tick,
+    WasCancelled,
+    partial_path,
+)
+
+APP_NAME = "Emotion Meter"
+ORGANIZATION = "EmotionMeter"
+FRAME_MS = 16  # ~60 Hz: drain the queues, redraw, move the play cursor
+RECENT_MAX = 8
+AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.oga *.mp3 *.aif *.aiff *.au);;All files (*)"
+LIVE_TAB, INSPECTOR_TAB = 0, 1
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        engine: Engine | None,
+        model_problem: str | None = None,
+        settings: QSettings | None = None,
+    ) -> None:
+        super().__init__()
+        self.engine = engine
+        self.settings = settings if settings is not None else QSettings(ORGANIZATION, APP_NAME)
+        b = engine.bundle if engine else None
+        features = b.features if b else FeatureSettings()
+        self.labels: tuple[str, ...] = b.labels if b else ()
+        self.live = LivePanel(features, self.labels, b.window_seconds if b else 3.0)
+        self.inspector = InspectorPanel(features, has_model=b is not None)
+        self.inspector.set_labels(self.labels)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.live, "Live")
+        self.tabs.addTab(self.inspector, "Recording")
+        self.setCentralWidget(self.tabs)
+        self.setWindowTitle(APP_NAME)
+        self.setAcceptDrops(True)
+
+        self.worker: LiveWorker | None = None
+        self.source: Source | None = None
+        self.live_queue: queue.Queue[object] = queue.Queue()
+        self.session: list[LiveResult] = []  # this live session's results, for export
+        self.recording: Path | None = None
+        self.recorded: list[LiveResult] = []
+        self.job: AnalysisJob | None = None
+        self.jobs: list[AnalysisJob] = []  # every job started, joined on close
+        self.player: Player | None = None
+        self.last_error = ""
+        self._message: QMessageBox | None = None
+        self._latency: float | None = None
+
+        self._build_actions()
+        self._build_toolbar()
+        self._build_menus()
+        self._build_status()
+        self.inspector.cancel_button.clicked.connect(self.cancel_analysis)
+        self.inspector.play_button.clicked.connect(self.toggle_playback)
+        self.inspector.selected.connect(self._moved_cursor)
+        self._restore()
+        self.refresh_devices(rescan=False)
+        self.timer = QTimer(self)
+        self.timer.setInterval(FRAME_MS)
+        self.timer.timeout.connect(self._frame)
+        self.timer.start()
+        if model_problem:
+            self.live.bars.show_message("No model", "Live analysis needs an emotion model.")
+            self.show_error(
+                "No emotion model",
+                f"{model_problem}\n\nLive analysis is off; the inspector still shows spectrograms.",
+            )
+        else:
+            self.live.bars.show_message("Ready", "Press Space or Start to listen.")
+
+    # ---- construction ----
+
+    def _action(
+        self, text: str, slot: object, shortcut: str | None = None, tip: str = ""
+    ) -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setToolTip(f"{tip or text} ({shortcut})" if shortcut else tip or text)
+        action.triggered.connect(slot)
+        self.addAction(action)  # shortcuts work whichever widget has the focus
+        return action
+
+    def _build_actions(self) -> None:
+        self.start_action = self._action(
+            "▶ Start",
+            self.toggle,
+            "Space",
+            "Start or stop listening; play or stop in the inspector",
+        )
+        self.record_action = self._action(
+            "● Record", self._record_toggled, "Ctrl+R", "Record the input and its results"
+        )
+        self.record_action.setCheckable(True)
+        self.open_action = self._action("Open…", self.choose_file, "Ctrl+O", "Open a recording")
+        self.export_action = self._action(
+            "Export…", self.export_timeline, "Ctrl+E", "Export the timeline as CSV or JSON"
+        )
+        self.screenshot_action = self._action(
+            "Screenshot…", self.save_screenshot, "Ctrl+Shift+S", "Save a PNG of the window"
+        )
+        self.file_input_action = self._action(
+            "Play a file as live input…", self.choose_live_file, tip="Feed a recording to the meter"
+        )
+        self.refresh_action = self._action(
+            "Look for devices again",
+            lambda: self.refresh_devices(rescan=True),
+            tip="Look for input devices again",
+        )
+        self.refresh_action.setIconText("⟳")
+        self.quit_action = self._action("Quit", self.close, "Ctrl+Q")
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Controls")
+        bar.setObjectName("controls")
+        bar.setMovable(False)
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.addToolBar(bar)
+        bar.addWidget(QLabel(" Input "))
+        self.device_combo = QComboBox()
+        self.device_combo.setMinimumWidth(260)
+        self.device_combo.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.device_combo.activated.connect(self._device_chosen)
+        bar.addWidget(self.device_combo)
+        bar.addAction(self.refresh_action)
+        bar.addAction(self.start_action)
+        bar.addAction(self.record_action)
+        bar.addSeparator()
+        bar.addWidget(QLabel(" Hop "))
+        self.hop_spin = self._spin(0.05, 2.0, 0.05, " s", "Seconds between two analysed windows")
+        bar.addWidget(self.hop_spin)
+        bar.addWidget(QLabel(" Smoothing "))
+        self.smoothing_spin = self._spin(0.0, 0.95, 0.05, "", "0 = none, 0.9 = very slow")
+        bar.addWidget(self.smoothing_spin)
+        spacer = QWidget()
+        spacer.setSizePolicy(
+            spacer.sizePolicy().Policy.Expanding, spacer.sizePolicy().Policy.Preferred
+        )
+        bar.addWidget(spacer)
+        bar.addAction(self.open_action)
+        bar.addAction(self.export_action)
+        bar.addAction(self.screenshot_action)
+
+    def _spin(self, low: float, high: float, step: float, suffix: str, tip: str) -> QDoubleSpinBox:
+        spin = QDoubleSpinBox()
+        spin.setRange(low, high)
+        spin.setSingleStep(step)
+        spin.setDecimals(2)
+        spin.setSuffix(suffix)
+        spin.setToolTip(tip)
+        spin.setKeyboardTracking(False)
+        return spin
+
+    def _build_menus(self) -> None:
+        menu = self.menuBar().addMenu("&File")
+        menu.addAction(self.open_action)
+        self.recent_menu = menu.addMenu("Recent")
+        menu.addAction(self.export_action)
+        menu.addAction(self.screenshot_action)
+        menu.addSeparator()
+        menu.addAction(self.quit_action)
+        menu = self.menuBar().addMenu("&Live")
+        menu.addAction(self.start_action)
+        menu.addAction(self.record_action)
+        menu.addAction(self.file_input_action)
+        menu.addAction(self.refresh_action)
+        menu = self.menuBar().addMenu("&Help")
+        menu.addAction(self._action("About the model", self.about_model))
+
+    def _build_status(self) -> None:
+        self.device_label = QLabel("no input")
+        self.rate_label = QLabel("")
+        self.latency_label = QLabel("")
+        self.dropped_label = QLabel("")
+        for label, tip in (
+            (self.device_label, "Input device"),
+            (self.rate_label, "Input sample rate"),
+            (self.latency_label, "From sound reaching the input to it being on screen"),
+            (self.dropped_label, "Audio blocks lost because the analysis fell behind"),
+        ):
+            label.setToolTip(tip)
+            self.statusBar().addPermanentWidget(label)
+
+    def _restore(self) -> None:
+        s = self.settings
+        geometry = s.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 780)
+        default_hop = self.engine.bundle.hop_seconds if self.engine else 0.25
+        self.hop_spin.setValue(float(s.value("hop", default_hop)))
+        self.smoothing_spin.setValue(float(s.value("smoothing", SMOOTHING)))
+        self.hop_spin.valueChanged.connect(self._analysis_changed)  # only after both are set
+        self.smoothing_spin.valueChanged.connect(self._analysis_changed)
+        self._rebuild_recent()
+
+    # ---- small helpers ----
+
+    def show_error(self, title: str, text: str) -> None:
+        """A clear, non-blocking message; the app carries on."""
+        self.last_error = text
+        self.statusBar().showMessage(f"{title}: {text.splitlines()[0]}", 15000)
+        if self._message is not None:
+            self._message.close()
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self
+        )
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.open()
+        self._message = box
+
+    def _say(self, text: str) -> None:
+        self.statusBar().showMessage(text, 8000)
+
+    def _ask_save(self, title: str, name: str, filters: str) -> Path | None:
+        folder = self.settings.value("last_dir") or QStandardPaths.writableLocation(
+            QStandardPaths.StandardLocation.DocumentsLocation
+        )
+        chosen, selected = QFileDialog.getSaveFileName(
+            self, title, str(Path(folder) / name), filters
+        )
+        if not chosen:
+            return None
+        path = Path(chosen)
+        if not path.suffix and "*." in selected:  # the dialog may not add the filter's suffix
+            path = path.with_suffix(selected.split("*", 1)[1].split(")")[0].split()[0])
+        self.settings.setValue("last_dir", str(path.parent))
+        return path
+
+    # ---- live ----
+
+    def refresh_devices(self, rescan: bool) -> None:
+        """Fill the device picker; ``rescan`` makes PortAudio look again (only while stopped)."""
+        self.device_combo.clear()
+        try:
+            if rescan and self.worker is None:
+                sources.rescan()
+            devices = sources.input_devices()
+        except SourceError as e:
+            self.device_combo.addItem("No sound system", None)
+            self._say(str(e))
+            return
+        if not devices:
+            self.device_combo.addItem("No input device found", None)
+            return
+        self.device_combo.addItem("System default input", None)
+        for device in devices:
+            self.device_combo.addItem(str(device), device.index)
+        wanted = self.settings.value("device")
+        names = [d.name for d in devices]
+        if wanted in names:
+            self.device_combo.setCurrentIndex(names.index(wanted) + 1)
+
+    def _device_chosen(self, row: int) -> None:
+        index = self.device_combo.itemData(row)
+        name = self.device_combo.itemText(row).rsplit(" (", 1)[0] if index is not None else None
+        self.settings.setValue("device", name)
+        if isinstance(self.source, Microphone):
+            self.stop_live()
+            self.start_live()
+
+    def _analysis_changed(self) -> None:
+        hop, smoothing = self.hop_spin.value(), self.smoothing_spin.value()
+        self.settings.setValue("hop", hop)
+        self.settings.setValue("smoothing", smoothing)
+        if self.worker is not None:
+            self.worker.configure(hop=hop, smoothing=smoothing)
+
+    def toggle(self) -> None:
+        """Space: start/stop listening, or play/stop in the inspector."""
+        if self.tabs.currentIndex() == INSPECTOR_TAB:
+            self.toggle_playback()
+        elif self.worker is None:
+            self.start_live()
+        else:
+            self.stop_live()
+
+    def start_live(self, source: Source | None = None) -> bool:
+        """Listen to ``source`` (default: the chosen microphone); False with a message if not."""
+        if self.worker is not None:
+            return True
+        if self.engine is None:
+            self.show_error("No emotion model", "Live analysis needs an emotion model.")
+            return False
+        try:
+            source = source or Microphone(self.device_combo.currentData())
+            analyzer = LiveAnalyzer(
+                self.engine, source.sample_rate, self.hop_spin.value(), self.smoothing_spin.value()
+            )
+            self.live_queue = queue.Queue()
+            worker = LiveWorker(source, analyzer, self.live_queue)
+            worker.start()
+        except SourceError as e:
+            self.show_error("Cannot listen", str(e))
+            return False
+        self.worker, self.source = worker, source
+        self.session = []
+        self._latency = None
+        self.live.reset()
+        self.live.bars.show_message("Listening…", "The first window needs a few seconds of sound.")
+        self.tabs.setCurrentIndex(LIVE_TAB)
+        self.start_action.setText("■ Stop")
+        self.device_label.setText(source.name)
+        self.rate_label.setText(f"{source.sample_rate / 1000:g} kHz")
+        self.dropped_label.setText("dropped 0")
+        self._say(f"Listening to {source.name}")
+        return True
+
+    def stop_live(self) -> None:
+        worker, self.worker = self.worker, None
+        if worker is None:
+            return
+        if self.recording is not None:
+            self.stop_recording()
+        worker.stop()  # joins the thread, then closes the stream
+        self._drain_live()  # what it produced last, and the finished recording
+        self.source = None
+        self.start_action.setText("▶ Start")
+        self.latency_label.setText("")
+        if self.live.latest is None:
+            self.live.bars.show_message("Stopped", "Press Space or Start to listen.")
+        self._say("Stopped listening")
+
+    def choose_live_file(self) -> None:
+        chosen, _ = QFileDialog.getOpenFileName(
+            self,
+            "Play a file as live input",
+            str(self.settings.value("last_dir", "")),
+            AUDIO_FILTER,
+        )
+        if chosen:
+            self.stop_live()
+            self.start_file_input(Path(chosen))
+
+    def start_file_input(self, path: Path, speed: float = 1.0) -> bool:
+        """Feed a recording to the meter in real time, as if it came from a microphone."""
+        try:
+            source = FileSource(path, speed=speed)
+        except AudioFileError as e:
+            self.show_error("Cannot play this file", str(e))
+            return False
+        return self.start_live(source)
+
+    def _drain_live(self) -> None:
+        ticks: list[Tick] = []
+        while True:
+            try:
+                item = self.live_queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, Tick):
+                ticks.append(item)
+            elif isinstance(item, Saved):
+                self._recording_saved(item)
+            elif isinstance(item, Failed):
+                self.show_error("Live analysis", item.message)
+        if not ticks:
+            return
+        self.live.apply(ticks)
+        results = [r for t in ticks for r in t.update.results]
+        self.session.extend(results)
+        if self.recording is not None:
+            self.recorded.extend(results)
+        source_latency = self.source.latency if self.source is not None else 0.0
+        latency = time.monotonic() - ticks[-1].arrival + source_latency
+        self._latency = latency if self._latency is None else 0.9 * self._latency + 0.1 * latency
+        self.latency_label.setText(
+            f"latency {self._latency * 1000:.0f} ms · {self.live.frames_per_second:.0f} fps"
+        )
+        self.dropped_label.setText(f"dropped {ticks[-1].dropped}")
+
+    # ---- recording the live session ----
+
+    def _record_toggled(self, checked: bool) -> None:
+        if checked:
+            self.start_recording()
+        else:
+            self.stop_recording()
+
+    def start_recording(self, path: Path | None = None) -> bool:
+        """Write the input to a WAV file, and its results beside it (JSON, CSV) when stopped."""
+        if self.worker is None:
+            self.record_action.setChecked(False)
+            self.show_error("Not listening", "Start listening before recording.")
+            return False
+        if path is None:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            path = self._ask_save("Record to", f"emotion-meter-{stamp}.wav", "WAV audio (*.wav)")
+            if path is None:
+                self.record_action.setChecked(False)
+                return False
+        self.recording, self.recorded = path, []
+        self.worker.record(path)
+        self.record_action.setChecked(True)
+        self._say(f"Recording to {path}")
+        return True
+
+    def stop_recording(self) -> None:
+        if self.recording is None:
+            return
+        if self.worker is not None:
+            self.worker.record(None)
+        self.record_action.setChecked(False)
+
+    def _recording_saved(self, saved: Saved) -> None:
+        wav = saved.path
+        document = export.live_document(
+            self.recorded, self.labels, self.live.window_seconds, self.hop_spin.value(), str(wav)
+        )
+        document["audio_starts_at"] = round(saved.start, 6)  # results' times are stream times
+        self.recording = None
+        try:
+            export.save_timeline(wav.with_suffix(".json"), document)
+            export.save_timeline(wav.with_suffix(".csv"), document)
+        except OSError as e:
+            self.show_error("Could not save the results", str(e))
+            return
+        self._say(f"Saved {wav.name} with its results (.json, .csv)")
+
+    # ---- the inspector ----
+
+    def choose_file(self) -> None:
+        chosen, _ = QFileDialog.getOpenFileName(
+            self, "Open a recording", str(self.settings.value("last_dir", "")), AUDIO_FILTER
+        )
+        if chosen:
+            self.open_file(Path(chosen))
+
+    def open_file(self, path: str | os.PathLike[str]) -> None:
+        """Analyse a recording on a worker thread; the inspector shows progress, then the result."""
+        path = Path(path)
+        self.cancel_analysis()
+        self.stop_playback()
+        self.tabs.setCurrentIndex(INSPECTOR_TAB)
+        self.job = AnalysisJob(path, self.engine, queue.Queue())
+        self.jobs = [j for j in self.jobs if j.is_alive()] + [self.job]
+        self.job.start()
+        self.inspector.begin(path.name)
+        self.remember(path)
+        self.settings.setValue("last_dir", str(path.parent))
+        self._say(f"Analysing {path.name}…")
+
+    def cancel_analysis(self) -> None:
+        """Ask the running analysis to stop; it finishes on its own thread (never waited for)."""
+        if self.job is not None:
+            self.job.cancel.set()
+
+    def _drain_job(self) -> None:
+        job = self.job
+        if job is None:
+            return
+        while True:
+            try:
+                item = job.out.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, Progress):
+                self.inspector.set_progress(item.fraction)
+                continue
+            self.job = None
+            if isinstance(item, Done):
+                self.inspector.show_analysis(item.analysis)
+                self.setWindowTitle(f"{job.path.name} — {APP_NAME}")
+                self._say(f"Analysed {job.path.name}")
+            elif isinstance(item, Failed):
+                self.inspector.show_failure(job.path.name, "could not be analysed")
+                self.show_error(f"Cannot open {job.path.name}", item.message)
+            elif isinstance(item, WasCancelled):
+                self.inspector.show_failure(job.path.name, "analysis cancelled")
+                self._say("Analysis cancelled")
+            return
+
+    def remember(self, path: Path) -> None:
+        recent = [str(path.resolve())] + [
+            p for p in self.recent_files() if p != str(path.resolve())
+        ]
+        self.settings.setValue("recent", recent[:RECENT_MAX])
+        self._rebuild_recent()
+
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _rebuild_recent(self) -> None:
+        self.recent_menu.clear()
+        for name in self.recent_files():
+            action = self.recent_menu.addAction(name)
+            action.triggered.connect(lambda checked=False, n=name: self.open_file(n))
+        self.recent_menu.setEnabled(bool(self.recent_files()))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_file(paths[0])
+
+    # ---- playback ----
+
+    def toggle_playback(self) -> None:
+        if self.player is not None:
+            self.stop_playback()
+        else:
+            self.play_from(self.inspector.cursor_time)
+
+    def play_from(self, seconds: float) -> bool:
+        a = self.inspector.analysis
+        if a is None or a.path is None:
+            return False
+        self.stop_playback()
+        try:
+            player = Player(a.path, seconds)
+            player.start()
+        except (SourceError, AudioFileError) as e:
+            self._say(f"Cannot play: {e}")
+            self.last_error = str(e)
+            return False
+        self.player = player
+        self.inspector.play_button.setText("■ Stop")
+        return True
+
+    def stop_playback(self) -> None:
+        player, self.player = self.player, None
+        if player is not None:
+            player.stop()
+        self.inspector.play_button.setText("▶ Play")
+
+    def _moved_cursor(self, seconds: float) -> None:
+        if self.player is not None:
+            self.play_from(seconds)
+
+    def _follow_player(self) -> None:
+        if self.player is None:
+            return
+        if self.player.playing:
+            self.inspector.select(self.player.position)
+        else:
+            self.stop_playback()
+
+    # ---- exports ----
+
+    def export_timeline(self, path: Path | None = None) -> Path | None:
+        """Ctrl+E: the inspector's or the live session's timeline as CSV or JSON."""
+        if self.tabs.currentIndex() == INSPECTOR_TAB:
+            a = self.inspector.analysis
+            if a is None or not len(a.ends):
+                self._say("Nothing to export: open a recording (with a model) first")
+                return None
+            document, name = a.to_dict(), (a.path.stem if a.path else "recording")
+        else:
+            if not self.session:
+                self._say("Nothing to export: no live results yet")
+                return None
+            source = self.source.name if self.source else "live"
+            document = export.live_document(
+                self.session, self.labels, self.live.window_seconds, self.hop_spin.value(), source
+            )
+            name = "live-session"
+        if path is None:
+            path = self._ask_save("Export timeline", f"{name}.csv", "CSV (*.csv);;JSON (*.json)")
+            if path is None:
+                return None
+        try:
+            export.save_timeline(path, document)
+        except OSError as e:
+            self.show_error("Export failed", str(e))
+            return None
+        self._say(f"Exported {path}")
+        return path
+
+    def save_screenshot(self, path: Path | None = None) -> Path | None:
+        if path is None:
+            path = self._ask_save("Save screenshot", "emotion-meter.png", "PNG image (*.png)")
+            if path is None:
+                return None
+        part = partial_path(path)
+        if not self.grab().save(str(part), "PNG"):
+            part.unlink(missing_ok=True)
+            self.show_error("Screenshot failed", f"Could not write {path}.")
+            return None
+        os.replace(part, path)
+        self._say(f"Saved {path}")
+        return path
+
+    def about_model(self) -> None:
+        if self.engine is None:
+            self.show_error("No emotion model", "No model is loaded.")
+            return
+        b = self.engine.bundle
+        trained = b.meta.get("training", {})
+        QMessageBox.information(
+            self,
+            "About the model",
+            f"Emotions: {', '.join(theme.label_text(x) for x in b.labels)}\n"
+            f"Window {b.window_seconds:g} s, hop {b.hop_seconds:g} s\n"
+            f"Trained on: {', '.join(trained.get('corpora', [])) or 'unknown'}\n"
+            f"Model folder: {b.path}",
+        )
+
+    # ---- the frame clock and shutdown ----
+
+    def _frame(self) -> None:
+        self._drain_live()
+        self._drain_job()
+        self._follow_player()
+        if (
+            self.worker is not None
+            and isinstance(self.source, FileSource)
+            and self.source.finished.is_set()
+            and self.worker.caught_up
+        ):
+            name = self.source.path.name
+            self.stop_live()
+            self._say(f"Reached the end of {name}")
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.timer.stop()
+        self.stop_live()
+        self.stop_playback()
+        for job in self.jobs:
+            job.stop()
+        self.jobs, self.job = [], None
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.sync()
+        event.accept()
+
+
+def load_engine(model: Path | None) -> tuple[Engine | None, str | None]:
+    """The model, or why there is none (the app still runs: the inspector shows spectrograms)."""
+    try:
+        return Engine(bundle.load(model)), None
+    except bundle.BundleError as e:
+        return None, str(e)
+    except ImportError as e:
+        return None, f"The model runtime (LiteRT) is not installed: {e}"
+
+
+def run(files: list[Path], model: Path | None = None) -> int:
+    """The GUI entry point: open ``files`` in the inspector (the last one shown)."""
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else APP_NAME])
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(ORGANIZATION)
+    theme.apply(app)
+    engine, problem = load_engine(model)
+    window = MainWindow(engine, problem)
+    window.show()
+    for path in files[:-1]:
+        window.remember(Path(path))
+    if files:
+        window.open_file(files[-1])
+    return app.exec()

@@ -1,0 +1,122 @@
+"""Look and feel: a dark theme that lets spectrograms stand out, and one colour per emotion.
+
+Colours are given by a label's position in the model bundle (labels are never named here), so
+the same emotion has the same colour in the bars, the timeline and the exports' screenshots.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pyqtgraph as pg
+from PySide6.QtGui import QColor, QFont, QPalette
+from PySide6.QtWidgets import QApplication
+
+BACKGROUND = "#121419"
+PANEL = "#1a1d24"
+RAISED = "#242833"
+TEXT = "#d7dbe3"
+MUTED = "#8a91a0"
+ACCENT = "#4cc2ff"
+SILENCE = "#6b7280"
+AXIS_WIDTH = 70  # px for every plot's left axis, so stacked plots share their x positions
+WINDOW_REGION = (255, 255, 255, 22)  # the analysed window over the spectrogram
+WINDOW_EDGE = (255, 255, 255, 170)
+
+# qualitative, distinct on a dark background (Tableau 10, brightened)
+PALETTE = (
+    "#5b9bd5",
+    "#f5a03a",
+    "#6cc24a",
+    "#ef5b5b",
+    "#b48ce0",
+    "#f2d04b",
+    "#4fc7bd",
+    "#ff8fb1",
+    "#c4956a",
+    "#c7c7c7",
+)
+
+SPECTROGRAM_LEVELS = (-95.0, 5.0)  # dB of the log-mel display: near silence to loud speech
+SPECTROGRAM_COLORMAP = "inferno"
+ATTENTION_COLORMAP = "viridis"
+
+
+def emotion_color(index: int) -> QColor:
+    """The colour of the bundle's ``index``-th label, everywhere in the app."""
+    if index < len(PALETTE):
+        return QColor(PALETTE[index])
+    return pg.intColor(index, hues=max(index + 1, 12), values=1, maxValue=230, minValue=200)
+
+
+def lookup_table(name: str) -> npt.NDArray[np.uint8]:
+    """A 256-entry uint8 RGB table: images map through it without per-pixel float colours."""
+    return pg.colormap.get(name).getLookupTable(nPts=256, alpha=False).astype(np.uint8)
+
+
+def label_text(label: str) -> str:
+    """How a bundle label is shown to people: ``pleasant_surprise`` → ``Pleasant surprise``."""
+    return label.replace("_", " ").strip().capitalize()
+
+
+def apply(app: QApplication) -> None:
+    """Fusion style with a dark palette, plus pyqtgraph defaults to match."""
+    app.setStyle("Fusion")
+    p = QPalette()
+    roles = {
+        QPalette.ColorRole.Window: PANEL,
+        QPalette.ColorRole.WindowText: TEXT,
+        QPalette.ColorRole.Base: BACKGROUND,
+        QPalette.ColorRole.AlternateBase: RAISED,
+        QPalette.ColorRole.ToolTipBase: RAISED,
+        QPalette.ColorRole.ToolTipText: TEXT,
+        QPalette.ColorRole.Text: TEXT,
+        QPalette.ColorRole.Button: RAISED,
+        QPalette.ColorRole.ButtonText: TEXT,
+        QPalette.ColorRole.BrightText: "#ffffff",
+        QPalette.ColorRole.Highlight: ACCENT,
+        QPalette.ColorRole.HighlightedText: BACKGROUND,
+        QPalette.ColorRole.Link: ACCENT,
+        QPalette.ColorRole.PlaceholderText: MUTED,
+    }
+    for role, colour in roles.items():
+        p.setColor(role, QColor(colour))
+    for role in (
+        QPalette.ColorRole.WindowText,
+        QPalette.ColorRole.Text,
+        QPalette.ColorRole.ButtonText,
+    ):
+        p.setColor(QPalette.ColorGroup.Disabled, role, QColor(MUTED))
+    app.setPalette(p)
+    font = QFont(app.font())
+    font.setPointSizeF(max(font.pointSizeF(), 10.0))
+    app.setFont(font)
+    app.setStyleSheet(STYLE)
+    configure_plots()
+
+
+def configure_plots() -> None:
+    pg.setConfigOptions(
+        background=BACKGROUND, foreground=MUTED, antialias=True, imageAxisOrder="row-major"
+    )
+
+
+STYLE = f"""
+QToolBar {{ background: {PANEL}; border: none; border-bottom: 1px solid {RAISED}; spacing: 6px;
+            padding: 4px; }}
+QStatusBar {{ background: {PANEL}; color: {MUTED}; border-top: 1px solid {RAISED}; }}
+QStatusBar QLabel {{ color: {MUTED}; padding: 0 8px; }}
+QTabWidget::pane {{ border: none; }}
+QTabBar::tab {{ background: {PANEL}; color: {MUTED}; padding: 6px 18px; border: none;
+               border-bottom: 2px solid transparent; }}
+QTabBar::tab:selected {{ color: {TEXT}; border-bottom: 2px solid {ACCENT}; }}
+QProgressBar {{ background: {BACKGROUND}; border: 1px solid {RAISED}; border-radius: 3px;
+               color: {TEXT}; text-align: center; max-height: 14px; }}
+QProgressBar::chunk {{ background: {ACCENT}; border-radius: 2px; }}
+QPushButton, QToolButton {{ padding: 4px 10px; }}
+QToolButton:checked {{ background: #7f1d1d; }}
+QLabel#winner {{ font-size: 30pt; font-weight: 700; }}
+QLabel#winnerDetail {{ color: {MUTED}; font-size: 11pt; }}
+QLabel#fileTitle {{ font-size: 12pt; font-weight: 600; }}
+QLabel#hint {{ color: {MUTED}; font-size: 11pt; }}
+"""
