@@ -1,0 +1,355 @@
+"""The window, offscreen, with real parts: live sessions fed from a file played in real time,
+recordings analysed on the worker thread, bad input, exports, a screenshot with real data."""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+import pytest
+import soundfile as sf
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDropEvent, QImage
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+
+from app import bundle
+from app.audio import sources
+from app.engine import Engine
+from app.ui import theme
+from app.ui.main_window import INSPECTOR_TAB, LIVE_TAB, MainWindow
+from tests.data import datasets
+
+OUR_THREADS = {"live-worker", "file-source", "analysis", "player-feed"}
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    try:
+        return Engine(bundle.load())
+    except bundle.BundleError as e:
+        pytest.skip(f"no model bundle: {e}")
+
+
+@pytest.fixture
+def clip() -> Path:
+    """A RAVDESS sentence spoken loudly up to its end (so its last windows hold speech)."""
+    return datasets() / "ravdess" / "Actor_01" / "03-01-05-02-01-01-01.flac"
+
+
+def make_window(qtbot, settings_file: Path, engine: Engine | None, problem: str | None = None):
+    theme.apply(QApplication.instance())
+    settings = QSettings(str(settings_file), QSettings.Format.IniFormat)
+    window = MainWindow(engine, problem, settings)
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    return window
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path, engine: Engine) -> Iterator[MainWindow]:
+    w = make_window(qtbot, tmp_path / "settings.ini", engine)
+    yield w
+    w.close()
+
+
+def our_threads() -> set[str]:
+    return {t.name for t in threading.enumerate()} & OUR_THREADS
+
+
+def variance(widget: QWidget) -> float:
+    """Pixel variance of a widget as drawn (of a plot's data area only, not its axes): zero
+    for a blank view."""
+    if isinstance(widget, pg.PlotWidget):
+        area = widget.mapFromScene(widget.getViewBox().sceneBoundingRect()).boundingRect()
+        image = widget.grab(area.adjusted(2, 2, -2, -2)).toImage()
+    else:
+        image = widget.grab().toImage()
+    image = image.convertToFormat(QImage.Format.Format_Grayscale8)
+    pixels = np.frombuffer(image.constBits(), np.uint8, image.sizeInBytes())
+    return float(pixels.reshape(image.height(), image.bytesPerLine())[:, : image.width()].var())
+
+
+def views(panel) -> list[QWidget]:
+    return [panel.spectrogram, panel.attention, panel.timeline, panel.bars.plot]
+
+
+def wait_analysis(qtbot, window: MainWindow) -> None:
+    qtbot.waitUntil(lambda: window.job is None, timeout=20_000)
+
+
+def test_live_session_from_a_file_updates_every_view(qtbot, window: MainWindow, clip: Path):
+    assert window.start_file_input(clip, speed=2.0)
+    live = window.live
+    qtbot.waitUntil(lambda: live.latest is not None and live.timeline.points >= 2, timeout=10_000)
+    assert live.spectrogram.columns_shown > 150  # 1.5 s of 10 ms frames at least
+    assert live.attention.has_window
+    assert live.spectrogram.region.isVisible()
+    winner = live.bars.winner.text()
+    assert winner in [theme.label_text(x) for x in window.labels] + ["Silence"]
+    assert window.device_label.text() == f"File: {clip.name}"
+    assert window.rate_label.text() == "16 kHz"
+    assert "ms" in window.latency_label.text()
+    assert window.dropped_label.text() == "dropped 0"
+    assert live.frames_per_second >= 20  # about 45 here; 2 cores shared with the audio threads
+    qtbot.waitUntil(lambda: window.worker is None, timeout=10_000)  # stops at the file's end
+    assert "end of" in window.statusBar().currentMessage()
+    assert not our_threads()
+
+
+def test_stop_and_restart(qtbot, window: MainWindow, clip: Path):
+    assert window.start_file_input(clip, speed=2.0)
+    qtbot.waitUntil(lambda: window.live.spectrogram.columns_shown > 20, timeout=5_000)
+    window.stop_live()
+    assert window.worker is None and not our_threads()
+    assert window.start_action.text() == "▶ Start"
+    assert window.start_file_input(clip, speed=2.0)
+    assert window.live.spectrogram.columns_shown < 20  # a new session starts empty
+    qtbot.waitUntil(lambda: window.live.spectrogram.columns_shown > 20, timeout=5_000)
+    assert window.start_action.text() == "■ Stop"
+    window.stop_live()
+    assert not our_threads()
+
+
+def test_hop_and_smoothing_controls_reach_the_running_analysis(
+    qtbot, window: MainWindow, clip: Path
+):
+    assert window.start_file_input(clip, speed=2.0)
+    window.hop_spin.setValue(0.5)
+    window.smoothing_spin.setValue(0.2)
+    analyzer = window.worker.analyzer
+    qtbot.waitUntil(lambda: analyzer.hop_seconds == 0.5 and analyzer.smoothing == 0.2)
+    window.stop_live()
+    assert window.settings.value("hop", type=float) == 0.5
+
+
+def test_close_mid_session_leaves_no_thread_alive(qtbot, tmp_path: Path, engine, clip: Path):
+    before = set(threading.enumerate())
+    w = make_window(qtbot, tmp_path / "s.ini", engine)
+    assert w.start_file_input(clip)
+    assert w.start_recording(tmp_path / "session.wav")
+    w.open_file(clip)  # an analysis in flight too
+    qtbot.wait(300)
+    assert our_threads()
+    w.close()
+    assert set(threading.enumerate()) <= before
+    assert (tmp_path / "session.wav").is_file()  # the recording was finished, not lost
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_opening_a_file_fills_the_timeline_and_clicks_select_a_window(
+    qtbot, window: MainWindow, clip: Path
+):
+    window.open_file(clip)
+    assert window.tabs.currentIndex() == INSPECTOR_TAB
+    wait_analysis(qtbot, window)
+    inspector = window.inspector
+    a = inspector.analysis
+    assert a is not None and len(a.ends) >= 3
+    assert inspector.timeline.points == len(a.ends)
+    assert inspector.spectrogram.columns_shown == len(a.spectrogram)
+    assert "overall" in inspector.info.text()
+    assert inspector.play_button.isEnabled()
+    assert str(clip.resolve()) in window.recent_files()
+
+    # click on the timeline at about 80 % of the file: the cursor and the window follow
+    plot = inspector.timeline
+    box = plot.getViewBox()
+    scene_point = box.mapViewToScene(QPointF(0.8 * a.duration, 0.5))
+    qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=plot.mapFromScene(scene_point))
+    assert inspector.cursor_time == pytest.approx(0.8 * a.duration, abs=0.05)
+    k = int(np.argmin(np.abs(a.ends - a.window_seconds / 2 - inspector.cursor_time)))
+    start, end = inspector.spectrogram.region.getRegion()
+    assert end == pytest.approx(a.ends[k]) and start == pytest.approx(a.ends[k] - a.window_seconds)
+    assert f"{a.ends[k]:.2f} s" in inspector.bars.detail.text()
+
+
+def test_exports_are_complete_files(qtbot, window: MainWindow, clip: Path, tmp_path: Path):
+    window.open_file(clip)
+    wait_analysis(qtbot, window)
+    a = window.inspector.analysis
+    csv_path = window.export_timeline(tmp_path / "timeline.csv")
+    json_path = window.export_timeline(tmp_path / "timeline.json")
+    png_path = window.save_screenshot(tmp_path / "window.png")
+    rows = list(csv.DictReader(csv_path.open()))
+    assert len(rows) == len(a.ends)
+    assert list(rows[0])[4:] == list(window.labels)
+    document = json.loads(json_path.read_text())
+    assert document["labels"] == list(window.labels) and len(document["windows"]) == len(a.ends)
+    assert QImage(str(png_path)).width() == window.width()
+    assert not list(tmp_path.glob(".*.part"))
+
+    window.tabs.setCurrentIndex(LIVE_TAB)
+    assert window.export_timeline(tmp_path / "live.csv") is None  # nothing yet, and says so
+    assert "Nothing to export" in window.statusBar().currentMessage()
+
+
+def test_recording_a_live_session_writes_audio_and_results(
+    qtbot, window: MainWindow, clip: Path, tmp_path: Path
+):
+    wav = tmp_path / "take.wav"
+    assert window.start_file_input(clip, speed=3.0)
+    assert window.start_recording(wav)
+    qtbot.waitUntil(lambda: window.worker is None, timeout=10_000)  # the file ends
+    assert window.recording is None and not window.record_action.isChecked()
+    audio, rate = sf.read(wav)
+    assert rate == 16000 and len(audio) > 0.8 * sf.info(clip).frames
+    results = json.loads(wav.with_suffix(".json").read_text())
+    assert results["windows"] and results["labels"] == list(window.labels)
+    assert 0 <= results["audio_starts_at"] < 0.5
+    assert wav.with_suffix(".csv").read_text().startswith("start,end,speech,emotion,")
+
+
+BROKEN = {
+    "corrupt.wav": b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(256)) * 4,
+    "empty.flac": b"",
+    "notes.mp3": b"these are my meeting notes, not audio\n" * 20,
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_bad_files_give_a_message_and_the_app_keeps_running(
+    qtbot, window: MainWindow, tmp_path: Path, clip: Path, name: str
+):
+    bad = tmp_path / name
+    bad.write_bytes(BROKEN[name])
+    window.open_file(bad)
+    wait_analysis(qtbot, window)
+    assert name in window.last_error or "not an audio file" in window.last_error
+    boxes = [b for b in window.findChildren(QMessageBox) if b.isVisible()]
+    assert boxes and boxes[-1].text() == window.last_error
+    assert window.inspector.analysis is None
+    window.open_file(clip)  # and it still works
+    wait_analysis(qtbot, window)
+    assert window.inspector.analysis is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "rate", "channels", "subtype"),
+    [
+        ("8bit.wav", 16000, 1, "PCM_U8"),
+        ("96k.wav", 96000, 1, "PCM_24"),
+        ("6ch.wav", 48000, 6, "FLOAT"),
+    ],
+)
+def test_unusual_but_valid_files_are_analysed(
+    qtbot, window: MainWindow, tmp_path: Path, clip: Path, name, rate, channels, subtype
+):
+    from app.audio import files
+
+    audio = files.load(clip, rate)
+    path = tmp_path / name
+    sf.write(path, np.repeat(audio[:, None], channels, axis=1) * 0.9, rate, subtype=subtype)
+    window.open_file(path)
+    wait_analysis(qtbot, window)
+    a = window.inspector.analysis
+    assert a is not None and a.duration == pytest.approx(len(audio) / rate)
+    assert window.last_error == ""
+
+
+def test_dropping_a_file_opens_it(qtbot, window: MainWindow, clip: Path):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(clip))])
+    event = QDropEvent(
+        QPointF(200, 200),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dropEvent(event)
+    wait_analysis(qtbot, window)
+    assert window.inspector.analysis is not None and window.inspector.analysis.path == clip
+
+
+def test_settings_remember_geometry_recent_files_and_controls(
+    qtbot, tmp_path: Path, engine, clip: Path
+):
+    first = make_window(qtbot, tmp_path / "s.ini", engine)
+    first.resize(1100, 700)
+    first.smoothing_spin.setValue(0.7)
+    first.open_file(clip)
+    wait_analysis(qtbot, first)
+    first.close()
+    second = make_window(qtbot, tmp_path / "s.ini", engine)
+    assert second.smoothing_spin.value() == pytest.approx(0.7)
+    assert second.recent_files() == [str(clip.resolve())]
+    assert [a.text() for a in second.recent_menu.actions()] == [str(clip.resolve())]
+    second.close()
+
+
+def test_no_microphone_gives_a_clear_message_and_inspection_still_works(
+    qtbot, window: MainWindow, clip: Path
+):
+    if sources.input_devices():
+        pytest.skip("this machine has an input device")
+    assert window.tabs.currentIndex() == LIVE_TAB
+    qtbot.keyClick(window, Qt.Key.Key_Space)  # the Start shortcut, with no microphone
+    assert "No microphone found" in window.last_error
+    assert window.worker is None
+    window.open_file(clip)
+    wait_analysis(qtbot, window)
+    assert window.inspector.analysis is not None
+
+
+def test_playback_without_an_output_device_says_so(qtbot, window: MainWindow, clip: Path):
+    sd = sources.sounddevice()
+    try:
+        sd.query_devices(kind="output")
+        pytest.skip("this machine has an output device")
+    except sd.PortAudioError:
+        pass
+    window.open_file(clip)
+    wait_analysis(qtbot, window)
+    qtbot.keyClick(window, Qt.Key.Key_Space)  # in the inspector Space plays
+    assert "No audio output device" in window.statusBar().currentMessage()
+    assert window.player is None
+
+
+def test_without_a_model_the_inspector_still_shows_spectrograms(qtbot, tmp_path: Path, clip: Path):
+    problem = "No emotion model found: /nowhere/emotion.json is missing."
+    w = make_window(qtbot, tmp_path / "s.ini", None, problem)
+    assert problem in w.last_error
+    assert not w.start_file_input(clip)
+    assert "needs an emotion model" in w.last_error
+    w.open_file(clip)
+    wait_analysis(qtbot, w)
+    assert w.inspector.spectrogram.columns_shown > 300
+    assert "spectrogram only" in w.inspector.info.text()
+    assert variance(w.inspector.spectrogram) > 100
+    w.close()
+
+
+def test_screenshot_with_real_data_is_not_blank(
+    qtbot, window: MainWindow, clip: Path, tmp_path: Path
+):
+    """Every view's data area differs clearly from the same view in a fresh, empty window."""
+    empty = make_window(qtbot, tmp_path / "empty.ini", window.engine)
+    empty.inspector.stack.setCurrentIndex(1)  # its (empty) views instead of the hint
+    assert window.start_file_input(clip, speed=2.0)
+    live = window.live
+    qtbot.waitUntil(lambda: live.latest is not None and live.timeline.points >= 3, timeout=10_000)
+    window.stop_live()
+    live_png = window.save_screenshot(tmp_path / "live.png")
+    window.open_file(clip)
+    wait_analysis(qtbot, window)
+    window.inspector.select(2.0)
+    inspector_png = window.save_screenshot(tmp_path / "inspector.png")
+    for panel, blank in ((live, empty.live), (window.inspector, empty.inspector)):
+        for view, nothing in zip(views(panel), views(blank), strict=True):
+            drawn, bare = variance(view), variance(nothing)
+            assert drawn > 1.5 * bare + 10, (type(view).__name__, drawn, bare)
+    for png in (live_png, inspector_png):
+        image = QImage(str(png))
+        assert not image.isNull() and image.size() == window.size()
+    empty.close()
+
+
+def test_shortcuts_are_bound(window: MainWindow) -> None:
+    bound = {a.shortcut().toString() for a in window.actions()}
+    assert {"Space", "Ctrl+O", "Ctrl+E", "Ctrl+Q"} <= bound
