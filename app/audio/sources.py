@@ -24,7 +24,7 @@ from app.audio.ringbuffer import RingBuffer
 
 BUFFER_SECONDS = 10.0  # how far the worker may fall behind before samples are lost
 FALLBACK_RATES = (48000, 44100, 32000, 16000)
-FILE_BLOCK_SECONDS = 0.01  # a file source "arrives" in blocks like a sound card's
+BLOCK_SECONDS = 0.01  # one callback's worth of input
 PLAYER_BUFFER_SECONDS = 1.0
 PA_INVALID_SAMPLE_RATE = -9997
 
@@ -192,6 +192,9 @@ class Microphone:
                 samplerate=self.sample_rate,
                 dtype="float32",
                 latency="low",
+                # fixed 10 ms blocks: with blocksize 0 ALSA's pulse plugin calls back with 1 to
+                # 5 frames at a time, thousands of times a second, each taking the GIL
+                blocksize=max(1, round(self.sample_rate * BLOCK_SECONDS)),
                 callback=self._callback,
             )
             self._stream.start()
@@ -241,7 +244,7 @@ class FileSource:
         self._thread.start()
 
     def _play(self) -> None:
-        block = max(1, int(FILE_BLOCK_SECONDS * self.sample_rate))
+        block = max(1, int(BLOCK_SECONDS * self.sample_rate))
         begun, sent = time.monotonic(), 0
         try:
             for chunk in files.blocks(self.path, self.sample_rate):
