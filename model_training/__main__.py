@@ -217,9 +217,10 @@ def evaluate_bundle(args: argparse.Namespace) -> int:
 
 def baseline(args: argparse.Namespace) -> int:
     labels, _, split = load_split(args)
+    from model_training import baseline as svm
+
     result = run_baselines(split, labels, args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "baseline.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    print(f"written to {svm.write(result, args.out)}")
     for name, r in result.items():
         s = r["test"]["pooled"]
         print(
@@ -229,13 +230,17 @@ def baseline(args: argparse.Namespace) -> int:
 
 
 def run_baselines(split: splits.Split, labels: tuple[str, ...], args: argparse.Namespace) -> dict:
+    """eGeMAPS+SVM on the same split, cold and with each speaker's own statistics."""
     from model_training import baseline as svm
 
     cache = data.cache_root(args.cache) / "egemaps"
-    result = svm.run(split, labels, cache)
-    groups = dict(result["test"])
-    result["test"] = {"pooled": groups.pop("all"), "by_corpus": groups}
-    return {"egemaps_svm": result}
+    out = {}
+    for name, norm in (("egemaps_svm", False), ("egemaps_svm_speaker_norm", True)):
+        result = svm.run(split, labels, cache, speaker_norm=norm, workers=args.workers)
+        groups = dict(result["test"])
+        result["test"] = {"pooled": groups.pop("all"), "by_corpus": groups}
+        out[name] = result
+    return out
 
 
 def summary(report: dict[str, Any]) -> dict[str, Any]:

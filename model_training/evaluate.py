@@ -54,7 +54,7 @@ def markdown(report: dict[str, Any]) -> str:
     """Model and baseline side by side on the same held-out speakers."""
     test = report["test"]
     rows = [("model", test)]
-    rows += [(name, r["test"]) for name, r in report.get("baselines", {}).items()]
+    rows += [(baseline_name(name, r), r["test"]) for name, r in report.get("baselines", {}).items()]
     groups = ["pooled", *sorted(test["by_corpus"])]
     lines = [
         "# Evaluation report",
@@ -79,6 +79,12 @@ def markdown(report: dict[str, Any]) -> str:
     for label, c in pooled["per_class"].items():
         figures = " | ".join(f"{c[k]:.3f}" for k in ("precision", "recall", "f1"))
         lines.append(f"| {label} | {figures} | {c['support']} |")
+    if any(r.get("speaker_norm") for r in report.get("baselines", {}).values()):
+        lines += [
+            "",
+            "\\* adapted: each test clip normalised by the statistics of its speaker's *other* "
+            "clips (leave one out); every other row is cold (training statistics only).",
+        ]
     lines += ["", "Confusion matrix: `confusion.png` (rows true, columns predicted).", ""]
     train = report.get("training", {})
     if train:
@@ -89,6 +95,11 @@ def markdown(report: dict[str, Any]) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def baseline_name(key: str, result: dict[str, Any]) -> str:
+    method = result.get("method", key)
+    return f"{method}, speaker-normalised*" if result.get("speaker_norm") else method
 
 
 def plot_confusion(scores: dict[str, Any], path: Path) -> None:
