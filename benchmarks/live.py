@@ -1,0 +1,496 @@
+"""Live analysis from a file played in real time: latency, rate, CPU and memory, headless or with
+the real main window painting offscreen, for a minute or for a long soak.
+
+Latency is timed from the moment the window's last sample entered the ring buffer (the ring
+notes when every write landed) to the moment the result was emitted, and, with the window, to
+the end of the first repaint after the GUI applied it. The app's own ``LiveResult.latency`` is
+shown beside it: it counts from the newest sample read, so it can only be shorter.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import queue
+import time
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.analyzer import LiveAnalyzer, Update
+from app.audio.ringbuffer import RingBuffer
+from app.audio.sources import FileSource
+from app.engine import Engine
+from app.worker import INTERVAL, Failed, LiveWorker, Tick
+from benchmarks import material, proc
+from benchmarks.results import Figure, Section, Summary, Target, skipped
+
+LATENCY_TARGET_MS = 30.0
+CPU_TARGET_PERCENT = 15.0
+LOG_WRITES = 8192  # arrival times kept: over a minute of 10 ms writes
+NEEDS_UI = "n/a (needs app/ui: app.ui.main_window.MainWindow is not importable)"
+
+
+class TimedRing(RingBuffer):
+    """The source's ring buffer, noting when each write landed (preallocated: no drift)."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__(capacity)
+        self._written = np.zeros(LOG_WRITES, np.int64)
+        self._times = np.zeros(LOG_WRITES, np.float64)
+        self.writes = 0
+
+    def write(self, block: Any) -> None:
+        super().write(block)
+        i = self.writes % LOG_WRITES
+        self._written[i] = self.written
+        self._times[i] = time.monotonic()
+        self.writes += 1
+
+    def arrival(self, sample: int) -> float:
+        """When the ring first held ``sample`` samples; NaN if that is no longer logged."""
+        k = self.writes
+        order = np.arange(max(0, k - LOG_WRITES), k) % LOG_WRITES
+        written = self._written[order]
+        j = int(np.searchsorted(written, sample))
+        if j >= len(written) or (j == 0 and k > LOG_WRITES):
+            return math.nan
+        return float(self._times[order[j]])
+
+
+@dataclass
+class LiveRun:
+    """What one live session measured; per-interval lists give the spread over time."""
+
+    seconds: float
+    hop: float
+    interval: float
+    latency_ms: array = field(default_factory=lambda: array("d"))
+    app_latency_ms: array = field(default_factory=lambda: array("d"))
+    paint_ms: array = field(default_factory=lambda: array("d"))
+    results_per_s: list[float] = field(default_factory=list)
+    cpu_percent: list[float] = field(default_factory=list)
+    push_cpu_percent: list[float] = field(default_factory=list)
+    paints_per_s: list[float] = field(default_factory=list)
+    rss_mb: list[float] = field(default_factory=list)
+    rss_before: float = 0.0
+    peak_rss: float = 0.0
+    dropped: int = 0
+    writes: int = 0
+    results: int = 0
+    first_result: float = 0.0  # time.monotonic() of the first result emitted
+    first_painted: float = 0.0  # ... and of the end of its first repaint (GUI only)
+    failure: str = ""
+
+
+class Recorder:
+    """Books every result and, every ``interval`` seconds, CPU, memory and rates."""
+
+    def __init__(self, run: LiveRun, ring: TimedRing, rate: int) -> None:
+        self.run = run
+        self.ring = ring
+        self.rate = rate
+        self.push_cpu = 0.0  # thread CPU seconds spent in LiveAnalyzer.push
+        self.paints = 0
+        self.unpainted: list[float] = []  # arrival times of results applied, not yet painted
+        self._last = (time.monotonic(), proc.cpu_seconds(), 0, 0.0, 0)
+
+    def watch(self, analyzer: LiveAnalyzer) -> None:
+        """Count the worker thread's own CPU time inside ``analyzer.push``."""
+        push = analyzer.push
+
+        def timed_push(chunk: Any, arrival: float | None = None) -> Update:
+            start = time.thread_time()
+            try:
+                return push(chunk, arrival)
+            finally:
+                self.push_cpu += time.thread_time() - start
+
+        analyzer.push = timed_push  # type: ignore[method-assign]
+
+    def tick(self, tick: Tick) -> list[float]:
+        """Book a tick's results; return their windows' arrival times."""
+        arrivals = []
+        for r in tick.update.results:
+            emitted = tick.arrival + r.latency
+            arrived = self.ring.arrival(math.ceil(r.time * self.rate - 1e-6))
+            self.run.latency_ms.append((emitted - arrived) * 1000)
+            self.run.app_latency_ms.append(r.latency * 1000)
+            self.run.results += 1
+            arrivals.append(arrived)
+            self.run.first_result = self.run.first_result or emitted
+        self.run.dropped = tick.dropped
+        return arrivals
+
+    def painted(self, when: float) -> None:
+        if self.unpainted:
+            self.run.first_painted = self.run.first_painted or when
+        for arrived in self.unpainted:
+            self.run.paint_ms.append((when - arrived) * 1000)
+        self.unpainted = []
+
+    def sample(self, force: bool = False) -> None:
+        now = time.monotonic()
+        t, cpu, results, push, paints = self._last
+        if not force and now - t < self.run.interval:
+            return
+        dt = max(now - t, 1e-9)
+        self.run.cpu_percent.append((proc.cpu_seconds() - cpu) / dt * 100)
+        self.run.push_cpu_percent.append((self.push_cpu - push) / dt * 100)
+        if results:  # the rate counts only once results flow (the first window takes 3 s)
+            self.run.results_per_s.append((self.run.results - results) / dt)
+        self.run.paints_per_s.append((self.paints - paints) / dt)
+        self.run.rss_mb.append(proc.rss_mb())
+        self._last = (now, proc.cpu_seconds(), self.run.results, self.push_cpu, self.paints)
+
+
+def _source(path: Path) -> FileSource:
+    source = FileSource(path)
+    source.ring = TimedRing(source.ring.capacity)
+    return source
+
+
+def sampling_interval(seconds: float) -> float:
+    """About a dozen samples of CPU, memory and rates per session, at most 5 s apart."""
+    return min(5.0, max(0.5, seconds / 12))
+
+
+def run_headless(path: Path, seconds: float, interval: float = 5.0) -> LiveRun:
+    """The live worker on a file source for ``seconds``; results drained as the GUI would."""
+    b = material.load_bundle()
+    engine = Engine(b)
+    source = _source(path)
+    analyzer = LiveAnalyzer(engine, source.sample_rate)
+    out: queue.Queue[object] = queue.Queue()
+    worker = LiveWorker(source, analyzer, out)
+    run = LiveRun(seconds, b.hop_seconds, interval, rss_before=proc.rss_mb())
+    rec = Recorder(run, source.ring, source.sample_rate)  # type: ignore[arg-type]
+    rec.watch(analyzer)
+    worker.start()
+    end = time.monotonic() + seconds
+    try:
+        while (now := time.monotonic()) < end:
+            try:
+                item = out.get(timeout=min(0.1, end - now))
+            except queue.Empty:
+                item = None
+            if isinstance(item, Tick):
+                rec.tick(item)
+            elif isinstance(item, Failed):
+                run.failure = item.message
+                break
+            rec.sample()
+    finally:
+        worker.stop()
+    rec.sample(force=True)
+    run.writes = source.ring.writes  # type: ignore[attr-defined]
+    run.peak_rss = proc.peak_rss_mb()
+    return run
+
+
+def ui_available() -> bool:
+    try:
+        from app.ui.main_window import MainWindow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def run_gui(path: Path, seconds: float, interval: float = 5.0, first_only: bool = False) -> LiveRun:
+    """The real main window (offscreen Qt) playing ``path`` as live input for ``seconds``.
+
+    A result counts as painted when the first repaint of the window that began after the GUI
+    applied it has finished (Qt paints a window in one pass when it handles UpdateRequest).
+    """
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QEvent, QEventLoop, QObject, QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.ui import main_window, theme
+
+    app = QApplication.instance() or QApplication(["emotion-meter-benchmark"])
+    theme.apply(app)  # type: ignore[arg-type]
+    engine, problem = main_window.load_engine(None)
+    if engine is None:
+        raise RuntimeError(problem)
+    settings = QSettings(str(material.scratch() / "gui-settings.ini"), QSettings.Format.IniFormat)
+    window = main_window.MainWindow(engine, None, settings)
+    window.show()
+    source = _source(path)
+    run = LiveRun(seconds, engine.bundle.hop_seconds, interval, rss_before=proc.rss_mb())
+    rec = Recorder(run, source.ring, source.sample_rate)  # type: ignore[arg-type]
+    loop = QEventLoop()
+    apply: Callable[[list[Tick]], None] = window.live.apply
+
+    def applied(ticks: list[Tick]) -> None:
+        apply(ticks)
+        for t in ticks:
+            rec.unpainted += rec.tick(t)
+
+    window.live.apply = applied  # type: ignore[method-assign]
+    spectrogram = window.live.spectrogram.viewport()
+
+    class PaintWatcher(QObject):
+        def __init__(self) -> None:
+            super().__init__()
+            self.pending: list[float] = []
+            self.sync_paints = 0
+
+        def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+            kind = event.type()
+            if kind == QEvent.Type.Paint and obj is spectrogram:
+                rec.paints += 1
+            elif kind == QEvent.Type.UpdateRequest and obj is window and rec.unpainted:
+                self.pending, rec.unpainted = rec.unpainted, []
+                self.sync_paints = rec.paints
+                QTimer.singleShot(0, self.synced)  # runs once this repaint has finished
+            return False
+
+        def synced(self) -> None:
+            if rec.paints > self.sync_paints:
+                rec.unpainted, self.pending = self.pending, []
+                rec.painted(time.monotonic())
+                if first_only:
+                    loop.quit()
+            else:  # nothing painted in that pass: wait for the next one
+                rec.unpainted = self.pending + rec.unpainted
+
+    watcher = PaintWatcher()
+    window.installEventFilter(watcher)
+    spectrogram.installEventFilter(watcher)
+    sampler = QTimer()
+    sampler.timeout.connect(rec.sample)
+    sampler.start(int(interval * 1000))
+    if not window.start_live(source):
+        raise RuntimeError(f"the main window did not start live input: {window.last_error}")
+    rec.watch(window.worker.analyzer)  # type: ignore[union-attr]
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec()
+    sampler.stop()
+    rec.sample(force=True)
+    run.writes = source.ring.writes  # type: ignore[attr-defined]
+    window.close()
+    window.removeEventFilter(watcher)
+    spectrogram.removeEventFilter(watcher)
+    window.deleteLater()
+    run.peak_rss = proc.peak_rss_mb()
+    if window.last_error:
+        run.failure = window.last_error
+    return run
+
+
+def _figures(sec: Section, run: LiveRun, gui: bool) -> None:
+    """The figures both live sections share."""
+    hop_ms = run.hop * 1000
+    latency = Summary.of(run.latency_ms)
+    sec.add(
+        Figure(
+            "latency: window's last sample in ring → result emitted",
+            "ms",
+            latency,
+            "the worker's read interval",
+            INTERVAL * 1000,
+            Target("<=", LATENCY_TARGET_MS, "p95"),
+        )
+    )
+    sec.add(
+        Figure(
+            "LiveResult.latency (the app's own, from the newest sample read)",
+            "ms",
+            Summary.of(run.app_latency_ms),
+            "latency from the window's last sample",
+            latency.median if latency else None,
+        )
+    )
+    if gui:
+        sec.add(
+            Figure(
+                "latency: window's last sample in ring → window painted",
+                "ms",
+                Summary.of(run.paint_ms),
+                "latency to the result emitted",
+                latency.median if latency else None,
+                Target("<=", LATENCY_TARGET_MS, "p95"),
+            )
+        )
+        sec.add(
+            Figure(
+                "spectrogram repaints per second",
+                "1/s",
+                Summary.of(_steady(run.paints_per_s)),
+                "the GUI timer's rate",
+                1000 / _frame_ms(),
+            )
+        )
+    sec.add(
+        Figure(
+            "results per second",
+            "1/s",
+            Summary.of(_steady(run.results_per_s)),
+            "1 / hop",
+            1 / run.hop,
+            Target(">=", 0.95, "ratio"),
+        )
+    )
+    push = Summary.of(run.push_cpu_percent)
+    sec.add(
+        Figure(
+            "process CPU" + (" (with the window painting)" if gui else ""),
+            "% of a core",
+            Summary.of(run.cpu_percent),
+            "CPU inside LiveAnalyzer.push alone",
+            push.median if push else None,
+            Target("<=", CPU_TARGET_PERCENT),
+        )
+    )
+    sec.add(
+        Figure(
+            "peak RSS",
+            "MB",
+            Summary.single(run.peak_rss),
+            "RSS before the session (engine loaded)",
+            run.rss_before,
+        )
+    )
+    sec.add(
+        Figure(
+            "dropped blocks",
+            "blocks",
+            Summary.single(run.dropped),
+            "blocks written by the source",
+            run.writes,
+            Target("<=", 0),
+        )
+    )
+    sec.notes += [
+        f"{run.seconds:g} s of real-time playback of {material.describe()}; "
+        f"{run.results} results; hop {hop_ms:g} ms; rates and CPU sampled every "
+        f"{run.interval:g} s (the last, partial interval left out of the rates).",
+        "Latency target (issue: p95 ≤ 30 ms beyond the hop) read as: from the window's last "
+        "sample to the result, since a window is complete only when that sample has arrived.",
+    ]
+    if run.failure:
+        sec.notes.append(f"The session reported a failure: {run.failure}")
+
+
+def _steady(rates: list[float]) -> list[float]:
+    """Rates without the last, partial interval (when there are others)."""
+    return rates[:-1] if len(rates) > 1 else rates
+
+
+def _frame_ms() -> float:
+    from app.ui import main_window
+
+    return float(getattr(main_window, "FRAME_MS", 16))
+
+
+def measure(seconds: float = 60.0) -> Section:
+    """The live path without a window: source, ring, worker, analyzer, queue."""
+    title = "Live latency, headless (file source in real time)"
+    problem = material.model_problem()
+    if problem:
+        return skipped("live", title, problem)
+    wav = material.speech_wav(seconds + 10)
+    run = run_headless(wav, seconds, sampling_interval(seconds))
+    sec = Section("live", title, size=seconds)
+    _figures(sec, run, gui=False)
+    return sec
+
+
+def measure_gui(seconds: float = 60.0) -> Section:
+    """The same session driven by the real main window, painting offscreen."""
+    title = "Live latency, with the GUI painting (offscreen Qt)"
+    if not ui_available():
+        return skipped("gui", title, NEEDS_UI)
+    problem = material.model_problem()
+    if problem:
+        return skipped("gui", title, problem)
+    wav = material.speech_wav(seconds + 10)
+    run = run_gui(wav, seconds, sampling_interval(seconds))
+    sec = Section("gui", title, size=seconds)
+    _figures(sec, run, gui=True)
+    sec.notes.append(
+        "Painted = the first repaint of the main window that began after the GUI timer applied "
+        "the result has finished (offscreen platform: software raster, as without a GPU)."
+    )
+    return sec
+
+
+def soak(minutes: float = 30.0) -> Section:
+    """A long headless session: memory drift, lost audio and a steady result rate."""
+    title = f"Soak: {minutes:g} min of live analysis"
+    problem = material.model_problem()
+    if problem:
+        return skipped("soak", title, problem)
+    seconds = minutes * 60
+    interval = min(10.0, max(1.0, seconds / 20))
+    run = run_headless(material.speech_wav(seconds + 10), seconds, interval)
+    sec = Section("soak", title, size=minutes)
+    settle = min(len(run.rss_mb) - 1, max(1, round(60 / interval)))  # after the first minute
+    start, end = run.rss_mb[settle], run.rss_mb[-1]
+    t = np.arange(len(run.rss_mb) - settle) * interval / 3600
+    slope = float(np.polyfit(t, run.rss_mb[settle:], 1)[0]) if len(t) > 2 else math.nan
+    sec.add(
+        Figure(
+            "RSS at the end",
+            "MB",
+            Summary.single(end),
+            "RSS after the first minute",
+            start,
+            Target("<=", 1.05, "ratio"),
+        )
+    )
+    sec.add(Figure("RSS trend (least squares)", "MB/h", Summary.single(slope)))
+    sec.add(
+        Figure(
+            "results per second",
+            "1/s",
+            Summary.of(_steady(run.results_per_s)),
+            "1 / hop",
+            1 / run.hop,
+            Target(">=", 0.95, "ratio"),
+        )
+    )
+    sec.add(
+        Figure(
+            "dropped blocks",
+            "blocks",
+            Summary.single(run.dropped),
+            "blocks written by the source",
+            run.writes,
+            Target("<=", 0),
+        )
+    )
+    sec.add(
+        Figure(
+            "latency: window's last sample in ring → result emitted",
+            "ms",
+            Summary.of(run.latency_ms),
+            "the worker's read interval",
+            INTERVAL * 1000,
+            Target("<=", LATENCY_TARGET_MS, "p95"),
+        )
+    )
+    sec.add(
+        Figure(
+            "process CPU",
+            "% of a core",
+            Summary.of(run.cpu_percent),
+            "",
+            None,
+            Target("<=", CPU_TARGET_PERCENT),
+        )
+    )
+    sec.notes += [
+        f"{run.results} results from {material.describe()}, played in real time; memory, CPU "
+        f"and rates sampled every {interval:g} s.",
+        f"RSS samples (MB): first {run.rss_mb[0]:.1f}, after a minute {start:.1f}, "
+        f"peak {max(run.rss_mb):.1f}, last {end:.1f}.",
+    ]
+    if run.failure:
+        sec.notes.append(f"The session reported a failure: {run.failure}")
+    return sec
