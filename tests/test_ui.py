@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 import pytest
 import soundfile as sf
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent, QImage
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
@@ -353,3 +353,37 @@ def test_screenshot_with_real_data_is_not_blank(
 def test_shortcuts_are_bound(window: MainWindow) -> None:
     bound = {a.shortcut().toString() for a in window.actions()}
     assert {"Space", "Ctrl+O", "Ctrl+E", "Ctrl+Q"} <= bound
+
+
+def test_silence_reads_as_silence_not_as_an_emotion(qtbot, window: MainWindow, tmp_path: Path):
+    quiet = tmp_path / "room.wav"
+    noise = np.random.default_rng(0).normal(0, 1e-4, 16000 * 4).astype(np.float32)
+    sf.write(quiet, noise, 16000)
+    assert window.start_file_input(quiet, speed=4.0)
+    qtbot.waitUntil(lambda: window.live.latest is not None, timeout=10_000)
+    assert not window.live.latest.speech
+    assert window.live.bars.winner.text() == "Silence"
+    window.stop_live()
+
+
+def test_run_opens_files_from_the_command_line_and_quits_cleanly(
+    qtbot, tmp_path: Path, engine: Engine, clip: Path
+):
+    from app.ui.main_window import run
+
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path))
+    opened: list[MainWindow] = []
+
+    def check_then_quit() -> None:
+        window = next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow))
+        if window.job is not None:  # still analysing: look again shortly
+            QTimer.singleShot(100, check_then_quit)
+            return
+        opened.append(window)
+        window.close()
+
+    QTimer.singleShot(100, check_then_quit)
+    assert run([clip], engine.bundle.path) == 0
+    assert opened and opened[0].inspector.analysis is not None
+    assert opened[0].inspector.analysis.path == clip
+    assert not our_threads()

@@ -88,6 +88,7 @@ class SpectrogramView(pg.PlotWidget):
         self._next = 0
         self.columns_shown = 0
         self.region.hide()
+        self.image.setAutoDownsample(False)
         span = width * self.frame_seconds
         self.image.setRect(QRectF(-span, 0, span, self.settings.n_mels))
         self.setXRange(-span, 0, padding=0)
@@ -114,6 +115,8 @@ class SpectrogramView(pg.PlotWidget):
         """A whole recording's columns ``(columns, n_mels)`` at ``rate`` columns per second."""
         s = self.settings
         data = np.ascontiguousarray(spectrogram.T, dtype=np.float32)
+        # a long recording has far more columns than pixels: average them rather than alias
+        self.image.setAutoDownsample(True)
         self.image.setImage(data, autoLevels=False)
         # a column is drawn ending where its frame ends, like the model windows' end times
         start = (s.n_fft - s.hop_length) / s.sample_rate
