@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +29,7 @@ from app.ui import theme
 from app.ui.main_window import INSPECTOR_TAB, LIVE_TAB, MainWindow
 from tests.data import datasets
 
+ROOT = Path(__file__).resolve().parents[1]
 OUR_THREADS = {"live-worker", "file-source", "analysis", "player-feed"}
 
 
@@ -387,3 +393,19 @@ def test_run_opens_files_from_the_command_line_and_quits_cleanly(
     assert opened and opened[0].inspector.analysis is not None
     assert opened[0].inspector.analysis.path == clip
     assert not our_threads()
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTERM") or sys.platform == "win32", reason="POSIX")
+def test_the_app_closes_cleanly_on_sigterm_and_saves_its_settings(
+    tmp_path: Path, engine: Engine, clip: Path
+):
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path), "QT_QPA_PLATFORM": "offscreen"}
+    cmd = [sys.executable, "-m", "app", "--model", str(engine.bundle.path), str(clip)]
+    app = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)
+    assert app.poll() is None, app.communicate()[1]
+    app.send_signal(signal.SIGTERM)
+    _, err = app.communicate(timeout=20)
+    assert app.returncode == 0, err
+    saved = (tmp_path / "EmotionMeter" / "Emotion Meter.conf").read_text()
+    assert "geometry" in saved and clip.name in saved  # window and recent files remembered

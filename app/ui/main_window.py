@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import sys
 import time
 from pathlib import Path
@@ -56,6 +57,9 @@ FRAME_MS = 16  # ~60 Hz: drain the queues, redraw, move the play cursor
 RECENT_MAX = 8
 AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.oga *.mp3 *.aif *.aiff *.au);;All files (*)"
 LIVE_TAB, INSPECTOR_TAB = 0, 1
+# closed like the close button (threads stopped, settings saved) when the session ends or on
+# Ctrl+C; Python runs the handler at its next call, which the frame timer makes every 16 ms
+QUIT_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class MainWindow(QMainWindow):
@@ -700,4 +704,12 @@ def run(files: list[Path], model: Path | None = None) -> int:
         window.remember(Path(path))
     if files:
         window.open_file(files[-1])
-    return app.exec()
+    previous = {
+        sig: signal.signal(sig, lambda *_: QTimer.singleShot(0, window.close))
+        for sig in QUIT_SIGNALS
+    }
+    try:
+        return app.exec()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
