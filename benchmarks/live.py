@@ -72,9 +72,13 @@ class LiveRun:
     latency_ms: array = field(default_factory=lambda: array("d"))
     app_latency_ms: array = field(default_factory=lambda: array("d"))
     paint_ms: array = field(default_factory=lambda: array("d"))
+    apply_ms: array = field(default_factory=lambda: array("d"))  # GUI: drawing a frame's ticks
+    repaint_ms: array = field(default_factory=lambda: array("d"))  # GUI: painting the window
     results_per_s: list[float] = field(default_factory=list)
     cpu_percent: list[float] = field(default_factory=list)
     push_cpu_percent: list[float] = field(default_factory=list)
+    main_cpu_percent: list[float] = field(default_factory=list)  # the GUI / draining thread
+    ticks_per_s: list[float] = field(default_factory=list)
     paints_per_s: list[float] = field(default_factory=list)
     rss_mb: list[float] = field(default_factory=list)
     rss_before: float = 0.0
@@ -97,7 +101,19 @@ class Recorder:
         self.push_cpu = 0.0  # thread CPU seconds spent in LiveAnalyzer.push
         self.paints = 0
         self.unpainted: list[float] = []  # arrival times of results applied, not yet painted
-        self._last = (time.monotonic(), proc.cpu_seconds(), 0, 0.0, 0)
+        self.ticks = 0
+        self._last = self._mark()
+
+    def _mark(self) -> _Mark:
+        return _Mark(
+            time.monotonic(),
+            proc.cpu_seconds(),
+            time.thread_time(),
+            self.run.results,
+            self.push_cpu,
+            self.paints,
+            self.ticks,
+        )
 
     def watch(self, analyzer: LiveAnalyzer) -> None:
         """Count the worker thread's own CPU time inside ``analyzer.push``."""
@@ -114,6 +130,7 @@ class Recorder:
 
     def tick(self, tick: Tick) -> list[float]:
         """Book a tick's results; return their windows' arrival times."""
+        self.ticks += 1
         arrivals = []
         for r in tick.update.results:
             emitted = tick.arrival + r.latency
@@ -134,18 +151,33 @@ class Recorder:
         self.unpainted = []
 
     def sample(self, force: bool = False) -> None:
-        now = time.monotonic()
-        t, cpu, results, push, paints = self._last
-        if not force and now - t < self.run.interval:
+        """Close an interval (call it from the GUI or draining thread, whose CPU it books)."""
+        now, last, run = self._mark(), self._last, self.run
+        if not force and now.time - last.time < run.interval:
             return
-        dt = max(now - t, 1e-9)
-        self.run.cpu_percent.append((proc.cpu_seconds() - cpu) / dt * 100)
-        self.run.push_cpu_percent.append((self.push_cpu - push) / dt * 100)
-        if results:  # the rate counts only once results flow (the first window takes 3 s)
-            self.run.results_per_s.append((self.run.results - results) / dt)
-        self.run.paints_per_s.append((self.paints - paints) / dt)
-        self.run.rss_mb.append(proc.rss_mb())
-        self._last = (now, proc.cpu_seconds(), self.run.results, self.push_cpu, self.paints)
+        dt = max(now.time - last.time, 1e-9)
+        run.cpu_percent.append((now.cpu - last.cpu) / dt * 100)
+        run.main_cpu_percent.append((now.main_cpu - last.main_cpu) / dt * 100)
+        run.push_cpu_percent.append((now.push - last.push) / dt * 100)
+        if last.results:  # the rate counts only once results flow (the first window takes 3 s)
+            run.results_per_s.append((now.results - last.results) / dt)
+        run.paints_per_s.append((now.paints - last.paints) / dt)
+        run.ticks_per_s.append((now.ticks - last.ticks) / dt)
+        run.rss_mb.append(proc.rss_mb())
+        self._last = now
+
+
+@dataclass(frozen=True)
+class _Mark:
+    """Counters at the start of a sampling interval."""
+
+    time: float
+    cpu: float
+    main_cpu: float
+    results: int
+    push: float
+    paints: int
+    ticks: int
 
 
 def _source(path: Path) -> FileSource:
@@ -227,7 +259,9 @@ def run_gui(path: Path, seconds: float, interval: float = 5.0, first_only: bool 
     apply: Callable[[list[Tick]], None] = window.live.apply
 
     def applied(ticks: list[Tick]) -> None:
+        start = time.perf_counter()
         apply(ticks)
+        run.apply_ms.append((time.perf_counter() - start) * 1000)
         for t in ticks:
             rec.unpainted += rec.tick(t)
 
@@ -235,29 +269,38 @@ def run_gui(path: Path, seconds: float, interval: float = 5.0, first_only: bool 
     spectrogram = window.live.spectrogram.viewport()
 
     class PaintWatcher(QObject):
+        """Times each repaint of the window, and which results it put on screen."""
+
         def __init__(self) -> None:
             super().__init__()
             self.pending: list[float] = []
-            self.sync_paints = 0
+            self.paints_before = 0
+            self.started = 0.0
+            self.outstanding = 0  # repaints begun whose end has not been seen yet
 
         def eventFilter(self, obj: QObject, event: QEvent) -> bool:
             kind = event.type()
             if kind == QEvent.Type.Paint and obj is spectrogram:
                 rec.paints += 1
-            elif kind == QEvent.Type.UpdateRequest and obj is window and rec.unpainted:
-                self.pending, rec.unpainted = rec.unpainted, []
-                self.sync_paints = rec.paints
+            elif kind == QEvent.Type.UpdateRequest and obj is window:
+                self.pending, rec.unpainted = self.pending + rec.unpainted, []
+                if not self.outstanding:  # the first of a burst of repaints
+                    self.paints_before = rec.paints
+                    self.started = time.perf_counter()
+                self.outstanding += 1
                 QTimer.singleShot(0, self.synced)  # runs once this repaint has finished
             return False
 
         def synced(self) -> None:
-            if rec.paints > self.sync_paints:
-                rec.unpainted, self.pending = self.pending, []
-                rec.painted(time.monotonic())
-                if first_only:
-                    loop.quit()
-            else:  # nothing painted in that pass: wait for the next one
-                rec.unpainted = self.pending + rec.unpainted
+            self.outstanding -= 1
+            if self.outstanding or rec.paints == self.paints_before:
+                return  # nothing painted in that pass: the results wait for the next one
+            run.repaint_ms.append((time.perf_counter() - self.started) * 1000)
+            later, rec.unpainted, self.pending = rec.unpainted, self.pending, []
+            rec.painted(time.monotonic())  # the results applied before this repaint began
+            rec.unpainted = later
+            if first_only and run.first_painted:
+                loop.quit()
 
     watcher = PaintWatcher()
     window.installEventFilter(watcher)
@@ -307,6 +350,7 @@ def _figures(sec: Section, run: LiveRun, gui: bool) -> None:
         )
     )
     if gui:
+        ticks = Summary.of(_steady(run.ticks_per_s))
         sec.add(
             Figure(
                 "latency: window's last sample in ring → window painted",
@@ -317,13 +361,32 @@ def _figures(sec: Section, run: LiveRun, gui: bool) -> None:
                 Target("<=", LATENCY_TARGET_MS, "p95"),
             )
         )
+        frame = _frame_ms()
+        sec.add(
+            Figure(
+                "GUI: drawing one frame's ticks (LivePanel.apply)",
+                "ms",
+                Summary.of(run.apply_ms),
+                "the GUI timer's period",
+                frame,
+            )
+        )
+        sec.add(
+            Figure(
+                "GUI: one repaint of the window",
+                "ms",
+                Summary.of(run.repaint_ms),
+                "the GUI timer's period",
+                frame,
+            )
+        )
         sec.add(
             Figure(
                 "spectrogram repaints per second",
                 "1/s",
                 Summary.of(_steady(run.paints_per_s)),
-                "the GUI timer's rate",
-                1000 / _frame_ms(),
+                "worker ticks (batches of new columns) per second",
+                ticks.median if ticks else None,
             )
         )
     sec.add(
@@ -345,6 +408,16 @@ def _figures(sec: Section, run: LiveRun, gui: bool) -> None:
             "CPU inside LiveAnalyzer.push alone",
             push.median if push else None,
             Target("<=", CPU_TARGET_PERCENT),
+        )
+    )
+    cpu = Summary.of(run.cpu_percent)
+    sec.add(
+        Figure(
+            "GUI thread CPU" if gui else "draining thread CPU (stands in for the GUI's)",
+            "% of a core",
+            Summary.of(run.main_cpu_percent),
+            "process CPU",
+            cpu.median if cpu else None,
         )
     )
     sec.add(
@@ -414,8 +487,9 @@ def measure_gui(seconds: float = 60.0) -> Section:
     sec = Section("gui", title, size=seconds)
     _figures(sec, run, gui=True)
     sec.notes.append(
-        "Painted = the first repaint of the main window that began after the GUI timer applied "
-        "the result has finished (offscreen platform: software raster, as without a GPU)."
+        "Painted = the first repaint of the main window that began after the GUI timer "
+        f"(every {_frame_ms():g} ms) applied the result has finished (offscreen platform: "
+        "software raster, as without a GPU)."
     )
     return sec
 
