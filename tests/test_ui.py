@@ -409,3 +409,20 @@ def test_the_app_closes_cleanly_on_sigterm_and_saves_its_settings(
     assert app.returncode == 0, err
     saved = (tmp_path / "EmotionMeter" / "Emotion Meter.conf").read_text()
     assert "geometry" in saved and clip.name in saved  # window and recent files remembered
+
+
+def test_a_long_analysis_can_be_cancelled(qtbot, window: MainWindow, clip: Path, tmp_path: Path):
+    from app.audio import files
+
+    long = tmp_path / "long.wav"
+    sf.write(long, np.tile(files.load(clip, 16000), 60), 16000)  # about 4 minutes
+    window.open_file(long)
+    inspector = window.inspector
+    assert inspector.progress.isVisible() and inspector.cancel_button.isVisible()
+    qtbot.waitUntil(lambda: inspector.progress.value() > 0, timeout=20_000)
+    qtbot.mouseClick(inspector.cancel_button, Qt.MouseButton.LeftButton)
+    wait_analysis(qtbot, window)
+    assert inspector.analysis is None and inspector.info.text() == "analysis cancelled"
+    assert not inspector.progress.isVisible()
+    assert "cancelled" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: not our_threads(), timeout=5_000)

@@ -40,8 +40,7 @@ class InspectorPanel(QWidget):
         self.info = QLabel("", objectName="hint")
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
-        self.progress.setFixedWidth(220)
-        self.progress.setFormat("analysing… %p%")
+        self.progress.setFixedWidth(320)
         self.cancel_button = QPushButton("Cancel")
         self.play_button = QPushButton("▶ Play")
         self.play_button.setEnabled(False)
@@ -104,9 +103,13 @@ class InspectorPanel(QWidget):
             self.progress.setValue(0)
 
     def begin(self, name: str) -> None:
-        """An analysis started: say what is being read."""
-        self.title.setText(name)
-        self.info.setText("")
+        """An analysis started: say what is being read (the previous recording stays shown
+        until the new one is ready, or if it cannot be read)."""
+        self.progress.setFormat(f"analysing {name}… %p%")
+        self.progress.setToolTip(name)
+        if self.analysis is None:
+            self.title.setText(name)
+            self.info.setText("")
         self.set_busy(True)
 
     def set_progress(self, fraction: float) -> None:
@@ -177,5 +180,6 @@ class InspectorPanel(QWidget):
 
     def show_failure(self, name: str, message: str) -> None:
         self.set_busy(False)
-        self.title.setText(name)
-        self.info.setText(message)
+        if self.analysis is None:
+            self.title.setText(name)
+            self.info.setText(message)

@@ -74,11 +74,9 @@ class LivePanel(QWidget):
             times = [r.time for r in results]
             probabilities = [r.probabilities for r in results]
             self.timeline.append(times, probabilities, HISTORY_SECONDS, origin=now)
-            self.latest = results[-1]
-            self.bars.show_probabilities(
-                self.latest.probabilities, f"{self.latest.level_db:.0f} dB"
-            )
-            self.attention.show_window(0.0, self.window_seconds, self.latest.attention)
+            latest = self.latest = results[-1]
+            self.bars.show_probabilities(latest.probabilities, f"level {latest.level_db:.0f} dB")
+            self.attention.show_window(0.0, self.window_seconds, latest.attention)
         if self.latest is not None:  # the analysed window slides left as new audio arrives
             end = self.latest.time - now
             self.spectrogram.show_window(end - self.window_seconds, end)
