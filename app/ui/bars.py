@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from app.ui import theme
 
@@ -18,8 +17,8 @@ from app.ui import theme
 class EmotionBars(QWidget):
     def __init__(self) -> None:
         super().__init__()
-        self.winner = QLabel("—", objectName="winner", alignment=Qt.AlignmentFlag.AlignCenter)
-        self.detail = QLabel("", objectName="winnerDetail", alignment=Qt.AlignmentFlag.AlignCenter)
+        self.winner = theme.label("—", "winner", centred=True)
+        self.detail = theme.label("", "winnerDetail", centred=True)
         self.detail.setWordWrap(True)
         self.plot = pg.PlotWidget()
         p = self.plot.getPlotItem()

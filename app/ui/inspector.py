@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from pyqtgraph.GraphicsScene.mouseEvents import MouseClickEvent
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QLabel,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -36,8 +36,8 @@ class InspectorPanel(QWidget):
         self.has_model = has_model
         self.analysis: Analysis | None = None
         self.cursor_time = 0.0
-        self.title = QLabel("No recording", objectName="fileTitle")
-        self.info = QLabel("", objectName="hint")
+        self.title = theme.label("No recording", "fileTitle")
+        self.info = theme.label("", "hint")
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setFixedWidth(320)
@@ -58,7 +58,8 @@ class InspectorPanel(QWidget):
         self.attention = AttentionView(with_track=True)
         self.timeline = TimelineView(with_cursor=True)
         self.bars = EmotionBars()
-        self.lines = [self.timeline.cursor]
+        assert self.timeline.cursor is not None
+        self.lines: list[pg.InfiniteLine] = [self.timeline.cursor]
         for plot in (self.spectrogram, self.attention):
             plot.setXLink(self.timeline)
             line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(theme.ACCENT, width=1.5))
@@ -83,7 +84,7 @@ class InspectorPanel(QWidget):
         split.addWidget(self.bars)
         split.setStretchFactor(0, 4)
         split.setStretchFactor(1, 1)
-        self.hint = QLabel(HINT, objectName="hint", alignment=Qt.AlignmentFlag.AlignCenter)
+        self.hint = theme.label(HINT, "hint", centred=True)
         self.stack = QStackedLayout()
         self.stack.addWidget(self.hint)
         self.stack.addWidget(split)
@@ -168,7 +169,7 @@ class InspectorPanel(QWidget):
         self.select(self._clamp(seconds))
         self.selected.emit(self.cursor_time)
 
-    def _clicked(self, plot: pg.PlotWidget, event: object) -> None:
+    def _clicked(self, plot: pg.PlotWidget, event: MouseClickEvent) -> None:
         if self.analysis is None or event.button() != Qt.MouseButton.LeftButton:
             return
         point = plot.getViewBox().mapSceneToView(event.scenePos())

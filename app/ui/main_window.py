@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
@@ -241,8 +242,8 @@ class MainWindow(QMainWindow):
         else:
             self.resize(1280, 780)
         default_hop = self.engine.bundle.hop_seconds if self.engine else 0.25
-        self.hop_spin.setValue(float(s.value("hop", default_hop)))
-        self.smoothing_spin.setValue(float(s.value("smoothing", SMOOTHING)))
+        self.hop_spin.setValue(cast(float, s.value("hop", default_hop, type=float)))
+        self.smoothing_spin.setValue(cast(float, s.value("smoothing", SMOOTHING, type=float)))
         self.hop_spin.valueChanged.connect(self._analysis_changed)  # only after both are set
         self.smoothing_spin.valueChanged.connect(self._analysis_changed)
         self._rebuild_recent()
@@ -531,8 +532,7 @@ class MainWindow(QMainWindow):
         self._rebuild_recent()
 
     def recent_files(self) -> list[str]:
-        value = self.settings.value("recent", [])
-        return [value] if isinstance(value, str) else list(value or [])
+        return [str(p) for p in cast(list, self.settings.value("recent", [], type=list))]
 
     def _rebuild_recent(self) -> None:
         self.recent_menu.clear()
@@ -694,6 +694,7 @@ def load_engine(model: Path | None) -> tuple[Engine | None, str | None]:
 def run(files: list[Path], model: Path | None = None) -> int:
     """The GUI entry point: open ``files`` in the inspector (the last one shown)."""
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else APP_NAME])
+    assert isinstance(app, QApplication)
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(ORGANIZATION)
     theme.apply(app)

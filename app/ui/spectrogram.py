@@ -8,6 +8,8 @@ axis is "seconds ago" and never moves, so axes and linked views are not redrawn 
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import numpy.typing as npt
 import pyqtgraph as pg
@@ -30,8 +32,9 @@ class ColourImage(pg.ImageItem):
 
     def render(self) -> None:
         super().render()
-        if self.qimage is not None and self.qimage.format() == QImage.Format.Format_Indexed8:
-            self.qimage = self.qimage.convertToFormat(QImage.Format.Format_RGB32)
+        image = cast("QImage | None", getattr(self, "qimage", None))
+        if image is not None and image.format() == QImage.Format.Format_Indexed8:
+            self.qimage = image.convertToFormat(QImage.Format.Format_RGB32)
 
 
 class SpectrogramView(pg.PlotWidget):

@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLabel
 
 BACKGROUND = "#121419"
 PANEL = "#1a1d24"
@@ -57,6 +58,15 @@ def lookup_table(name: str) -> npt.NDArray[np.uint8]:
 def label_text(label: str) -> str:
     """How a bundle label is shown to people: ``pleasant_surprise`` → ``Pleasant surprise``."""
     return label.replace("_", " ").strip().capitalize()
+
+
+def label(text: str, role: str, centred: bool = False) -> QLabel:
+    """A label the style sheet styles by ``role`` (its object name)."""
+    widget = QLabel(text)
+    widget.setObjectName(role)
+    if centred:
+        widget.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    return widget
 
 
 def apply(app: QApplication) -> None:
