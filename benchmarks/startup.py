@@ -42,10 +42,10 @@ def _child(path: str, gui: bool) -> dict[str, float]:
     marks: dict[str, float] = {}
     if gui:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        from benchmarks import live
+        from benchmarks import session
 
         marks["imported"] = time.monotonic() - t0
-        run = live.run_gui(Path(path), seconds=60, interval=60, first_only=True)
+        run = session.run_gui(Path(path), seconds=60, interval=60, first_only=True)
         if not run.first_painted:
             raise RuntimeError(f"no result painted within 60 s: {run.failure}")
         marks["first_painted"] = run.first_painted - t0
@@ -94,7 +94,7 @@ def _timed_run(cmd: list[str]) -> float:
 
 def first_result(runs: int = 5) -> Section:
     """Process start → first live result, ``runs`` times, headless and (if it exists) the GUI."""
-    from benchmarks import live, material
+    from benchmarks import live, material, session
 
     title = "Start-up: process start to the first live result"
     problem = material.model_problem()
@@ -125,7 +125,7 @@ def first_result(runs: int = 5) -> Section:
             window,
         )
     )
-    if live.ui_available():
+    if session.ui_available():
         gui = [_spawn(["-m", "benchmarks.startup", wav, "--gui"])[0] for _ in range(runs)]
         sec.add(
             Figure(

@@ -11,7 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import accuracy, live, machine, material, offline, report, startup, suite, window
+from benchmarks import (
+    accuracy,
+    live,
+    machine,
+    material,
+    offline,
+    report,
+    session,
+    startup,
+    suite,
+    window,
+)
 from benchmarks.__main__ import main
 from benchmarks.results import Figure, Section, Summary, Target
 
@@ -115,7 +126,7 @@ def test_live_headless() -> None:
 
 def test_live_gui() -> None:
     sec = live.measure_gui(4.5)
-    if not live.ui_available():
+    if not session.ui_available():
         assert sec.skipped.startswith("n/a (needs app/ui")
         return
     needs_model(sec)
