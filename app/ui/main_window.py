@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QSizePolicy,
     QTabWidget,
     QToolBar,
     QWidget,
@@ -186,9 +187,7 @@ class MainWindow(QMainWindow):
         self.smoothing_spin = self._spin(0.0, 0.95, 0.05, "", "0 = none, 0.9 = very slow")
         bar.addWidget(self.smoothing_spin)
         spacer = QWidget()
-        spacer.setSizePolicy(
-            spacer.sizePolicy().Policy.Expanding, spacer.sizePolicy().Policy.Preferred
-        )
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         bar.addWidget(spacer)
         bar.addAction(self.open_action)
         bar.addAction(self.export_action)
