@@ -137,11 +137,10 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         self.start_action = self._action(
-            "▶ Start",
-            self.toggle,
-            "Space",
-            "Start or stop listening; play or stop in the inspector",
+            "▶ Start", self.toggle_live, tip="Start or stop listening (Space on the Live tab)"
         )
+        # Space acts on the tab in front: listen on Live, play in the inspector
+        self.space_action = self._action("Start/stop", self.toggle, "Space")
         self.record_action = self._action(
             "● Record", self._record_toggled, "Ctrl+R", "Record the input and its results"
         )
@@ -323,7 +322,11 @@ class MainWindow(QMainWindow):
         """Space: start/stop listening, or play/stop in the inspector."""
         if self.tabs.currentIndex() == INSPECTOR_TAB:
             self.toggle_playback()
-        elif self.worker is None:
+        else:
+            self.toggle_live()
+
+    def toggle_live(self) -> None:
+        if self.worker is None:
             self.start_live()
         else:
             self.stop_live()
