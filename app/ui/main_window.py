@@ -264,12 +264,18 @@ class MainWindow(QMainWindow):
     def _say(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)
 
-    def _ask_save(self, title: str, name: str, filters: str) -> Path | None:
-        folder = self.settings.value("last_dir") or QStandardPaths.writableLocation(
-            QStandardPaths.StandardLocation.DocumentsLocation
+    def _folder(self) -> Path:
+        """Where file dialogs start: the last folder used, else Documents."""
+        last = self.settings.value("last_dir")
+        return Path(
+            str(last)
+            if last
+            else QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
         )
+
+    def _ask_save(self, title: str, name: str, filters: str) -> Path | None:
         chosen, selected = QFileDialog.getSaveFileName(
-            self, title, str(Path(folder) / name), filters
+            self, title, str(self._folder() / name), filters
         )
         if not chosen:
             return None
@@ -381,7 +387,7 @@ class MainWindow(QMainWindow):
         chosen, _ = QFileDialog.getOpenFileName(
             self,
             "Play a file as live input",
-            str(self.settings.value("last_dir", "")),
+            str(self._folder()),
             AUDIO_FILTER,
         )
         if chosen:
@@ -477,7 +483,7 @@ class MainWindow(QMainWindow):
 
     def choose_file(self) -> None:
         chosen, _ = QFileDialog.getOpenFileName(
-            self, "Open a recording", str(self.settings.value("last_dir", "")), AUDIO_FILTER
+            self, "Open a recording", str(self._folder()), AUDIO_FILTER
         )
         if chosen:
             self.open_file(Path(chosen))
