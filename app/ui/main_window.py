@@ -667,7 +667,10 @@ class MainWindow(QMainWindow):
         self._drain_live()
         self._drain_job()
         self._follow_player()
-        if (
+        if self.worker is not None and not self.worker.is_alive():  # it failed and said why
+            self.stop_live()
+            self.statusBar().showMessage(self.last_error, 15000)
+        elif (
             self.worker is not None
             and isinstance(self.source, FileSource)
             and self.source.finished.is_set()
