@@ -101,7 +101,21 @@ def limit_per_speaker(clips: list[corpora.Clip], n: int) -> list[corpora.Clip]:
     return [c for c in clips if c in picked]
 
 
+def git_revision() -> str:
+    """The code's revision, with ``+`` when the tree had uncommitted changes."""
+    try:
+
+        def git(*a: str) -> str:
+            return subprocess.run(["git", *a], capture_output=True, text=True, check=True,
+                                  cwd=Path(__file__).parent).stdout.strip()  # fmt: skip
+
+        return git("rev-parse", "--short", "HEAD") + ("+" if git("status", "--porcelain") else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def train(args: argparse.Namespace) -> int:
+    revision = git_revision()  # at the start: the code that trains, not what landed meanwhile
     labels, scan, split = load_split(args)
     features = FeatureSettings(kind=args.feature)
     augmenting = augment.only(args.augment, args.variants)
@@ -128,7 +142,9 @@ def train(args: argparse.Namespace) -> int:
     hop = hop_frames(features, settings.hop_seconds)
     report: dict[str, Any] = {
         "test": test_scores(model, test_set, labels, size, hop, fill, mean, std),
-        "training": provenance(scan, split, train_set, labels, settings, augmenting, skipped),
+        "training": provenance(
+            scan, split, train_set, labels, settings, augmenting, skipped, revision
+        ),
     }
     if args.baseline:
         report["baselines"] = run_baselines(split, labels, args)
@@ -270,17 +286,8 @@ def provenance(
     settings: TrainSettings,
     augmenting: augment.AugmentSettings,
     skipped: list[tuple[Path, str]],
+    revision: str,
 ) -> dict[str, Any]:
-    try:
-        revision = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).parent,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        revision = "unknown"
     return {
         "corpora": sorted({c.corpus for c in scan.clips}),
         "clips": len(train_set.clips),
