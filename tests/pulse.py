@@ -75,6 +75,7 @@ def virtual_microphone(root: Path) -> Iterator[VirtualMicrophone]:
             "--system=false",
             "--disallow-exit",
             "-n",  # no default configuration: only the modules below
+            "--resample-method=soxr-vhq",  # the clip should reach the app as close as it can
             f"--load=module-native-protocol-unix socket={socket} auth-anonymous=1",
             "--load=module-null-sink sink_name=vmic",
             "--load=module-null-sink sink_name=drain",

@@ -5,9 +5,12 @@ analysis of the same clip finds.
 Tolerance: PulseAudio resamples the clip to its own rate and the meter resamples it back
 (two resampling passes), and live windows end where the worker's reads end (every ~20 ms), not
 on the file's grid, so a live window is compared with the offline window ending within 30 ms of
-it. The dominant emotion must agree for at least 80 % of the windows where both say "speech",
-and the probabilities must be close (mean absolute difference under 0.05). Measured with a
-throwaway model: 96 % agreement, mean difference 0.0007.
+it. The probabilities must be close (mean absolute difference per emotion under 0.05), and the
+dominant emotion must agree for at least 90 % of the windows where both say "speech"; a near
+tie counts as agreeing (the file gives the live winner within 0.10 of its own top emotion).
+Measured with a model trained on all three corpora (48 % speaker-independent accuracy): mean
+difference 0.016, the largest 0.05, and every window's dominant emotion the same (one within
+0.004 of a tie).
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ from tests.pulse import virtual_microphone
 
 LIVE_HOP = 0.01  # a window at every read, so one ends near each of the file's
 MATCH_SECONDS = 0.03
-AGREEMENT = 0.8
+AGREEMENT = 0.9
+UNDECIDED = 0.1  # the live winner this close to the file's top emotion: a tie, not a miss
 MEAN_DIFFERENCE = 0.05
 CLIPS = ("03-01-05-02-01-01-01", "03-01-03-02-02-01-01", "03-01-04-02-01-02-01")
 
@@ -47,12 +51,13 @@ def engine() -> Engine:
 
 
 def spoken_clip(folder: Path) -> Path:
-    """Three sentences of one speaker, a pause between, as one 16 kHz WAV (about 13 s)."""
+    """Three sentences of one speaker as one 16 kHz WAV (about 11 s); the recordings' own quiet
+    edges separate them (inserted digital silence would differ from what a sound server hands
+    on, and the difference would be about silence, not speech)."""
     actor = datasets() / "ravdess" / "Actor_01"
-    pause = np.zeros(8000, np.float32)
-    parts = [np.concatenate([files.load(actor / f"{c}.flac", 16000), pause]) for c in CLIPS]
+    parts = [files.load(actor / f"{c}.flac", 16000) for c in CLIPS]
     path = folder / "spoken.wav"
-    sf.write(path, np.concatenate([pause, *parts]), 16000, subtype="PCM_16")
+    sf.write(path, np.concatenate(parts), 16000, subtype="PCM_16")
     return path
 
 
@@ -105,7 +110,8 @@ def test_microphone_hears_what_the_file_analysis_finds(qtbot, tmp_path: Path, en
         i = int(np.argmin(np.abs(times - end)))
         if abs(times[i] - end) > MATCH_SECONDS:
             continue
-        agree.append(np.argmax(live[i].raw) == np.argmax(probabilities))
+        heard = np.argmax(live[i].raw)
+        agree.append(probabilities[heard] >= probabilities.max() - UNDECIDED)
         differences.append(np.abs(live[i].raw - probabilities).mean())
     print(
         f"level {level:.2f} offset {offset:.3f} matched {len(agree)}/{offline.speech.sum()} "
