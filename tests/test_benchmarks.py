@@ -186,7 +186,8 @@ def fake_report() -> dict:
         "baselines": {
             "egemaps_svm": {
                 "test": {"pooled": scores(0.4, 100), "by_corpus": {"ravdess": scores(0.3, 60)}}
-            }
+            },
+            "other": {"test": {"pooled": scores(0.3, 100)}},
         },
     }
 
@@ -195,11 +196,12 @@ def test_accuracy_from_a_report(tmp_path: Path) -> None:
     (tmp_path / "emotion.tflite").write_bytes(b"0" * 2000)
     (tmp_path / "emotion.keras").write_bytes(b"0" * 4000)
     sec = accuracy.from_report(fake_report(), tmp_path)
-    pooled = sec.figure("UA (unweighted average recall), pooled (100 clips)")
+    pooled = sec.figure("model UA (unweighted average recall), pooled (100 clips)")
     assert pooled.ratio == pytest.approx(0.6 / 0.4)
-    emodb = sec.figure("UA (unweighted average recall), emodb (40 clips)")
+    emodb = sec.figure("model UA (unweighted average recall), emodb (40 clips)")
     assert emodb.ratio is None and emodb.note  # no baseline figure for that corpus
     assert sec.figure("size on disk, emotion.tflite (what the app ships)").ratio == 0.5
+    assert sec.figure("other UA, pooled (100 clips)").ratio == pytest.approx(0.3 / 0.6)
 
 
 def test_accuracy_of_the_bundle() -> None:
@@ -208,7 +210,7 @@ def test_accuracy_of_the_bundle() -> None:
         assert sec.skipped.startswith("n/a (no report.json")
         return
     assert measured(sec, "size on disk, emotion.tflite (what the app ships)").median > 0
-    assert any(f.name.startswith("UA") for f in sec.figures)
+    assert any(f.name.startswith("model UA") for f in sec.figures)
 
 
 @pytest.mark.slow
