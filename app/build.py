@@ -31,6 +31,7 @@ NAME = "EmotionMeter"
 SPEC = ROOT / "build.spec"
 PACKAGING = ROOT / "packaging"
 ICON = ROOT / "assets" / "icons" / "emotion-meter.png"
+MODEL_FILES = ("emotion.json", "emotion.tflite")  # what the app needs of a model bundle
 LINUX_EXTRAS = (  # (source, name in the folder, executable)
     (PACKAGING / "install.sh", "install.sh", True),
     (PACKAGING / "emotion-meter.desktop", "emotion-meter.desktop", False),
@@ -104,6 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.model is not None:
         os.environ["EMOTION_METER_BUILD_MODEL"] = str(args.model.resolve())
+    model = Path(os.environ.get("EMOTION_METER_BUILD_MODEL") or ROOT / "assets" / "model")
+    missing = [f for f in MODEL_FILES if not (model / f).is_file()]
+    if missing:
+        print(
+            f"error: no model to ship: {model} lacks {' and '.join(missing)}. Train one "
+            "(README, 'Train the model') or name a bundle folder with --model DIR.",
+            file=sys.stderr,
+        )
+        return 2
     distpath, workpath = args.distpath.resolve(), args.workpath.resolve()
 
     start = time.monotonic()
