@@ -90,7 +90,7 @@ def render(svg_text: str, sizes: tuple[int, ...]) -> dict[int, bytes]:
         data = QByteArray()
         buffer = QBuffer(data)
         buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-        image.save(buffer, "PNG")
+        image.save(buffer, "PNG")  # type: ignore[call-overload]  # the stubs want bytes; runtime, str
         pngs[size] = bytes(data.data())
     return pngs
 

@@ -164,8 +164,8 @@ def test_linux_archive_installs_a_menu_entry(dist: Path, folder: Path, tmp_path:
     if shutil.which("desktop-file-validate"):
         check = subprocess.run(["desktop-file-validate", entry], capture_output=True, text=True)
         assert check.returncode == 0, check.stdout + check.stderr
-    run = subprocess.run([str(folder / "install.sh"), "--uninstall"], env=env)
-    assert run.returncode == 0 and not entry.exists()
+    undo = subprocess.run([str(folder / "install.sh"), "--uninstall"], env=env)
+    assert undo.returncode == 0 and not entry.exists()
 
 
 def _start_gui(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
