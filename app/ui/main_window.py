@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import cast
 
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -708,6 +708,8 @@ def run(files: list[Path], model: Path | None = None) -> int:
     assert isinstance(app, QApplication)
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(ORGANIZATION)
+    app.setDesktopFileName("emotion-meter")  # Wayland matches the window to its menu entry
+    app.setWindowIcon(QIcon(str(bundle.assets_dir() / "icons" / "emotion-meter.svg")))
     theme.apply(app)
     engine, problem = load_engine(model)
     window = MainWindow(engine, problem)
