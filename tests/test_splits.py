@@ -6,8 +6,8 @@ from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
-from model_training.corpora import Clip
 
+from model_training.corpora import Clip
 from model_training.splits import by_speaker
 
 
