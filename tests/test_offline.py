@@ -21,11 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def engine() -> Engine:
-    return Engine(bundles.load())
-
-
-@pytest.fixture(scope="module")
 def clip() -> Path:
     return some_clips("ravdess", 40)[-1]
 

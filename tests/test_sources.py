@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from app import bundle
 from app.analyzer import LiveAnalyzer
 from app.audio import files, sources
 from app.audio.sources import FileSource, SourceError
@@ -23,14 +22,6 @@ from tests.data import datasets
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "assets" / "samples" / "sample.flac"
-
-
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    try:
-        return Engine(bundle.load())
-    except bundle.BundleError as e:
-        pytest.skip(f"no model bundle: {e}")
 
 
 def drain(out: queue.Queue[object]) -> list[object]:

@@ -22,7 +22,6 @@ from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent, QImage
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
-from app import bundle
 from app.audio import sources
 from app.engine import Engine
 from app.ui import theme
@@ -31,14 +30,6 @@ from tests.data import datasets
 
 ROOT = Path(__file__).resolve().parents[1]
 OUR_THREADS = {"live-worker", "file-source", "analysis", "player-feed"}
-
-
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    try:
-        return Engine(bundle.load())
-    except bundle.BundleError as e:
-        pytest.skip(f"no model bundle: {e}")
 
 
 @pytest.fixture

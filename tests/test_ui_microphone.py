@@ -24,7 +24,6 @@ import soundfile as sf
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QApplication
 
-from app import bundle
 from app.audio import files
 from app.audio.sources import Microphone, SourceError
 from app.engine import Engine
@@ -40,14 +39,6 @@ AGREEMENT = 0.9
 UNDECIDED = 0.1  # the live winner this close to the file's top emotion: a tie, not a miss
 MEAN_DIFFERENCE = 0.05
 CLIPS = ("03-01-05-02-01-01-01", "03-01-03-02-02-01-01", "03-01-04-02-01-02-01")
-
-
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    try:
-        return Engine(bundle.load())
-    except bundle.BundleError as e:
-        pytest.skip(f"no model bundle: {e}")
 
 
 def spoken_clip(folder: Path) -> Path:

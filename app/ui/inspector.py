@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QProgressBar,
     QPushButton,
-    QSplitter,
     QStackedLayout,
     QVBoxLayout,
     QWidget,
@@ -22,6 +21,7 @@ from app.offline import Analysis
 from app.ui import theme
 from app.ui.attention import AttentionView
 from app.ui.bars import EmotionBars
+from app.ui.layout import views_beside_bars
 from app.ui.spectrogram import SpectrogramView
 from app.ui.timeline import TimelineView
 
@@ -71,19 +71,7 @@ class InspectorPanel(QWidget):
         self.timeline.getPlotItem().setMouseEnabled(x=True, y=False)  # wheel zooms time
         self.timeline.scrubbed.connect(self._scrubbed)
 
-        views = QWidget()
-        column = QVBoxLayout(views)
-        column.setContentsMargins(0, 0, 0, 0)
-        column.setSpacing(0)
-        column.addWidget(self.spectrogram, stretch=5)
-        column.addWidget(self.attention)
-        column.addSpacing(6)
-        column.addWidget(self.timeline, stretch=3)
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(views)
-        split.addWidget(self.bars)
-        split.setStretchFactor(0, 4)
-        split.setStretchFactor(1, 1)
+        split = views_beside_bars(self.spectrogram, self.attention, self.timeline, self.bars)
         self.hint = theme.label(HINT, "hint", centred=True)
         self.stack = QStackedLayout()
         self.stack.addWidget(self.hint)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from app.analyzer import LiveResult
 from app.features import FeatureSettings
 from app.ui.attention import AttentionView
 from app.ui.bars import EmotionBars
+from app.ui.layout import views_beside_bars
 from app.ui.spectrogram import SpectrogramView
 from app.ui.timeline import TimelineView
 from app.worker import Tick
@@ -34,19 +34,7 @@ class LivePanel(QWidget):
         self.timeline.set_labels(labels)
         self.bars = EmotionBars()
         self.bars.set_labels(labels)
-        left = QWidget()
-        column = QVBoxLayout(left)
-        column.setContentsMargins(0, 0, 0, 0)
-        column.setSpacing(0)
-        column.addWidget(self.spectrogram, stretch=5)
-        column.addWidget(self.attention)
-        column.addSpacing(6)
-        column.addWidget(self.timeline, stretch=3)
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(left)
-        split.addWidget(self.bars)
-        split.setStretchFactor(0, 4)
-        split.setStretchFactor(1, 1)
+        split = views_beside_bars(self.spectrogram, self.attention, self.timeline, self.bars)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(split)
