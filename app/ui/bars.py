@@ -13,6 +13,8 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from app.ui import theme
 
+LABEL_WIDTH = 84  # pixels for the emotion names beside the bars
+
 
 class EmotionBars(QWidget):
     def __init__(self) -> None:
@@ -28,6 +30,7 @@ class EmotionBars(QWidget):
         p.hideAxis("bottom")
         p.getAxis("left").setStyle(tickLength=0)
         p.getAxis("left").setTextPen(theme.TEXT)
+        p.getAxis("left").setWidth(LABEL_WIDTH)  # sized while hidden, it would drop labels
         self.plot.setXRange(0, 1.18, padding=0)
         self.bars = pg.BarGraphItem(x0=[], y=[], height=0.68, width=[], pen=None)
         self.plot.addItem(self.bars)
