@@ -117,6 +117,12 @@ def markdown(
         "reference next to it, measured in the same run; *target* is the issue's goal and the "
         "statistic it is judged on. Time figures are wall-clock.",
         "",
+        "**Run it** on an otherwise idle machine: `python -m benchmarks` (every measurement, "
+        "default sizes, soak 30 min), `--soak-minutes M`, `--live-seconds S`, `--only NAME...`, "
+        "`--size NAME=VALUE`; `--quick` is a smoke test with small sizes (its document goes to "
+        "`.cache/` unless `--out` says otherwise). `tests/test_benchmarks.py` runs every "
+        "measurement small and never checks a timing.",
+        "",
         "## Machine",
         "",
         "| | |",
