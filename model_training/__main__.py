@@ -129,6 +129,8 @@ def train(args: argparse.Namespace) -> int:
     skipped = scan.skipped + train_set.skipped + val_set.skipped + test_set.skipped
     for path, why in skipped:
         print(f"skipped {path}: {why}", file=sys.stderr)
+    if skipped:
+        print(f"{len(skipped)} clips skipped (reasons above); training goes on without them")
 
     from model_training import evaluate, export
     from model_training import train as training
