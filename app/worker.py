@@ -134,6 +134,10 @@ class LiveWorker(threading.Thread):
                 while not self._commands.empty():
                     self._commands.get()()
                 samples = reader.read()
+                fault = None if len(samples) else self.source.fault
+                if fault is not None:  # keep what was heard; the GUI says why it stopped
+                    self.out.put(Failed(f"Listening stopped: {fault}"))
+                    break
                 self._samples_read += len(samples)
                 arrival = self.source.last_arrival
                 if self._wav is not None and len(samples):

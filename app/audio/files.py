@@ -47,9 +47,15 @@ def info(path: str | os.PathLike[str]) -> AudioInfo:
         raise AudioFileError(f"{path.name} is a folder, not an audio file.")
     if not path.exists():
         raise AudioFileError(f"{path} does not exist.")
+    if not path.is_file():  # a FIFO, socket or device would block or never end
+        raise AudioFileError(f"{path.name} is not a regular file (a pipe or device?).")
     if not os.access(path, os.R_OK):
         raise AudioFileError(f"No permission to read {path.name}.")
-    if path.stat().st_size == 0:
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise AudioFileError(f"{path.name} cannot be opened ({e.strerror}).") from e
+    if size == 0:
         raise AudioFileError(f"{path.name} is empty (0 bytes).")
     try:
         meta = sf.info(str(path))

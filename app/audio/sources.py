@@ -27,6 +27,7 @@ FALLBACK_RATES = (48000, 44100, 32000, 16000)
 BLOCK_SECONDS = 0.01  # one callback's worth of input
 PLAYER_BUFFER_SECONDS = 1.0
 PA_INVALID_SAMPLE_RATE = -9997
+STALL_SECONDS = 2.0  # a running input silent this long has gone away (unplugged, server died)
 
 
 class SourceError(Exception):
@@ -45,6 +46,11 @@ class Source(Protocol):
 
     def start(self) -> None: ...
     def stop(self) -> None: ...
+
+    @property
+    def fault(self) -> str | None:
+        """Why the source can deliver no more audio (unplugged, unreadable), else None."""
+        ...
 
 
 def sounddevice() -> ModuleType:
@@ -176,6 +182,7 @@ class Microphone:
         self.last_arrival = time.monotonic()
         self._channels = channels
         self._stream: Any = None
+        self._ended = threading.Event()  # PortAudio ended the stream on its own (device lost)
 
     def _callback(self, indata: np.ndarray, frames: int, when: Any, status: Any) -> None:
         if status.input_overflow:
@@ -185,6 +192,7 @@ class Microphone:
 
     def start(self) -> None:
         sd = sounddevice()
+        self._ended.clear()
         try:
             self._stream = sd.InputStream(
                 device=self.device,
@@ -196,7 +204,9 @@ class Microphone:
                 # 5 frames at a time, thousands of times a second, each taking the GIL
                 blocksize=max(1, round(self.sample_rate * BLOCK_SECONDS)),
                 callback=self._callback,
+                finished_callback=self._ended.set,
             )
+            self.last_arrival = time.monotonic()
             self._stream.start()
         except sd.PortAudioError as e:
             self.stop()
@@ -207,6 +217,19 @@ class Microphone:
         stream, self._stream = self._stream, None
         if stream is not None:
             stream.close(ignore_errors=True)
+
+    @property
+    def fault(self) -> str | None:
+        if self._stream is None:
+            return None
+        if self._ended.is_set() or not self._stream.active:
+            return f"{self.name} stopped delivering sound (was it unplugged?)."
+        if time.monotonic() - self.last_arrival > STALL_SECONDS:
+            return (
+                f"{self.name} has sent no sound for {STALL_SECONDS:g} s "
+                "(was it unplugged, or did the sound system stop?)."
+            )
+        return None
 
     @property
     def running(self) -> bool:
@@ -269,6 +292,10 @@ class FileSource:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def fault(self) -> str | None:
+        return None if self.error is None else str(self.error)
 
 
 class Player:

@@ -14,11 +14,29 @@ from app.analyzer import LiveResult
 from app.worker import partial_path
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+class ExportError(OSError):
+    """An export that could not be written; nothing was left behind. The message says why."""
+
+
+def write_atomic(path: Path, data: bytes, overwrite: bool = False) -> None:
+    """Write ``data`` to a temporary file beside ``path`` and rename it into place.
+
+    An existing ``path`` is refused unless ``overwrite`` (the UI asks first); a failure leaves
+    neither a half-written target nor the temporary file, and raises :class:`ExportError`.
+    """
+    if path.exists() and not overwrite:
+        raise ExportError(f"{path} already exists; choose another name or allow replacing it.")
+    if not path.parent.is_dir():
+        raise ExportError(f"Cannot save {path.name}: the folder {path.parent} does not exist.")
     part = partial_path(path)
     try:
-        part.write_bytes(data)
+        with open(part, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(part, path)
+    except OSError as e:
+        raise ExportError(f"Could not save {path.name}: {e.strerror or e}.") from e
     finally:
         part.unlink(missing_ok=True)
 
@@ -68,10 +86,10 @@ def to_csv(document: dict[str, Any]) -> str:
     return out.getvalue()
 
 
-def save_timeline(path: Path, document: dict[str, Any]) -> None:
-    """CSV for a ``.csv`` path, JSON otherwise."""
+def save_timeline(path: Path, document: dict[str, Any], overwrite: bool = False) -> None:
+    """CSV for a ``.csv`` path, JSON otherwise; see :func:`write_atomic`."""
     if path.suffix.lower() == ".csv":
         text = to_csv(document)
     else:
         text = json.dumps(document, indent=1) + "\n"
-    write_atomic(path, text.encode("utf-8"))
+    write_atomic(path, text.encode("utf-8"), overwrite)

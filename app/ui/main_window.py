@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import cast
 
-from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSettings, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -50,7 +50,6 @@ from app.worker import (
     Saved,
     Tick,
     WasCancelled,
-    partial_path,
 )
 
 APP_NAME = "Emotion Meter"
@@ -282,8 +281,24 @@ class MainWindow(QMainWindow):
         path = Path(chosen)
         if not path.suffix and "*." in selected:  # the dialog may not add the filter's suffix
             path = path.with_suffix(selected.split("*", 1)[1].split(")")[0].split()[0])
+            if not self.may_replace(path):  # the dialog only asked about the name as typed
+                return None
         self.settings.setValue("last_dir", str(path.parent))
         return path
+
+    def may_replace(self, path: Path) -> bool:
+        """True if ``path`` is free, or the user agrees to replace it: nothing is overwritten
+        without asking."""
+        if not path.exists():
+            return True
+        answer = QMessageBox.question(
+            self,
+            "Replace file?",
+            f"{path.name} already exists in {path.parent}. Replace it?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     # ---- live ----
 
@@ -451,6 +466,9 @@ class MainWindow(QMainWindow):
             if path is None:
                 self.record_action.setChecked(False)
                 return False
+        elif not self.may_replace(path):
+            self.record_action.setChecked(False)
+            return False
         self.recording, self.recorded = path, []
         self.worker.record(path)
         self.record_action.setChecked(True)
@@ -472,8 +490,9 @@ class MainWindow(QMainWindow):
         document["audio_starts_at"] = round(saved.start, 6)  # results' times are stream times
         self.recording = None
         try:
-            export.save_timeline(wav.with_suffix(".json"), document)
-            export.save_timeline(wav.with_suffix(".csv"), document)
+            # the user chose (and agreed to replace) the WAV; its results belong with it
+            export.save_timeline(wav.with_suffix(".json"), document, overwrite=True)
+            export.save_timeline(wav.with_suffix(".csv"), document, overwrite=True)
         except OSError as e:
             self.show_error("Could not save the results", str(e))
             return
@@ -624,8 +643,10 @@ class MainWindow(QMainWindow):
             path = self._ask_save("Export timeline", f"{name}.csv", "CSV (*.csv);;JSON (*.json)")
             if path is None:
                 return None
+        elif not self.may_replace(path):
+            return None
         try:
-            export.save_timeline(path, document)
+            export.save_timeline(path, document, overwrite=True)
         except OSError as e:
             self.show_error("Export failed", str(e))
             return None
@@ -637,12 +658,20 @@ class MainWindow(QMainWindow):
             path = self._ask_save("Save screenshot", "emotion-meter.png", "PNG image (*.png)")
             if path is None:
                 return None
-        part = partial_path(path)
-        if not self.grab().save(str(part), "PNG"):
-            part.unlink(missing_ok=True)
-            self.show_error("Screenshot failed", f"Could not write {path}.")
+        elif not self.may_replace(path):
             return None
-        os.replace(part, path)
+        png = QByteArray()
+        buffer = QBuffer(png)
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        encoded = self.grab().save(buffer, "PNG")
+        buffer.close()
+        try:
+            if not encoded:
+                raise export.ExportError("the picture could not be encoded as PNG.")
+            export.write_atomic(path, bytes(png.data()), overwrite=True)
+        except OSError as e:
+            self.show_error("Screenshot failed", str(e))
+            return None
         self._say(f"Saved {path}")
         return path
 
