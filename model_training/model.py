@@ -6,7 +6,10 @@ converts to LiteRT. The attention weights are a second output: the app draws the
 
 from __future__ import annotations
 
+import os
+import zipfile
 from collections.abc import Sequence
+from pathlib import Path
 
 import keras
 from keras import layers
@@ -68,3 +71,30 @@ def classifier(model: keras.Model) -> keras.Model:
 
 def attention_steps(model: keras.Model) -> int:
     return int(model.get_layer("attention").output.shape[1])
+
+
+class ModelFileError(FileNotFoundError):
+    """A ``.keras`` file that cannot be loaded safely (missing, damaged, or with code in it).
+
+    A ``FileNotFoundError`` so that the command line reports it as a plain error message.
+    """
+
+
+def load(path: str | os.PathLike[str]) -> keras.Model:
+    """A saved ``.keras`` model, loaded with ``safe_mode=True``; any failure is a
+    :class:`ModelFileError` that says why, never a traceback from deep inside Keras."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"No Keras model at {path}.")
+    try:
+        return keras.models.load_model(path, safe_mode=True)
+    except ValueError as e:
+        if "safe_mode" in str(e) or "Lambda" in str(e):
+            raise ModelFileError(
+                f"{path.name} contains a Lambda layer (arbitrary Python code), which is refused "
+                "for safety. Rebuild the model without Lambda layers (this project's models have "
+                "none) and save it again."
+            ) from e
+        raise ModelFileError(f"{path.name} is not a usable Keras model: {e}") from e
+    except (OSError, TypeError, KeyError, zipfile.BadZipFile) as e:
+        raise ModelFileError(f"{path.name} is damaged or not a Keras model: {e}") from e

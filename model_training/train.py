@@ -108,6 +108,30 @@ def predict_clips(
     return np.stack([probs[a:b].mean(axis=0) for a, b in itertools.pairwise(bounds)])
 
 
+class EpochsDone(keras.callbacks.Callback):
+    """Remembers how many epochs have finished (and so were backed up), for the resume message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.done = 0
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self.done = epoch + 1
+
+
+def interrupted_message(done: int, epochs: int, resume: Path) -> str:
+    """What to tell the user when Ctrl-C ends a run: where its state is and how to go on."""
+    if done == 0:
+        return (
+            "Training interrupted before the first epoch finished; nothing to resume. "
+            "Run the same command to start again."
+        )
+    return (
+        f"Training interrupted after epoch {done} of {epochs}. The run is saved in {resume}: "
+        f"run the same command again (same --out) to resume from epoch {done + 1}."
+    )
+
+
 class ValidationUA(keras.callbacks.Callback):
     """Adds ``val_ua`` (clip-level unweighted average recall) to each epoch's logs."""
 
@@ -166,10 +190,23 @@ def fit(
             monitor="val_ua", mode="max", factor=0.5, patience=settings.lr_patience, min_lr=1e-5
         ),
         keras.callbacks.CSVLogger(out_dir / "epochs.csv", append=True),
-        keras.callbacks.BackupAndRestore(out_dir / "resume"),
+        keras.callbacks.BackupAndRestore(out_dir / "resume"),  # after the others: a whole epoch
     ]
+    done = EpochsDone()
     progress = 1 if sys.stdout.isatty() else 2  # a live bar in a terminal, a line per epoch in logs
-    classifier.fit(batches, epochs=settings.epochs, callbacks=callbacks, verbose=progress)
+    try:
+        classifier.fit(
+            batches, epochs=settings.epochs, callbacks=[*callbacks, done], verbose=progress
+        )
+    except KeyboardInterrupt:
+        # BackupAndRestore keeps the state of the last finished epoch (deleted only when a run
+        # completes); say so, and end without a traceback
+        print(
+            "\n" + interrupted_message(done.done, settings.epochs, out_dir / "resume"),
+            file=sys.stderr,
+            flush=True,
+        )
+        raise SystemExit(130) from None
     if best.exists():
         classifier.load_weights(best)
     return model
