@@ -1,0 +1,331 @@
+"""Bad, odd and huge audio files, through the core (``analyze_file``) and the inspector window:
+each gives a clear message or a correct analysis, and the window keeps working."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+
+from app.audio import files
+from app.audio.files import AudioFileError
+from app.engine import Engine
+from app.offline import Analysis, analyze_file
+from app.ui import theme
+from app.ui.main_window import MainWindow
+from tests.data import datasets
+from tests.robustness import Report, report_fixture  # noqa: F401  (the fixture)
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIP = ("ravdess", "Actor_01", "03-01-05-02-01-01-01.flac")  # angry, loud to its end
+RATE = 16000
+
+
+@pytest.fixture(scope="module")
+def speech() -> np.ndarray:
+    return files.load(datasets().joinpath(*CLIP), RATE)
+
+
+@pytest.fixture(scope="module")
+def reference(engine: Engine) -> Analysis:
+    return analyze_file(datasets().joinpath(*CLIP), engine)
+
+
+def wav_bytes(folder: Path, audio: np.ndarray) -> bytes:
+    path = folder / "whole.wav"
+    sf.write(path, audio, RATE, subtype="PCM_16")
+    return path.read_bytes()
+
+
+def variant(rate: int = RATE, channels: int = 1, subtype: str = "PCM_16") -> Callable:
+    def make(folder: Path, audio: np.ndarray) -> Path:
+        x = soxr.resample(audio, RATE, rate) if rate != RATE else audio
+        path = folder / f"v-{rate}-{channels}-{subtype}.wav"
+        sf.write(path, np.repeat(x[:, None] * 0.9, channels, axis=1), rate, subtype=subtype)
+        return path
+
+    return make
+
+
+def written(name: str, data: Callable[[Path, np.ndarray], bytes]) -> Callable:
+    def make(folder: Path, audio: np.ndarray) -> Path:
+        path = folder / name
+        path.write_bytes(data(folder, audio))
+        return path
+
+    return make
+
+
+def folder_case(folder: Path, audio: np.ndarray) -> Path:
+    (folder / "recordings.wav").mkdir()
+    return folder / "recordings.wav"
+
+
+def fifo_case(folder: Path, audio: np.ndarray) -> Path:
+    os.mkfifo(folder / "pipe.wav")
+    return folder / "pipe.wav"
+
+
+def non_ascii(folder: Path, audio: np.ndarray) -> Path:
+    sub = folder / "Aufnahmen äöü — 録音"
+    sub.mkdir()
+    path = sub / "émotion ½ 日本語.flac"
+    sf.write(path, audio, RATE)
+    return path
+
+
+def silence(folder: Path, audio: np.ndarray) -> Path:
+    path = folder / "silence.wav"
+    sf.write(path, np.zeros(RATE * 6, np.float32), RATE, subtype="PCM_16")
+    return path
+
+
+def clipping_noise(folder: Path, audio: np.ndarray) -> Path:
+    noise = np.random.default_rng(0).normal(0, 3, RATE * 6).clip(-1, 1).astype(np.float32)
+    path = folder / "clipping.wav"
+    sf.write(path, noise, RATE, subtype="PCM_16")
+    return path
+
+
+ERRORS = {  # case: (make the file, words the message must hold)
+    "empty file (0 bytes)": (written("empty.wav", lambda f, a: b""), "empty"),
+    "truncated header (first 30 bytes of a WAV)": (
+        written("header.wav", lambda f, a: wav_bytes(f, a)[:30]),
+        "not an audio file",
+    ),
+    "not audio at all (text named .wav)": (
+        written("notes.wav", lambda f, a: b"Meeting notes, not audio\n" * 40),
+        "not an audio file",
+    ),
+    "a directory": (folder_case, "folder"),
+    "a FIFO (named pipe) that would block a reader": (fifo_case, "not a regular file"),
+}
+GOOD = {  # case: (make the file, whether the emotion must equal the clip's own)
+    "truncated data (WAV cut in the middle of its samples)": (
+        written("cut.wav", lambda f, a: wav_bytes(f, a)[: 44 + len(a)]),
+        False,
+    ),
+    "8-bit unsigned PCM": (variant(subtype="PCM_U8"), False),
+    "24-bit PCM": (variant(subtype="PCM_24"), True),
+    "32-bit float": (variant(subtype="FLOAT"), True),
+    "8 kHz (telephone rate)": (variant(rate=8000), False),
+    "96 kHz": (variant(rate=96000), True),
+    "6 channels (5.1)": (variant(rate=48000, channels=6), True),
+    "non-ASCII folder and file name": (non_ascii, True),
+}
+QUIET = {"silence only (digital zeros)": silence, "clipping noise only": clipping_noise}
+
+
+@pytest.fixture(scope="module")
+def window(engine: Engine, tmp_path_factory) -> Iterator[MainWindow]:
+    app = QApplication.instance() or QApplication([])
+    theme.apply(app)
+    folder = tmp_path_factory.mktemp("window")
+    w = MainWindow(engine, None, QSettings(str(folder / "s.ini"), QSettings.Format.IniFormat))
+    w.show()
+    yield w
+    w.close()
+
+
+def inspect(qtbot, window: MainWindow, path: Path) -> tuple[Analysis | None, str]:
+    window.last_error = ""
+    window.open_file(path)
+    qtbot.waitUntil(lambda: window.job is None, timeout=30_000)
+    return window.inspector.analysis if window.last_error == "" else None, window.last_error
+
+
+@pytest.mark.parametrize("case", list(ERRORS))
+def test_unreadable_files_say_why(
+    case: str, qtbot, window: MainWindow, engine: Engine, speech, tmp_path: Path, report: Report
+) -> None:
+    make, words = ERRORS[case]
+    path = make(tmp_path, speech)
+    with pytest.raises(AudioFileError, match=words) as caught:
+        analyze_file(path, engine)
+    analysis, message = inspect(qtbot, window, path)
+    assert analysis is None and message == str(caught.value)
+    assert window.isVisible()
+    report("Audio files", case, f"message: “{caught.value}”")
+
+
+@pytest.mark.parametrize("case", list(GOOD))
+def test_odd_but_valid_files_are_analysed(
+    case: str, qtbot, window: MainWindow, engine: Engine, speech, reference: Analysis,
+    tmp_path: Path, report: Report,
+) -> None:  # fmt: skip
+    make, same = GOOD[case]
+    path = make(tmp_path, speech)
+    core = analyze_file(path, engine)
+    label, probs = core.overall
+    assert label is not None and core.speech.any()
+    if same:
+        assert label == reference.overall[0]
+        np.testing.assert_allclose(probs, reference.overall[1], atol=0.05)
+    shown, message = inspect(qtbot, window, path)
+    assert message == "" and shown is not None and shown.overall[0] == label
+    agrees = "the same emotion as the original" if label == reference.overall[0] else "differs"
+    report(
+        "Audio files",
+        case,
+        f"analysed: {core.duration:.2f} s, {len(core.ends)} windows, “{label}” "
+        f"({agrees}{', within 0.05 per emotion' if same else ''})",
+    )
+
+
+@pytest.mark.parametrize("case", list(QUIET))
+def test_no_speech_reads_as_silence(
+    case: str, qtbot, window: MainWindow, engine: Engine, speech, tmp_path: Path, report: Report
+) -> None:
+    path = QUIET[case](tmp_path, speech)
+    core = analyze_file(path, engine)
+    assert not core.speech.any() and core.overall[0] is None
+    shown, message = inspect(qtbot, window, path)
+    assert message == "" and shown is not None and shown.overall[0] is None
+    report("Audio files", case, f"analysed: {len(core.ends)} windows, all “silence”, no emotion")
+
+
+NO_PERMISSION = """
+import os, sys
+from app.audio.files import AudioFileError, info  # before: Python itself may be root's alone
+os.setgid(65534); os.setuid(65534)
+try:
+    info(sys.argv[1])
+except AudioFileError as e:
+    print(e)
+"""
+
+
+def test_unreadable_permission_says_so(engine: Engine, speech, report: Report) -> None:
+    """Root reads everything, so the check runs in a child that drops to user ``nobody``."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to become another user")
+    folder = Path(tempfile.mkdtemp(prefix="perm-"))
+    try:
+        folder.chmod(0o755)
+        path = folder / "private.wav"
+        sf.write(path, speech, RATE)
+        path.chmod(0o000)
+        done = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(NO_PERMISSION), str(path)],
+            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        if "PermissionError" in done.stderr and "setuid" in done.stderr:
+            pytest.skip("cannot switch to user nobody here")
+        assert done.returncode == 0, done.stderr
+        if "No permission" not in done.stdout and "not an audio file" in done.stdout:
+            pytest.skip(f"user nobody could not reach the file: {done.stdout}")
+        assert "No permission to read private.wav" in done.stdout
+        report("Audio files", "no read permission (as user nobody)", f"message: “{done.stdout}”")
+    finally:
+        shutil.rmtree(folder)
+
+
+LONG_SECONDS = 2 * 3600
+RSS_BOUND_MB = 250
+LONG_CHILD = """
+import resource, sys, time
+from app import bundle
+from app.engine import Engine
+from app.offline import analyze_file
+engine = Engine(bundle.load())
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+started = time.monotonic()
+a = analyze_file(sys.argv[1], engine)
+growth = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+took = time.monotonic() - started
+print(a.duration, len(a.ends), int(a.speech.sum()), a.overall[0], growth, took)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_two_hour_file_in_bounded_memory(speech, tmp_path: Path, report: Report) -> None:
+    """Two hours of speech and pauses, written block by block as 16 kHz FLAC. Decoded whole it
+    would be 460 MB of float32 samples (at 16 kHz; more at the file's rate before resampling),
+    so peak RSS growth under 250 MB proves it is streamed. What may grow: 30 s blocks
+    (2 MB), the spectrogram capped at 60 000 columns (15 MB of float32 mel columns), and the
+    per-window results (28 800 windows of probabilities and attention, about 15 MB with
+    their Python list overhead); the rest of the bound is room for the allocator."""
+    path = tmp_path / "two-hours.flac"
+    pause = np.zeros(RATE * 2, np.float32)
+    unit = np.concatenate([speech, pause])
+    with sf.SoundFile(path, "w", RATE, 1, format="FLAC", subtype="PCM_16") as f:
+        for _ in range(int(np.ceil(LONG_SECONDS * RATE / len(unit)))):
+            f.write(unit)
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(LONG_CHILD), str(path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=1700, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    duration, windows, spoken, label, growth, seconds = done.stdout.split()
+    assert float(duration) >= LONG_SECONDS
+    assert int(windows) > LONG_SECONDS / 0.25 * 0.99 and int(spoken) > 0 and label != "None"
+    assert float(growth) < RSS_BOUND_MB
+    report(
+        "Audio files",
+        "2-hour FLAC (real speech and pauses, made on the fly)",
+        f"analysed: {float(duration) / 3600:.2f} h, {windows} windows, “{label}” overall, "
+        f"peak RSS growth {float(growth):.0f} MB (bound {RSS_BOUND_MB} MB), "
+        f"{float(seconds):.0f} s on a busy 2-core machine",
+    )
+
+
+FUZZ_EXAMPLES = 300
+
+
+@pytest.fixture(scope="module")
+def seed_wav(speech, tmp_path_factory) -> bytes:
+    return wav_bytes(tmp_path_factory.mktemp("seed"), speech[: RATE // 2])
+
+
+@settings(
+    max_examples=FUZZ_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_fuzzed_audio_files_raise_only_audio_file_error(
+    data, seed_wav: bytes, tmp_path: Path, report: Report
+) -> None:
+    """Random bytes, and a real WAV with random bytes overwritten or cut: the reader either
+    reads it (finite mono float32) or raises AudioFileError; nothing else escapes."""
+    report(
+        "Fuzzing",
+        "audio reader (files.info/load): random bytes, real WAV with overwritten/cut bytes",
+        f"{FUZZ_EXAMPLES} examples per run (hypothesis): only AudioFileError escapes; "
+        "what reads is finite mono float32",
+    )
+    kind = data.draw(st.sampled_from(["random", "mutated", "cut"]))
+    if kind == "random":
+        blob = data.draw(st.binary(max_size=2000))
+    else:
+        blob = bytearray(seed_wav)
+        if kind == "cut":
+            blob = blob[: data.draw(st.integers(0, len(blob)))]
+        for _ in range(data.draw(st.integers(1, 8))):
+            at = data.draw(st.integers(0, min(len(blob), 200)))  # mostly the header
+            blob[at : at + 4] = data.draw(st.binary(min_size=1, max_size=4))
+    suffix = data.draw(st.sampled_from([".wav", ".flac", ".ogg", ".mp3", ".aiff", ""]))
+    path = tmp_path / f"fuzz{suffix}"
+    path.write_bytes(bytes(blob))
+    try:
+        meta = files.info(path)
+        audio = files.load(path, RATE)
+    except AudioFileError:
+        return
+    assert meta.frames > 0
+    assert audio.dtype == np.float32 and audio.ndim == 1 and np.isfinite(audio).all()
