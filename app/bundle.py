@@ -85,7 +85,28 @@ def load(path: str | os.PathLike[str] | None = None) -> Bundle:
 
 
 def from_meta(path: Path, meta: Any) -> Bundle:
-    """Validate parsed metadata into a :class:`Bundle`."""
+    """Validate parsed metadata into a :class:`Bundle`; anything malformed is a BundleError."""
+    try:
+        return _from_meta(path, meta)
+    except (TypeError, ValueError, AttributeError, OverflowError) as e:  # a value of a wrong type
+        raise BundleError(f"The model description has an invalid value: {e}") from e
+
+
+def _check_features(features: FeatureSettings) -> None:
+    """Types and ranges the constructor does not check: JSON can hold anything."""
+    for name in ("sample_rate", "n_fft", "hop_length", "n_mels", "n_mfcc"):
+        value = getattr(features, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise BundleError(f"Feature setting {name} must be a positive whole number: {value!r}")
+    for name in ("fmin", "fmax", "amin"):
+        value = getattr(features, name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+            raise BundleError(f"Feature setting {name} must be a finite number: {value!r}")
+    if features.amin <= 0 or features.hop_length > features.n_fft:
+        raise BundleError("Feature settings need amin > 0 and hop_length <= n_fft.")
+
+
+def _from_meta(path: Path, meta: Any) -> Bundle:
     if not isinstance(meta, dict):
         raise BundleError("The model description is not a JSON object.")
     if meta.get("format") != FORMAT:
@@ -102,6 +123,9 @@ def from_meta(path: Path, meta: Any) -> Bundle:
         raise BundleError(f"The model description lacks {e}.") from e
     except (TypeError, ValueError) as e:
         raise BundleError(f"The model description has an invalid value: {e}") from e
+    _check_features(features)
+    if not (np.isfinite(window) and np.isfinite(hop)):
+        raise BundleError(f"Invalid window {window} s / hop {hop} s.")
     if len(labels) < 2 or len(set(labels)) != len(labels) or not all(labels):
         raise BundleError(f"The model's labels are invalid: {list(labels)}.")
     if features.sample_rate != int(meta.get("sample_rate", features.sample_rate)):

@@ -40,21 +40,36 @@ class Engine:
         inputs = self._run.get_input_details()
         outputs = self._run.get_output_details()
         names = bundle.meta.get("outputs", {})
-        if set(inputs) != {"features"} or not {"emotion", "attention"} <= set(names):
-            raise BundleError("The model's inputs or outputs are not those its description names.")
-        self._emotion, self._attention = names["emotion"], names["attention"]
+        if not isinstance(names, dict) or not {"emotion", "attention"} <= set(names):
+            raise BundleError(
+                "The model description does not name its emotion and attention outputs."
+            )
+        self._emotion, self._attention = str(names["emotion"]), str(names["attention"])
+        if set(inputs) != {"features"} or not {self._emotion, self._attention} <= set(outputs):
+            raise BundleError(
+                f"The model's inputs or outputs are not those its description names: it has "
+                f"inputs {sorted(inputs)} and outputs {sorted(outputs)}, the description names "
+                f"input 'features' and outputs {self._emotion!r}, {self._attention!r}."
+            )
         expect = {
             self._emotion: (1, len(bundle.labels)),
             self._attention: (1, bundle.attention_steps),
         }
-        shapes = {k: tuple(v["shape"]) for k, v in outputs.items()}
-        if tuple(inputs["features"]["shape"]) != bundle.input_shape or any(
-            shapes.get(k) != v for k, v in expect.items()
-        ):
+        shapes = {k: tuple(int(n) for n in v["shape"]) for k, v in outputs.items()}
+        given = tuple(int(n) for n in inputs["features"]["shape"])
+        if given != bundle.input_shape or any(shapes.get(k) != v for k, v in expect.items()):
             raise BundleError(
-                f"The model file does not match its description: input "
-                f"{tuple(inputs['features']['shape'])} (described {bundle.input_shape}), "
-                f"outputs {shapes} (described {expect})."
+                f"The model file does not match its description: input {given} "
+                f"(described {bundle.input_shape}), outputs {shapes} (described {expect})."
+            )
+        try:  # a model damaged inside (types, shapes of its ops) fails only when first run
+            trial = self.predict(np.zeros(bundle.input_shape[1:], np.float32))
+        except (ValueError, RuntimeError) as e:
+            raise BundleError(f"The model file {bundle.tflite_path.name} is damaged: {e}") from e
+        if not (np.isfinite(trial.probabilities).all() and np.isfinite(trial.attention).all()):
+            raise BundleError(
+                f"The model file {bundle.tflite_path.name} is damaged: it computes no valid "
+                "probabilities."
             )
 
     def predict(self, window: Array) -> Prediction:
