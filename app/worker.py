@@ -7,6 +7,7 @@ never waits for audio or for the model.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
@@ -49,6 +50,11 @@ class Saved:
 @dataclass(frozen=True)
 class Failed:
     message: str
+
+
+@dataclass(frozen=True)
+class RecordingFailed(Failed):
+    """The recording could not be started or continued; the analysis goes on."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +147,7 @@ class LiveWorker(threading.Thread):
                 self._samples_read += len(samples)
                 arrival = self.source.last_arrival
                 if self._wav is not None and len(samples):
-                    self._wav.write(samples)
+                    self._write_recording(samples)
                 if not len(samples):
                     continue
                 update = self.analyzer.push(samples, arrival)
@@ -155,21 +161,57 @@ class LiveWorker(threading.Thread):
         finally:
             self._set_recording(None)
 
+    def _write_recording(self, samples: np.ndarray) -> None:
+        """Append to the recording; a full disk ends the recording (the partial file is removed,
+        nothing half-written is left), never the analysis."""
+        assert self._wav is not None and self._wav_path is not None
+        try:
+            self._wav.write(samples)
+        except (sf.LibsndfileError, OSError, RuntimeError) as e:
+            wav, path = self._wav, self._wav_path
+            self._wav = self._wav_path = None
+            with contextlib.suppress(sf.LibsndfileError, OSError, RuntimeError):
+                wav.close()
+            with contextlib.suppress(OSError):
+                partial_path(path).unlink(missing_ok=True)
+            self.out.put(
+                RecordingFailed(f"Recording to {path} stopped: {e}. The analysis goes on.")
+            )
+
     def _set_recording(self, path: Path | None) -> None:
         if self._wav is not None and self._wav_path is not None:
-            self._wav.close()
-            os.replace(partial_path(self._wav_path), self._wav_path)
-            self.out.put(Saved(self._wav_path, self._wav_start))
+            wav, done = self._wav, self._wav_path
             self._wav = self._wav_path = None
+            try:
+                wav.close()
+                os.replace(partial_path(done), done)
+            except (sf.LibsndfileError, OSError, RuntimeError) as e:
+                with contextlib.suppress(OSError):
+                    partial_path(done).unlink(missing_ok=True)
+                self.out.put(RecordingFailed(f"Could not finish the recording {done}: {e}"))
+            else:
+                self.out.put(Saved(done, self._wav_start))
         if path is not None:
+            if not path.parent.is_dir():
+                self.out.put(
+                    RecordingFailed(f"Could not record to {path}: its folder does not exist.")
+                )
+                return
             try:
                 self._wav = sf.SoundFile(
                     partial_path(path), "w", self.source.sample_rate, 1, "PCM_16", format="WAV"
                 )
                 self._wav_path = path
                 self._wav_start = self._samples_read / self.source.sample_rate
-            except (sf.LibsndfileError, OSError) as e:
-                self.out.put(Failed(f"Could not record to {path}: {e}"))
+            except (sf.LibsndfileError, OSError, RuntimeError) as e:
+                with contextlib.suppress(OSError):  # our temporary name, nothing of the user's
+                    partial_path(path).unlink(missing_ok=True)
+                self.out.put(
+                    RecordingFailed(
+                        f"Could not record to {path}: the file could not be written (is the "
+                        f"disk full, or the folder read-only?). Details: {e}"
+                    )
+                )
 
 
 class AnalysisJob(threading.Thread):

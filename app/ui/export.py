@@ -18,6 +18,18 @@ class ExportError(OSError):
     """An export that could not be written; nothing was left behind. The message says why."""
 
 
+def write_problem(path: Path) -> str | None:
+    """Why no file can be created at ``path`` (its folder is missing or is a file), else None."""
+    for folder in (path.parent, *path.parent.parents):
+        if folder.is_dir():
+            break
+        if folder.exists():
+            return f"{folder} is a file, not a folder."
+    if not path.parent.is_dir():
+        return f"the folder {path.parent} does not exist."
+    return None
+
+
 def write_atomic(path: Path, data: bytes, overwrite: bool = False) -> None:
     """Write ``data`` to a temporary file beside ``path`` and rename it into place.
 
@@ -26,8 +38,9 @@ def write_atomic(path: Path, data: bytes, overwrite: bool = False) -> None:
     """
     if path.exists() and not overwrite:
         raise ExportError(f"{path} already exists; choose another name or allow replacing it.")
-    if not path.parent.is_dir():
-        raise ExportError(f"Cannot save {path.name}: the folder {path.parent} does not exist.")
+    folder_problem = write_problem(path)
+    if folder_problem:
+        raise ExportError(f"Cannot save {path.name}: {folder_problem}")
     part = partial_path(path)
     try:
         with open(part, "wb") as f:

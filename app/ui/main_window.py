@@ -47,6 +47,7 @@ from app.worker import (
     Failed,
     LiveWorker,
     Progress,
+    RecordingFailed,
     Saved,
     Tick,
     WasCancelled,
@@ -429,6 +430,10 @@ class MainWindow(QMainWindow):
                 ticks.append(item)
             elif isinstance(item, Saved):
                 self._recording_saved(item)
+            elif isinstance(item, RecordingFailed):
+                self.recording = None  # the session's results stay, for export
+                self.record_action.setChecked(False)
+                self.show_error("Recording stopped", item.message)
             elif isinstance(item, Failed):
                 self.show_error("Live analysis", item.message)
         if not ticks:
