@@ -7,7 +7,7 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -85,7 +85,7 @@ def test_bad_bundle_is_a_message_and_the_inspector_still_works(
         Engine(bundles.load(path))
     engine, problem = load_engine(path)
     assert engine is None and problem == str(caught.value)
-    theme.apply(QApplication.instance())
+    theme.apply(cast(QApplication, QApplication.instance()))
     settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
     window = MainWindow(None, problem, settings)
     qtbot.addWidget(window)

@@ -9,6 +9,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from PySide6.QtCore import QSettings, QTimer
@@ -87,7 +88,7 @@ def test_core_export_refuses_to_overwrite_unless_told(tmp_path: Path, report: Re
 @pytest.fixture(scope="module")
 def window(engine: Engine, tmp_path_factory) -> Iterator[MainWindow]:
     """A window with a finished live session (the clip played 4x fast) and an analysed file."""
-    theme.apply(QApplication.instance() or QApplication([]))
+    theme.apply(cast(QApplication, QApplication.instance() or QApplication([])))
     folder = tmp_path_factory.mktemp("window")
     w = MainWindow(engine, None, QSettings(str(folder / "s.ini"), QSettings.Format.IniFormat))
     w.show()

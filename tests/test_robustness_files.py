@@ -11,6 +11,7 @@ import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
@@ -132,8 +133,7 @@ QUIET = {"silence only (digital zeros)": silence, "clipping noise only": clippin
 
 @pytest.fixture(scope="module")
 def window(engine: Engine, tmp_path_factory) -> Iterator[MainWindow]:
-    app = QApplication.instance() or QApplication([])
-    theme.apply(app)
+    theme.apply(cast(QApplication, QApplication.instance() or QApplication([])))
     folder = tmp_path_factory.mktemp("window")
     w = MainWindow(engine, None, QSettings(str(folder / "s.ini"), QSettings.Format.IniFormat))
     w.show()

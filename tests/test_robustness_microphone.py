@@ -8,6 +8,7 @@ import json
 import queue
 import time
 from pathlib import Path
+from typing import cast
 
 import pytest
 import soundfile as sf
@@ -29,7 +30,7 @@ CLIP = ("ravdess", "Actor_01", "03-01-05-02-01-01-01.flac")
 
 
 def make_window(qtbot, tmp_path: Path, engine: Engine) -> MainWindow:
-    theme.apply(QApplication.instance())
+    theme.apply(cast(QApplication, QApplication.instance()))
     settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
     window = MainWindow(engine, None, settings)
     qtbot.addWidget(window)

@@ -9,6 +9,7 @@ import os
 import queue
 import threading
 from pathlib import Path
+from typing import cast
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
@@ -71,8 +72,7 @@ def test_worker_start_stop_cycles_leave_nothing_behind(engine: Engine, report: R
 def test_window_open_close_cycles_leave_nothing_behind(
     qtbot, tmp_path: Path, engine: Engine, report: Report
 ) -> None:
-    app = QApplication.instance()
-    theme.apply(app)
+    theme.apply(cast(QApplication, QApplication.instance()))
     clip = datasets().joinpath(*CLIP)
     settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
 
