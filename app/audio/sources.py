@@ -27,7 +27,7 @@ FALLBACK_RATES = (48000, 44100, 32000, 16000)
 BLOCK_SECONDS = 0.01  # one callback's worth of input
 PLAYER_BUFFER_SECONDS = 1.0
 PA_INVALID_SAMPLE_RATE = -9997
-STALL_SECONDS = 2.0  # a running input silent this long has gone away (unplugged, server died)
+STALL_SECONDS = 5.0  # a running input silent this long has gone away (servers may send 2 s bursts)
 
 
 class SourceError(Exception):
