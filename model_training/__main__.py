@@ -50,7 +50,12 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int, default=TrainSettings.epochs)
     t.add_argument("--batch-size", type=int, default=TrainSettings.batch_size)
     t.add_argument("--recurrent", choices=["lstm", "bilstm", "bigru"], default="lstm")
-    t.add_argument("--feature", choices=["mfcc", "logmel"], default="mfcc")
+    t.add_argument(
+        "--feature",
+        choices=["mfcc", "logmel"],
+        default="logmel",
+        help="model input (the bundled model: logmel, chosen by validation UA)",
+    )
     t.add_argument(
         "--variants",
         type=int,
