@@ -170,7 +170,8 @@ def test_window_asks_before_replacing(
     elif suffix == ".json":
         assert json.loads(target.read_text())["windows"]
     report("Exports", f"{what}: file exists (window)",
-           f"asks “{asked[0]}”; No keeps the file, Yes replaces it")  # fmt: skip
+           f"asks “{asked[0].replace(tmp_path.name, 'FOLDER')}”; No keeps the file, "
+           "Yes replaces it")  # fmt: skip
 
 
 @pytest.mark.parametrize("case", ["target folder missing", "disk full (/dev/full)"])
