@@ -27,6 +27,7 @@ from app.engine import Engine
 from app.ui import theme
 from app.ui.main_window import INSPECTOR_TAB, LIVE_TAB, MainWindow
 from tests.data import datasets
+from tests.signals import needs_proc, wait_for_handler
 
 ROOT = Path(__file__).resolve().parents[1]
 OUR_THREADS = {"live-worker", "file-source", "analysis", "player-feed"}
@@ -93,7 +94,7 @@ def test_live_session_from_a_file_updates_every_view(qtbot, window: MainWindow, 
     assert window.rate_label.text() == "16 kHz"
     assert "ms" in window.latency_label.text()
     assert window.dropped_label.text() == "dropped 0"
-    assert live.frames_per_second >= 20  # about 45 here; 2 cores shared with the audio threads
+    assert live.frames_per_second > 0  # its rate is a benchmark figure, never asserted here
     qtbot.waitUntil(lambda: window.worker is None, timeout=10_000)  # stops at the file's end
     assert "end of" in window.statusBar().currentMessage()
     assert not our_threads()
@@ -368,7 +369,10 @@ def test_run_opens_files_from_the_command_line_and_quits_cleanly(
     opened: list[MainWindow] = []
 
     def check_then_quit() -> None:
-        window = next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow))
+        # the window run() opened: earlier tests' closed windows may still be alive
+        window = next(
+            w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()
+        )
         if window.job is not None:  # still analysing: look again shortly
             QTimer.singleShot(100, check_then_quit)
             return
@@ -382,14 +386,15 @@ def test_run_opens_files_from_the_command_line_and_quits_cleanly(
     assert not our_threads()
 
 
-@pytest.mark.skipif(not hasattr(signal, "SIGTERM") or sys.platform == "win32", reason="POSIX")
+@needs_proc
 def test_the_app_closes_cleanly_on_sigterm_and_saves_its_settings(
     tmp_path: Path, engine: Engine, clip: Path
 ):
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path), "QT_QPA_PLATFORM": "offscreen"}
     cmd = [sys.executable, "-m", "app", "--model", str(engine.bundle.path), str(clip)]
     app = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
-    time.sleep(4)
+    wait_for_handler(app, signal.SIGTERM)
+    time.sleep(1)  # the window is up and analysing
     assert app.poll() is None, app.communicate()[1]
     app.send_signal(signal.SIGTERM)
     _, err = app.communicate(timeout=20)
