@@ -13,9 +13,9 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
+from app.adapt import Adapter, Moments, Norm, SpeechFrames
 from app.engine import Engine
-from app.features import FrameStream, Pipeline, hop_frames
-from app.gate import SpeechGate
+from app.features import FrameStream, Pipeline, hop_frames, normalise
 from app.offline import GATE_SECONDS
 
 SMOOTHING = 0.5  # weight of the previous smoothed value: 0 = none, 0.9 = very slow
@@ -32,6 +32,9 @@ class LiveResult:
     attention: Array  # over the window's time steps
     level_db: float  # loudness of the newest frames
     latency: float  # seconds from the window's last sample arriving to this result
+    adaptation: float = 0.0  # how far the normalisation is the speaker's own: 0 cold, 1 all
+    speech_seconds: float = 0.0  # of the current speaker's voice heard so far
+    speaker: Moments | None = None  # their statistics, to save as a voice profile
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class LiveAnalyzer:
         input_rate: int,
         hop_seconds: float | None = None,
         smoothing: float = SMOOTHING,
+        adapt: bool = True,
     ) -> None:
         b = engine.bundle
         self.engine = engine
@@ -58,6 +62,12 @@ class LiveAnalyzer:
         self.smoothing = smoothing
         self._hop = hop_frames(b.features, self.hop_seconds)
         self._gate_frames = hop_frames(b.features, GATE_SECONDS)
+        # None for a model trained without speaker adaptation: it always runs cold
+        self.adapter = (
+            Adapter(b.mean, b.std, b.features, b.adapt_seconds, enabled=adapt)
+            if b.adapt_seconds
+            else None
+        )
         self.reset()
 
     def reset(self) -> None:
@@ -73,12 +83,22 @@ class LiveAnalyzer:
         self._levels = np.zeros(0, np.float32)
         self._since_last = 0
         self._smoothed: Array | None = None
-        self.gate = SpeechGate()
+        self.speech = SpeechFrames(self._gate_frames)
         self.samples_in = 0
 
     def set_hop(self, seconds: float) -> None:
         self.hop_seconds = seconds
         self._hop = hop_frames(self.engine.bundle.features, seconds)
+
+    def set_adapting(self, enabled: bool) -> None:
+        """Switch adaptation on or off; what was learnt of the voice is kept either way."""
+        if self.adapter is not None:
+            self.adapter.enabled = enabled
+
+    def new_speaker(self, voice: Moments | None = None) -> None:
+        """Forget the current voice (or take a saved one): adaptation starts again."""
+        if self.adapter is not None:
+            self.adapter.reset(voice)
 
     def push(self, chunk: Array, arrival: float | None = None) -> Update:
         """Feed mono samples at the input rate; ``arrival`` is when the last one arrived."""
@@ -101,9 +121,16 @@ class LiveAnalyzer:
         return Update(log_mel, results)
 
     def _run(self, arrival: float) -> LiveResult:
-        s = self.engine.bundle.features
-        speech = self.gate.update(self._levels, self._gate_frames)
-        prediction = self.engine.predict_features(self._features)
+        b = self.engine.bundle
+        s = b.features
+        voiced = self.speech.update(self._features, self._levels, self._stream.frames_done)
+        speech = self.speech.speaking
+        norm, adapter = Norm(b.mean, b.std, 0.0), self.adapter
+        if adapter is not None:
+            if adapter.enabled:  # the gate let only speech through: silence never adapts
+                adapter.add(voiced)
+            norm = adapter.norm()
+        prediction = self.engine.predict(normalise(self._features, norm.mean, norm.std))
         raw = prediction.probabilities
         if not speech:
             self._smoothed = None
@@ -120,4 +147,7 @@ class LiveAnalyzer:
             attention=prediction.attention,
             level_db=float(self._levels[-self._hop :].max()),
             latency=time.monotonic() - arrival,
+            adaptation=norm.weight,
+            speech_seconds=adapter.speech_seconds if adapter else 0.0,
+            speaker=adapter.speaker if adapter else None,
         )

@@ -39,6 +39,7 @@ class Bundle:
     mean: npt.NDArray[np.float32]
     std: npt.NDArray[np.float32]
     attention_steps: int
+    adapt_seconds: float | None  # the speaker-adaptation time constant; None: trained cold only
     meta: dict[str, Any] = field(repr=False, compare=False)
 
     @property
@@ -139,4 +140,15 @@ def _from_meta(path: Path, meta: Any) -> Bundle:
         raise BundleError("Normalisation statistics are not finite and positive.")
     if steps < 1:
         raise BundleError(f"Invalid attention steps: {steps}.")
-    return Bundle(path, labels, features, window, hop, mean, std, steps, meta)
+    return Bundle(path, labels, features, window, hop, mean, std, steps, _adapt(meta), meta)
+
+
+def _adapt(meta: dict[str, Any]) -> float | None:
+    """The adaptation time constant of a model trained for it, else None."""
+    adaptation = meta.get("adaptation")
+    if adaptation is None or not adaptation.get("trained", True):
+        return None
+    seconds = float(adaptation.get("time_constant"))
+    if not (np.isfinite(seconds) and seconds > 0):
+        raise BundleError(f"Invalid adaptation time constant: {seconds}.")
+    return seconds

@@ -42,10 +42,21 @@ class SpeechGate:
             self.noise_db = quiet
         else:
             self.noise_db = min(quiet, self.noise_db + NOISE_RISE_DB)
-        threshold = max(self.floor_db, self.noise_db + self.margin_db)
-        voiced = float(np.mean(levels[-(recent or len(levels)) :] > threshold))
+        voiced = float(np.mean(levels[-(recent or len(levels)) :] > self.threshold))
         self.is_open = voiced >= (self.close_fraction if self.is_open else self.open_fraction)
         return self.is_open
+
+    @property
+    def threshold(self) -> float:
+        """The level (dB) a frame must exceed to count as voiced."""
+        noise = self.floor_db if self.noise_db is None else self.noise_db + self.margin_db
+        return max(self.floor_db, noise)
+
+    def voiced(self, levels: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
+        """Which of these frames are speech by the last decision: none while the gate is shut."""
+        if not self.is_open:
+            return np.zeros(len(levels), bool)
+        return np.asarray(levels > self.threshold)
 
     def reset(self) -> None:
         self.noise_db = None

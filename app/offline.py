@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from app.adapt import TIME_CONSTANT, Moments, Norm, SpeechFrames, blend, frames_for
 from app.audio import files
+from app.bundle import Bundle
 from app.engine import Engine
-from app.features import FrameStream, Pipeline, hop_frames, silence_frame, windows
-from app.gate import SpeechGate
+from app.features import FrameStream, Pipeline, hop_frames, normalise, silence_frame, windows
 
 GATE_SECONDS = 1.0  # the newest part of a window that decides speech or silence
 MAX_SPECTROGRAM_COLUMNS = 60_000  # beyond this the display spectrogram is averaged in time
@@ -46,6 +47,8 @@ class Analysis:
     spectrogram: Array  # (columns, n_mels) log-mel dB, for display
     spectrogram_rate: float  # columns per second
     path: Path | None = None
+    adaptation: float = 0.0  # how far the normalisation is the speaker's own: 0 cold
+    speaker: str | None = None  # whose statistics: "this file", or the files pooled
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -68,6 +71,11 @@ class Analysis:
             "probabilities": _rounded(probs),
             "window_seconds": self.window_seconds,
             "hop_seconds": self.hop_seconds,
+            "normalisation": {
+                "mode": "adapted" if self.adaptation > 0 else "cold",
+                "adaptation": round(self.adaptation, 4),
+                "speaker": self.speaker,
+            },
             "windows": [
                 {
                     "start": round(max(0.0, e - self.window_seconds), 3),
@@ -91,79 +99,137 @@ def analyze_file(
     engine: Engine,
     progress: Callable[[float], None] | None = None,
     cancel: threading.Event | None = None,
+    norm: Norm | None = None,
 ) -> Analysis:
-    """Analyse a file (any format soundfile reads); raises ``AudioFileError`` with a reason."""
+    """Analyse a file (any format soundfile reads); raises ``AudioFileError`` with a reason.
+
+    ``norm`` is the speaker normalisation (:func:`speaker_norm`); None analyses cold.
+    """
     meta = files.info(path)
-    rate = engine.bundle.features.sample_rate
-    done = 0.0
-
-    def blocks() -> Iterable[Array]:
-        nonlocal done
-        for block in files.blocks(path, rate):
-            if cancel is not None and cancel.is_set():
-                raise Cancelled()
-            yield block
-            done += len(block) / rate
-            if progress:
-                progress(min(1.0, done / meta.duration))
-
-    analysis = analyze_blocks(blocks(), engine, meta.duration)
+    blocks = _progress_blocks(path, engine.bundle.features.sample_rate, meta.duration,
+                              progress, cancel)  # fmt: skip
+    analysis = analyze_blocks(blocks, engine, meta.duration, norm)
     analysis.path = Path(path)
     return analysis
 
 
-def analyze_audio(audio: Array, engine: Engine) -> Analysis:
+def _progress_blocks(
+    path: str | os.PathLike[str],
+    rate: int,
+    duration: float,
+    progress: Callable[[float], None] | None,
+    cancel: threading.Event | None,
+) -> Iterator[Array]:
+    done = 0.0
+    for block in files.blocks(path, rate):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        yield block
+        done += len(block) / rate
+        if progress:
+            progress(min(1.0, done / max(duration, 1e-9)))
+
+
+def analyze_audio(audio: Array, engine: Engine, norm: Norm | None = None) -> Analysis:
     """Analyse mono audio already at the model's sample rate."""
-    return analyze_blocks([audio], engine, len(audio) / engine.bundle.features.sample_rate)
+    return analyze_blocks([audio], engine, len(audio) / engine.bundle.features.sample_rate, norm)
 
 
-def analyze_blocks(blocks: Iterable[Array], engine: Engine, duration: float) -> Analysis:
-    """Stream blocks through the frame pipeline; keep only the frames the next window needs."""
+def model_windows(
+    blocks: Iterable[Array],
+    pipeline: Pipeline,
+    size: int,
+    hop: int,
+    columns: Callable[[Array], None] | None = None,
+) -> Iterator[tuple[Array, Array, int]]:
+    """Stream blocks through the frame pipeline and yield each model window's features, frame
+    levels and end frame, keeping only the frames the next window needs. A recording shorter
+    than one window yields its frames once, unpadded. ``columns`` receives every log-mel frame.
+    """
+    stream = FrameStream(pipeline)
+    n = pipeline.settings.n_features
+    feats, levels = np.zeros((0, n), np.float32), np.zeros(0, np.float32)
+    offset = 0  # frame index of feats[0]
+    count = 0
+    for block in blocks:
+        log_mel, level = stream.push(block)
+        if columns is not None:
+            columns(log_mel)
+        feats = np.concatenate([feats, pipeline.from_log_mel(log_mel)])
+        levels = np.concatenate([levels, level])
+        start = count * hop - offset  # next window's first frame within feats
+        while start + size <= len(feats):
+            yield feats[start : start + size], levels[start : start + size], offset + start + size
+            start += hop
+            count += 1
+        drop = max(0, min(start, len(feats)))
+        feats, levels, offset = feats[drop:], levels[drop:], offset + drop
+    if not count:
+        yield feats, levels, offset + len(feats)
+
+
+def speaker_moments(blocks: Iterable[Array], bundle: Bundle) -> Moments:
+    """The speech statistics of a recording, frame by frame as the gate sees them (silence
+    never counts): what adapting to its speaker normalises by."""
+    s = bundle.features
+    speech = SpeechFrames(hop_frames(s, GATE_SECONDS))
+    total = Moments.empty(s.n_features)
+    hop = hop_frames(s, bundle.hop_seconds)
+    for x, lv, end in model_windows(blocks, Pipeline(s), bundle.window_frames, hop):
+        total = total + speech.update(x, lv, end)
+    return total
+
+
+def file_moments(path: str | os.PathLike[str], bundle: Bundle) -> Moments:
+    """:func:`speaker_moments` of a file."""
+    files.info(path)  # a clear AudioFileError first
+    return speaker_moments(files.blocks(path, bundle.features.sample_rate), bundle)
+
+
+def speaker_norm(engine: Engine, speaker: Moments, time_constant: float | None = None) -> Norm:
+    """The bundle's statistics adapted to a speaker by the evidence of ``speaker``."""
+    b = engine.bundle
+    seconds = time_constant or b.adapt_seconds or TIME_CONSTANT
+    return blend(b.mean, b.std, speaker, frames_for(b.features, seconds))
+
+
+def analyze_blocks(
+    blocks: Iterable[Array], engine: Engine, duration: float, norm: Norm | None = None
+) -> Analysis:
+    """Every model window of streamed blocks: speech gate, probabilities and attention."""
     b = engine.bundle
     s = b.features
     pipeline = Pipeline(s)
-    stream = FrameStream(pipeline)
     size, hop = b.window_frames, hop_frames(s, b.hop_seconds)
-    gate_frames = hop_frames(s, GATE_SECONDS)
     fill = silence_frame(pipeline)
+    norm = norm or Norm(b.mean, b.std, 0.0)
     pool = max(1, int(np.ceil(duration * s.sample_rate / s.hop_length / MAX_SPECTROGRAM_COLUMNS)))
-    gate = SpeechGate()
-    feats, levels = np.zeros((0, s.n_features), np.float32), np.zeros(0, np.float32)
-    offset = 0  # frame index of feats[0]
+    speech_frames = SpeechFrames(hop_frames(s, GATE_SECONDS))
     ends: list[float] = []
     speech: list[bool] = []
     probs: list[Array] = []
     attention: list[Array] = []
     columns: list[Array] = []
-    pending_cols = np.zeros((0, s.n_mels), np.float32)
+    pending = [np.zeros((0, s.n_mels), np.float32)]
 
-    def run(x: Array, lv: Array, end_frame: int) -> None:
-        spoken = gate.update(lv, gate_frames)
-        p = engine.predict_features(x)
+    def collect(log_mel: Array) -> None:
+        cols = np.concatenate([pending[0], log_mel])
+        whole = len(cols) // pool * pool
+        if whole:
+            columns.append(cols[:whole].reshape(-1, pool, s.n_mels).mean(axis=1))
+        pending[0] = cols[whole:]
+
+    for x, lv, end_frame in model_windows(blocks, pipeline, size, hop, collect):
+        speech_frames.update(x, lv, end_frame)
+        spoken = speech_frames.speaking
+        window = x if len(x) == size else windows(x, size, hop, fill)[0]  # short: padded
+        p = engine.predict(normalise(window, norm.mean, norm.std))
         ends.append((end_frame * s.hop_length + s.n_fft - s.hop_length) / s.sample_rate)
         speech.append(spoken)
         probs.append(p.probabilities if spoken else np.full(len(b.labels), np.nan, np.float32))
         attention.append(p.attention)
-
-    for block in blocks:
-        log_mel, level = stream.push(block)
-        pending_cols = np.concatenate([pending_cols, log_mel])
-        whole = len(pending_cols) // pool * pool
-        if whole:
-            columns.append(pending_cols[:whole].reshape(-1, pool, s.n_mels).mean(axis=1))
-            pending_cols = pending_cols[whole:]
-        feats = np.concatenate([feats, pipeline.from_log_mel(log_mel)])
-        levels = np.concatenate([levels, level])
-        start = len(ends) * hop - offset  # next window's first frame within feats
-        while start + size <= len(feats):
-            run(feats[start : start + size], levels[start : start + size], offset + start + size)
-            start += hop
-        drop = max(0, min(start, len(feats)))
-        feats, levels, offset = feats[drop:], levels[drop:], offset + drop
-    if not ends:  # shorter than one window: the padded clip, as in training
-        run(windows(feats, size, hop, fill)[0], levels, offset + len(feats))
-    if len(pending_cols):
-        columns.append(pending_cols.mean(axis=0, keepdims=True))
+    if len(pending[0]):
+        columns.append(pending[0].mean(axis=0, keepdims=True))
     rate = s.sample_rate / s.hop_length / pool
     return Analysis(
         labels=b.labels,
@@ -176,4 +242,5 @@ def analyze_blocks(blocks: Iterable[Array], engine: Engine, duration: float) -> 
         attention=np.asarray(attention, np.float32).reshape(-1, b.attention_steps),
         spectrogram=np.concatenate(columns) if columns else np.zeros((0, s.n_mels), np.float32),
         spectrogram_rate=rate,
+        adaptation=norm.weight,
     )

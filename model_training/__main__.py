@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from app.adapt import Norm, frames_for
 from app.features import FeatureSettings, hop_frames, window_frames, windows
+from app.offline import GATE_SECONDS
 from model_training import augment, corpora, data, splits
 from model_training.train import TrainSettings
 
@@ -68,6 +70,18 @@ def parser() -> argparse.ArgumentParser:
         choices=augment.NAMES,
         default=list(augment.NAMES),
         help="augmentations to use, training clips only (default all; none: --augment alone)",
+    )
+    t.add_argument(
+        "--no-adapt",
+        dest="adapt",
+        action="store_false",
+        help="train on global normalisation only (no speaker-normalised examples)",
+    )
+    t.add_argument(
+        "--time-constant",
+        type=float,
+        default=TrainSettings.time_constant,
+        help="seconds of a speaker's speech after which their statistics weigh half",
     )
     t.add_argument("--baseline", action="store_true", help="also run eGeMAPS+SVM on the split")
     t.add_argument("--bundle", type=Path, help="also copy the bundle here (e.g. assets/model)")
@@ -125,7 +139,11 @@ def train(args: argparse.Namespace) -> int:
     features = FeatureSettings(kind=args.feature)
     augmenting = augment.only(args.augment, args.variants)
     settings = TrainSettings(
-        epochs=args.epochs, batch_size=args.batch_size, recurrent=args.recurrent
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        recurrent=args.recurrent,
+        adapt=args.adapt,
+        time_constant=args.time_constant,
     )
     cache = data.cache_root(args.cache) / "features"
     train_set = data.extract(split.train, features, augmenting, cache, args.workers)
@@ -140,15 +158,30 @@ def train(args: argparse.Namespace) -> int:
     from model_training import evaluate, export
     from model_training import train as training
 
-    mean, std = data.statistics(train_set.clean)
-    fill = data.silence(features)
-    model = training.fit(
-        train_set, val_set, labels, features, fill, mean, std, augmenting, settings, args.out
-    )
     size = window_frames(features, settings.window_seconds)
     hop = hop_frames(features, settings.hop_seconds)
+    frame = (size, hop, hop_frames(features, GATE_SECONDS))
+    train_moments = train_set.moments(*frame)
+    mean, std = data.statistics(train_moments)
+    prior = frames_for(features, settings.time_constant)
+    voices = data.Voices(train_set.clips, train_moments, mean, std, prior)
+    fill = data.silence(features)
+    model = training.fit(
+        train_set,
+        val_set,
+        labels,
+        features,
+        fill,
+        voices,
+        modes(val_set, frame, mean, std, prior) if settings.adapt else cold(val_set, mean, std),
+        augmenting,
+        settings,
+        args.out,
+    )
     report: dict[str, Any] = {
-        "test": test_scores(model, test_set, labels, size, hop, fill, mean, std),
+        **test_scores(
+            model, test_set, labels, size, hop, fill, modes(test_set, frame, mean, std, prior)
+        ),
         "training": provenance(
             scan, split, train_set, labels, settings, augmenting, skipped, revision
         ),
@@ -165,7 +198,11 @@ def train(args: argparse.Namespace) -> int:
         settings.hop_seconds,
         mean,
         std,
-        {"training": report["training"], "evaluation": summary(report)},
+        {
+            "training": report["training"],
+            "evaluation": summary(report),
+            "adaptation": {"time_constant": settings.time_constant, "trained": settings.adapt},
+        },
         (check - mean) / std,
     )
     evaluate.write_report(report, args.out)
@@ -176,6 +213,23 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
+def modes(
+    features: data.Features,
+    frame: tuple[int, int, int],
+    mean: np.ndarray,
+    std: np.ndarray,
+    prior: float,
+) -> dict[str, list[Norm]]:
+    """Each clip's normalisation cold, and adapted to its speaker from their *other* clips;
+    ``frame`` is the window, hop and gate length in frames."""
+    voices = data.Voices(features.clips, features.moments(*frame), mean, std, prior)
+    return {"cold": [voices.cold] * len(features.clips), "adapted": voices.left_out()}
+
+
+def cold(features: data.Features, mean: np.ndarray, std: np.ndarray) -> dict[str, list[Norm]]:
+    return {"cold": [Norm(mean, std, 0.0)] * len(features.clips)}
+
+
 def test_scores(
     model: Any,
     test_set: data.Features,
@@ -183,18 +237,22 @@ def test_scores(
     size: int,
     hop: int,
     fill: np.ndarray,
-    mean: np.ndarray,
-    std: np.ndarray,
+    norms: dict[str, list[Norm]],
 ) -> dict[str, Any]:
-    """The model's clip-level figures on the held-out speakers."""
+    """The model's clip-level figures on the held-out speakers: ``test`` cold, ``test_adapted``
+    with each clip normalised by its speaker's other clips."""
     from model_training import evaluate
     from model_training import model as models
     from model_training import train as training
 
-    probs = training.predict_clips(
-        models.classifier(model), test_set.clean, size, hop, fill, mean, std
-    )
-    return evaluate.score_clips(test_set.clips, probs, labels)
+    out = {}
+    for mode, key in (("cold", "test"), ("adapted", "test_adapted")):
+        probs = training.predict_clips(
+            models.classifier(model), test_set.clean, size, hop, fill, norms[mode]
+        )
+        out[key] = evaluate.score_clips(test_set.clips, probs, labels)
+        out[key]["adaptation"] = float(np.mean([n.weight for n in norms[mode]]))
+    return out
 
 
 def evaluate_bundle(args: argparse.Namespace) -> int:
@@ -216,16 +274,18 @@ def evaluate_bundle(args: argparse.Namespace) -> int:
         split.test, b.features, None, data.cache_root(args.cache) / "features", args.workers
     )
     fill = data.silence(b.features)
+    prior = frames_for(b.features, b.adapt_seconds or TrainSettings.time_constant)
+    hop = hop_frames(b.features, b.hop_seconds)
+    frame = (b.window_frames, hop, hop_frames(b.features, GATE_SECONDS))
     report = {
-        "test": test_scores(
+        **test_scores(
             model,
             test_set,
             labels,
             b.window_frames,
-            hop_frames(b.features, b.hop_seconds),
+            hop,
             fill,
-            b.mean,
-            b.std,
+            modes(test_set, frame, b.mean, b.std, prior),
         ),
         "training": trained,
     }
@@ -272,14 +332,14 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
     def pick(s: dict[str, Any]) -> dict[str, Any]:
         return {k: s[k] for k in ("clips", "accuracy", "ua", "macro_f1")}
 
-    test = report["test"]
-    out = {
-        "test": {
-            "pooled": pick(test["pooled"]),
-            **{k: pick(v) for k, v in test["by_corpus"].items()},
-        },
-        "test_speakers": test["speakers"],
-    }
+    out: dict[str, Any] = {"test_speakers": report["test"]["speakers"]}
+    for key in ("test", "test_adapted"):
+        if key in report:
+            test = report[key]
+            out[key] = {
+                "pooled": pick(test["pooled"]),
+                **{k: pick(v) for k, v in test["by_corpus"].items()},
+            }
     for name, r in report.get("baselines", {}).items():
         out[name] = {"pooled": pick(r["test"]["pooled"])}
     return out

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from app.adapt import Moments, Norm, blend, clip_moments
 from app.audio.files import AudioFileError, load
 from app.features import FeatureSettings, Pipeline, silence_frame
 from model_training.augment import AugmentSettings, render
@@ -37,15 +38,25 @@ class CacheError(Exception):
 
 @dataclass
 class Features:
-    """Per clip: the clean features first, then its augmented variants (training clips only)."""
+    """Per clip: the clean features first, then its augmented variants (training clips only),
+    and the clean rendering's frame levels (dB), which tell speech from silence."""
 
     clips: list[Clip]
     variants: list[list[Array]]
     skipped: list[tuple[Path, str]]
+    levels: list[Array]
 
     @property
     def clean(self) -> list[Array]:
         return [v[0] for v in self.variants]
+
+    def moments(self, size: int, hop: int, gate_frames: int) -> list[Moments]:
+        """Each clip's speech-frame statistics (the unit of speaker adaptation), found window by
+        window as the app finds them."""
+        return [
+            clip_moments(x, lv, size, hop, gate_frames)
+            for x, lv in zip(self.clean, self.levels, strict=True)
+        ]
 
 
 def cache_root(path: str | os.PathLike[str] | None = None) -> Path:
@@ -70,6 +81,7 @@ def extract(
     jobs = [(c, settings, augment, cache_dir) for c in clips]
     kept: list[Clip] = []
     variants: list[list[Array]] = []
+    levels: list[Array] = []
     skipped: list[tuple[Path, str]] = []
     with (
         ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
@@ -86,14 +98,16 @@ def extract(
                 skipped.append((clip.path, result))
             else:
                 kept.append(clip)
-                variants.append(result)
-    return Features(kept, variants, skipped)
+                variants.append(result[:-1])
+                levels.append(result[-1])
+    return Features(kept, variants, skipped, levels)
 
 
 def _clip_variants(
     job: tuple[Clip, FeatureSettings, AugmentSettings | None, Path],
 ) -> list[Array] | str:
-    """Worker: the cached or freshly computed variants of one clip, or why it is unusable."""
+    """Worker: the cached or freshly computed variants of one clip, then its frame levels, or
+    why it is unusable."""
     clip, settings, augment, cache_dir = job
     count = 1 + (augment.variants if augment else 0)
     stat = clip.path.stat()
@@ -103,7 +117,7 @@ def _clip_variants(
     paths = [
         cache_dir / _key(base if i == 0 else f"{base}{augment.audio_key if augment else ''}{i}")
         for i in range(count)
-    ]
+    ] + [cache_dir / _key(f"{base}levels")]
     if all(p.exists() for p in paths):
         return [np.load(p) for p in paths]
     pipeline = Pipeline(settings)
@@ -118,12 +132,11 @@ def _clip_variants(
     )
     out = []
     for i, path in enumerate(paths):
-        y = (
-            audio
-            if i == 0 or augment is None
-            else render(audio, settings.sample_rate, augment, rng)
-        )
-        x = pipeline.features(y)
+        if i == count:
+            x = pipeline.level_db(audio)
+        else:
+            y = audio if i == 0 else render(audio, settings.sample_rate, augment, rng)  # type: ignore[arg-type]
+            x = pipeline.features(y)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp.npy")
@@ -140,10 +153,52 @@ def _key(text: str) -> str:
     return f"{digest[:2]}/{digest}.npy"
 
 
-def statistics(features: Sequence[Array]) -> tuple[Array, Array]:
-    """Mean and std of every feature over all frames of the given (training) clips."""
-    frames = np.concatenate(features)
-    return frames.mean(axis=0).astype(np.float32), (frames.std(axis=0) + 1e-6).astype(np.float32)
+def statistics(moments: Sequence[Moments]) -> tuple[Array, Array]:
+    """Mean and std of every feature over the speech frames of the given (training) clips: the
+    cold normalisation, on the same frames a speaker's own statistics come from."""
+    pooled = sum(moments[1:], moments[0])
+    return pooled.mean.astype(np.float32), pooled.std.astype(np.float32)
+
+
+class Voices:
+    """Each clip's speaker and speech statistics, for the normalisations the app would use:
+    cold (global), leave-one-out (the speaker's other clips, as in the report), and sampled (a
+    random number of the speaker's other clips: every stage of adapting, for training)."""
+
+    def __init__(
+        self, clips: Sequence[Clip], moments: Sequence[Moments], mean: Array, std: Array,
+        prior: float,
+    ) -> None:  # fmt: skip
+        self.cold = Norm(mean, std, 0.0)
+        self.prior = prior
+        self.speakers = [c.speaker for c in clips]
+        self.moments = list(moments)
+        self.counts = np.array([m.count for m in moments], np.int64)
+        self.totals = np.stack([m.total for m in moments]) if moments else np.zeros((0, 0))
+        self.squares = np.stack([m.squares for m in moments]) if moments else np.zeros((0, 0))
+        names = np.asarray(self.speakers)
+        self.groups = {s: np.flatnonzero(names == s) for s in set(self.speakers)}
+
+    def _of(self, picks: npt.NDArray[np.int64]) -> Norm:
+        m = Moments(
+            int(self.counts[picks].sum()),
+            self.totals[picks].sum(axis=0),
+            self.squares[picks].sum(axis=0),
+        )
+        return blend(self.cold.mean, self.cold.std, m, self.prior)
+
+    def left_out(self) -> list[Norm]:
+        """Per clip, its speaker's statistics from their other clips only."""
+        return [self._of(self.groups[s][self.groups[s] != i]) for i, s in enumerate(self.speakers)]
+
+    def sampled(self, i: int, rng: np.random.Generator) -> Norm:
+        """Clip ``i`` normalised by a log-uniform number of its speaker's other clips."""
+        others = self.groups[self.speakers[i]]
+        others = others[others != i]
+        if not len(others):
+            return self.cold
+        k = int(np.ceil(len(others) ** rng.random()))
+        return self._of(rng.choice(others, k, replace=False))
 
 
 def balance(

@@ -18,10 +18,11 @@ import keras
 import numpy as np
 import numpy.typing as npt
 
-from app.features import FeatureSettings, windows
+from app.adapt import TIME_CONSTANT, Norm
+from app.features import FeatureSettings, normalise, windows
 from model_training import model as models
 from model_training.augment import AugmentSettings, crop, mixup
-from model_training.data import Features, balance
+from model_training.data import Features, Voices, balance
 
 Array = npt.NDArray[np.float32]
 
@@ -37,6 +38,9 @@ class TrainSettings:
     lr_patience: int = 3
     clean_fraction: float = 0.4  # of batches' examples drawn from the un-augmented rendering
     recurrent: str = "lstm"
+    adapt: bool = True  # train on speaker-normalised examples too (see app.adapt)
+    cold_fraction: float = 0.3  # of examples normalised with the global statistics only
+    time_constant: float = TIME_CONSTANT  # seconds of speech for half the speaker's statistics
     seed: int = 1234
 
     def to_dict(self) -> dict[str, Any]:
@@ -44,7 +48,8 @@ class TrainSettings:
 
 
 class Batches(keras.utils.PyDataset):
-    """Balanced draws of training clips; a random window of a random rendering each, then mixup."""
+    """Balanced draws of training clips; a random window of a random rendering each, normalised
+    cold or by its speaker's statistics as the app would have them, then mixup."""
 
     def __init__(
         self,
@@ -53,14 +58,13 @@ class Batches(keras.utils.PyDataset):
         n_labels: int,
         size: int,
         fill: Array,
-        mean: Array,
-        std: Array,
+        voices: Voices,
         augment: AugmentSettings,
         settings: TrainSettings,
     ) -> None:
         super().__init__()
         self.data, self.targets, self.n_labels = data, targets, n_labels
-        self.size, self.fill, self.mean, self.std = size, fill, mean, std
+        self.size, self.fill, self.voices = size, fill, voices
         self.augment, self.settings = augment, settings
         self.draw, self.weights = balance([c.corpus for c in data.clips], targets, n_labels)
         self.rng = np.random.default_rng(settings.seed)
@@ -72,12 +76,21 @@ class Batches(keras.utils.PyDataset):
     def __getitem__(self, index: int) -> tuple[Array, Array, npt.NDArray[np.float64]]:
         b = self.settings.batch_size
         picks = self.order[index * b : (index + 1) * b]
-        x = np.stack([self._window(i) for i in picks])
+        norms = [self._norm(i) for i in picks]
+        x = np.stack(
+            [normalise(self._window(i), n.mean, n.std) for i, n in zip(picks, norms, strict=True)]
+        )
         y = np.eye(self.n_labels, dtype=np.float32)[self.targets[picks]]
         w = self.weights[self.targets[picks]]
         if self.augment.mixup > 0 and len(picks) > 1:
             x, y, w = mixup(x, y, w, self.augment.mixup, self.rng)
-        return (x - self.mean) / self.std, y, w
+        return x, y, w
+
+    def _norm(self, i: int) -> Norm:
+        s = self.settings
+        if not s.adapt or self.rng.random() < s.cold_fraction:
+            return self.voices.cold
+        return self.voices.sampled(i, self.rng)
 
     def _window(self, i: int) -> Array:
         renderings = self.data.variants[i]
@@ -97,13 +110,16 @@ def predict_clips(
     size: int,
     hop: int,
     fill: Array,
-    mean: Array,
-    std: Array,
+    norms: Sequence[Norm],
 ) -> Array:
-    """Clip-level probabilities: the mean over every window of each clip, as the app does."""
-    per_clip = [windows(x, size, hop, fill) for x in clips]
+    """Clip-level probabilities: the mean over every window of each clip, as the app does;
+    ``norms`` gives each clip's normalisation (cold, or its speaker's)."""
+    per_clip = [
+        normalise(windows(x, size, hop, fill), n.mean, n.std)
+        for x, n in zip(clips, norms, strict=True)
+    ]
     counts = [len(w) for w in per_clip]
-    probs = classifier.predict((np.concatenate(per_clip) - mean) / std, batch_size=256, verbose=0)
+    probs = classifier.predict(np.concatenate(per_clip), batch_size=256, verbose=0)
     bounds = np.cumsum([0, *counts])
     return np.stack([probs[a:b].mean(axis=0) for a, b in itertools.pairwise(bounds)])
 
@@ -133,19 +149,29 @@ def interrupted_message(done: int, epochs: int, resume: Path) -> str:
 
 
 class ValidationUA(keras.callbacks.Callback):
-    """Adds ``val_ua`` (clip-level unweighted average recall) to each epoch's logs."""
+    """Adds clip-level unweighted average recall to each epoch's logs: ``val_ua_cold``,
+    ``val_ua_adapted`` and their mean ``val_ua``, which picks the model (it must do both)."""
 
-    def __init__(self, clips: Sequence[Array], targets: npt.NDArray[np.int64], **window: Any):
+    def __init__(
+        self,
+        clips: Sequence[Array],
+        targets: npt.NDArray[np.int64],
+        modes: dict[str, Sequence[Norm]],
+        **window: Any,
+    ):
         super().__init__()
-        self.clips, self.targets, self.window = clips, targets, window
+        self.clips, self.targets, self.modes, self.window = clips, targets, modes, window
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        predicted = predict_clips(self.model, self.clips, **self.window).argmax(axis=1)
         present = np.unique(self.targets)
-        recalls = [np.mean(predicted[self.targets == c] == c) for c in present]
+        scores = {}
+        for mode, norms in self.modes.items():
+            predicted = predict_clips(self.model, self.clips, norms=norms, **self.window)
+            hits = predicted.argmax(axis=1) == self.targets
+            scores[mode] = float(np.mean([np.mean(hits[self.targets == c]) for c in present]))
         if logs is not None:
-            logs["val_ua"] = float(np.mean(recalls))
-            logs["val_accuracy"] = float(np.mean(predicted == self.targets))
+            logs.update({f"val_ua_{mode}": ua for mode, ua in scores.items()})
+            logs["val_ua"] = float(np.mean(list(scores.values())))
 
 
 def fit(
@@ -154,8 +180,8 @@ def fit(
     labels: Sequence[str],
     features: FeatureSettings,
     fill: Array,
-    mean: Array,
-    std: Array,
+    voices: Voices,
+    val_modes: dict[str, Sequence[Norm]],
     augment: AugmentSettings,
     settings: TrainSettings,
     out_dir: Path,
@@ -176,12 +202,11 @@ def fit(
         loss=keras.losses.CategoricalCrossentropy(),
         metrics=["accuracy"],
     )
-    batches = Batches(train, y_train, len(labels), size, fill, mean, std, augment, settings)
+    batches = Batches(train, y_train, len(labels), size, fill, voices, augment, settings)
     out_dir.mkdir(parents=True, exist_ok=True)
     best = out_dir / "best.weights.h5"
-    window = {"size": size, "hop": hop, "fill": fill, "mean": mean, "std": std}
     callbacks = [
-        ValidationUA(val.clean, y_val, **window),
+        ValidationUA(val.clean, y_val, val_modes, size=size, hop=hop, fill=fill),
         keras.callbacks.ModelCheckpoint(
             best, monitor="val_ua", mode="max", save_best_only=True, save_weights_only=True
         ),

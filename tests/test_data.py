@@ -41,13 +41,14 @@ def test_variants_are_cached_and_differ(tmp_path: Path) -> None:
     assert len(first.variants[0]) == 3
     assert not np.array_equal(first.variants[0][0][:50], first.variants[0][1][:50])
     files = sorted(tmp_path.rglob("*.npy"))
-    assert len(files) == 6
+    assert len(files) == 8  # per clip: clean, two variants and the clean frame levels
+    assert first.levels[0].shape == (len(first.clean[0]),)
     again = data.extract(good, SETTINGS, augment, tmp_path, 1)
     for a, b in zip(first.variants, again.variants, strict=True):
         for x, y in zip(a, b, strict=True):
             np.testing.assert_array_equal(x, y)
     logmel = data.extract(good, FeatureSettings(kind="logmel"), None, tmp_path, 1)
-    assert logmel.clean[0].shape[1] == 64 and len(sorted(tmp_path.rglob("*.npy"))) == 8
+    assert logmel.clean[0].shape[1] == 64 and len(sorted(tmp_path.rglob("*.npy"))) == 12
 
 
 def test_full_cache_disk_is_a_clear_error(tmp_path: Path) -> None:

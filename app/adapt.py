@@ -1,0 +1,226 @@
+"""Adapting to the speaker: their own feature statistics take over from the training ones.
+
+Emotion is a departure from a person's own baseline, so features are normalised by the current
+speaker's statistics once there is evidence for them. The statistics are sums over the speaker's
+speech frames (silence never counts: the speech gate decides); they blend with the bundle's
+global statistics by weight ``n / (n + prior)``, ``n`` speech frames seen and ``prior`` the
+frames of ``time_constant`` seconds, so a new voice starts cold and is half adapted after that
+time. Training draws the same blend from random subsets of a speaker's clips, so the model
+works cold, adapted, and anywhere in between. No Qt here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from app.features import FeatureSettings, window_starts
+from app.gate import SpeechGate
+
+TIME_CONSTANT = 10.0  # seconds of speech after which the speaker's statistics weigh half
+MIN_STD = 1e-3  # a feature constant in the speaker's frames still divides safely
+PROFILE_FORMAT = 1
+
+Array = npt.NDArray[np.float32]
+Sums = npt.NDArray[np.float64]
+
+
+class ProfileError(Exception):
+    """A voice profile that cannot be read or belongs to another model, with the reason."""
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Sufficient statistics of feature frames: count, sum and sum of squares (float64).
+
+    Adding two gives the statistics of both sets of frames, subtracting removes one (leave one
+    out), so running and batch statistics are the same numbers.
+    """
+
+    count: int
+    total: Sums
+    squares: Sums
+
+    @classmethod
+    def empty(cls, n_features: int) -> Moments:
+        return cls(0, np.zeros(n_features), np.zeros(n_features))
+
+    @classmethod
+    def of(cls, frames: Array) -> Moments:
+        x = np.asarray(frames, np.float64)
+        return cls(len(x), x.sum(axis=0), np.square(x).sum(axis=0))
+
+    def __add__(self, other: Moments) -> Moments:
+        return Moments(
+            self.count + other.count, self.total + other.total, self.squares + other.squares
+        )
+
+    def __sub__(self, other: Moments) -> Moments:
+        if other.count > self.count:
+            raise ValueError("cannot remove more frames than there are")
+        return Moments(
+            self.count - other.count, self.total - other.total, self.squares - other.squares
+        )
+
+    @property
+    def mean(self) -> Sums:
+        return self.total / max(self.count, 1)
+
+    @property
+    def var(self) -> Sums:
+        return np.maximum(self.squares / max(self.count, 1) - np.square(self.mean), 0.0)
+
+    @property
+    def std(self) -> Sums:
+        return np.maximum(np.sqrt(self.var), MIN_STD)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"count": self.count, "total": self.total.tolist(), "squares": self.squares.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Moments:
+        count = int(data["count"])
+        total = np.asarray(data["total"], np.float64)
+        squares = np.asarray(data["squares"], np.float64)
+        if count < 0 or total.shape != squares.shape or total.ndim != 1:
+            raise ValueError("inconsistent statistics")
+        if not (np.isfinite(total).all() and np.isfinite(squares).all()):
+            raise ValueError("statistics are not finite")
+        return cls(count, total, squares)
+
+
+@dataclass(frozen=True)
+class Norm:
+    """The normalisation one window gets: ``weight`` 0 is cold, 1 all the speaker's own."""
+
+    mean: Array
+    std: Array
+    weight: float
+
+
+def frames_for(settings: FeatureSettings, seconds: float) -> float:
+    """Feature frames in ``seconds`` of audio."""
+    return seconds * settings.sample_rate / settings.hop_length
+
+
+def blend(mean: Array, std: Array, speaker: Moments, prior: float) -> Norm:
+    """Global statistics moved toward the speaker's by the evidence: ``n / (n + prior)``."""
+    w = speaker.count / (speaker.count + prior) if speaker.count else 0.0
+    if w == 0.0:
+        return Norm(mean, std, 0.0)
+    m = (1 - w) * mean + w * speaker.mean
+    v = (1 - w) * np.square(std.astype(np.float64)) + w * np.square(speaker.std)
+    return Norm(m.astype(np.float32), np.sqrt(v).astype(np.float32), float(w))
+
+
+class SpeechFrames:
+    """The speech gate run window by window, with the statistics of each window's new voiced
+    frames: how the live meter, a file's analysis and training all find a speaker's speech."""
+
+    def __init__(self, gate_frames: int) -> None:
+        self.gate = SpeechGate()
+        self.gate_frames = gate_frames
+        self.seen = 0  # frame index after the last window's end
+
+    def update(self, features: Array, levels: Array, end: int) -> Moments:
+        """The window of frames ending at frame ``end``: decide speech, and return the
+        statistics of its frames not in an earlier window that the gate calls voiced."""
+        self.gate.update(levels, self.gate_frames)
+        new = max(0, min(end - self.seen, len(features)))
+        self.seen = end
+        rows = len(features) - new
+        return Moments.of(features[rows:][self.gate.voiced(levels[rows:])])
+
+    @property
+    def speaking(self) -> bool:
+        return self.gate.is_open
+
+
+def clip_moments(features: Array, levels: Array, size: int, hop: int, gate_frames: int) -> Moments:
+    """Speech statistics of a clip in memory, window by window as the app would see it."""
+    frames = SpeechFrames(gate_frames)
+    total = Moments.empty(features.shape[1])
+    for start in window_starts(len(features), size, hop):
+        end = min(int(start) + size, len(features))
+        total = total + frames.update(features[start:end], levels[start:end], end)
+    return total
+
+
+class Adapter:
+    """The current speaker's statistics and their blend with the bundle's; one thread owns it."""
+
+    def __init__(
+        self,
+        mean: Array,
+        std: Array,
+        settings: FeatureSettings,
+        time_constant: float = TIME_CONSTANT,
+        enabled: bool = True,
+    ) -> None:
+        self.global_mean, self.global_std = mean, std
+        self.settings = settings
+        self.time_constant = time_constant
+        self.enabled = enabled
+        self.speaker = Moments.empty(len(mean))
+
+    @property
+    def prior(self) -> float:
+        return frames_for(self.settings, self.time_constant)
+
+    def add(self, moments: Moments) -> None:
+        self.speaker = self.speaker + moments
+
+    def reset(self, speaker: Moments | None = None) -> None:
+        """A new speaker: forget every frame (or start from a saved voice)."""
+        self.speaker = speaker if speaker is not None else Moments.empty(len(self.global_mean))
+
+    @property
+    def speech_seconds(self) -> float:
+        return self.speaker.count / frames_for(self.settings, 1.0)
+
+    def norm(self) -> Norm:
+        if not self.enabled:
+            return Norm(self.global_mean, self.global_std, 0.0)
+        return blend(self.global_mean, self.global_std, self.speaker, self.prior)
+
+
+def save_profile(path: Path, name: str, speaker: Moments, settings: FeatureSettings) -> None:
+    """A named voice as JSON (written beside and renamed, never half-written)."""
+    data = {
+        "format": PROFILE_FORMAT,
+        "name": name,
+        "features": settings.to_dict(),
+        "moments": speaker.to_dict(),
+    }
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_profile(path: Path, settings: FeatureSettings) -> tuple[str, Moments]:
+    """A saved voice's name and statistics; refused if made for other features."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != PROFILE_FORMAT:
+            raise ProfileError(f"{path.name} is not a voice profile this version can read.")
+        if FeatureSettings.from_dict(data["features"]) != settings:
+            raise ProfileError(
+                f"{path.name} was made for a model with other features; start a new voice."
+            )
+        moments = Moments.from_dict(data["moments"])
+        if len(moments.total) != settings.n_features:
+            raise ProfileError(f"{path.name} has statistics of the wrong size.")
+        return str(data.get("name") or path.stem), moments
+    except ProfileError:
+        raise
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ProfileError(f"Cannot read the voice profile {path.name}: {e}") from e
