@@ -43,6 +43,21 @@ def analyze(argv: list[str]) -> int:
     fmt.add_argument("--json", action="store_true", help="JSON (the default)")
     fmt.add_argument("--csv", action="store_true", help="one CSV row per window")
     p.add_argument("--model", type=Path)
+    voice = p.add_mutually_exclusive_group()
+    voice.add_argument(
+        "--adapt", action="store_true", help="adapt to the voice of each file (over all of it)"
+    )
+    voice.add_argument(
+        "--same-speaker",
+        action="store_true",
+        help="the files are one speaker's voice: adapt to it across all of them",
+    )
+    p.add_argument(
+        "--time-constant",
+        type=float,
+        metavar="SECONDS",
+        help="seconds of speech after which the voice's statistics weigh half (model's default)",
+    )
     args = p.parse_args(argv)
     engine = load_engine(args.model)
     if engine is None:
@@ -50,10 +65,14 @@ def analyze(argv: list[str]) -> int:
     from app.audio.files import AudioFileError
     from app.offline import analyze_file
 
+    norms = voices(args, engine) if args.adapt or args.same_speaker else {}
     results, failed = [], 0
     for path in args.files:
         try:
-            results.append(analyze_file(path, engine).to_dict())
+            norm, speaker = norms.get(path, (None, None))
+            analysis = analyze_file(path, engine, norm=norm)
+            analysis.speaker = speaker
+            results.append(analysis.to_dict())
         except AudioFileError as e:
             print(f"error: {e}", file=sys.stderr)
             results.append({"file": str(path), "error": str(e)})
@@ -64,6 +83,33 @@ def analyze(argv: list[str]) -> int:
         json.dump(results, sys.stdout, indent=1)
         print()
     return 1 if failed else 0
+
+
+def voices(args: argparse.Namespace, engine) -> dict[Path, tuple[object, str]]:
+    """Each readable file's speaker normalisation: its own voice, or all files' pooled."""
+    from app.adapt import pooled
+    from app.audio.files import AudioFileError
+    from app.offline import file_moments, speaker_norm
+
+    if engine.bundle.adapt_seconds is None and args.time_constant is None:
+        print(
+            "warning: this model was trained without speaker adaptation; analysing cold",
+            file=sys.stderr,
+        )
+        return {}
+    heard = {}
+    for path in args.files:
+        try:
+            heard[path] = file_moments(path, engine.bundle)
+        except AudioFileError:
+            continue  # said once, when it is analysed
+    if args.same_speaker and heard:
+        norm = speaker_norm(engine, pooled(list(heard.values())), args.time_constant)
+        return {path: (norm, f"same speaker: {len(heard)} files") for path in heard}
+    return {
+        path: (speaker_norm(engine, m, args.time_constant), "this file")
+        for path, m in heard.items()
+    }
 
 
 def write_csv(results: list[dict], labels: tuple[str, ...]) -> None:

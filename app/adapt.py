@@ -95,6 +95,14 @@ class Moments:
         return cls(count, total, squares)
 
 
+def pooled(moments: list[Moments]) -> Moments:
+    """The statistics of all these sets of frames together."""
+    total = moments[0]
+    for m in moments[1:]:
+        total = total + m
+    return total
+
+
 @dataclass(frozen=True)
 class Norm:
     """The normalisation one window gets: ``weight`` 0 is cold, 1 all the speaker's own."""

@@ -180,10 +180,17 @@ def speaker_moments(blocks: Iterable[Array], bundle: Bundle) -> Moments:
     return total
 
 
-def file_moments(path: str | os.PathLike[str], bundle: Bundle) -> Moments:
-    """:func:`speaker_moments` of a file."""
-    files.info(path)  # a clear AudioFileError first
-    return speaker_moments(files.blocks(path, bundle.features.sample_rate), bundle)
+def file_moments(
+    path: str | os.PathLike[str],
+    bundle: Bundle,
+    progress: Callable[[float], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> Moments:
+    """:func:`speaker_moments` of a file; raises ``AudioFileError`` with a reason."""
+    meta = files.info(path)
+    rate = bundle.features.sample_rate
+    blocks = _progress_blocks(path, rate, meta.duration, progress, cancel)
+    return speaker_moments(blocks, bundle)
 
 
 def speaker_norm(engine: Engine, speaker: Moments, time_constant: float | None = None) -> Norm:

@@ -19,12 +19,20 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from app.adapt import Moments
 from app.analyzer import LiveAnalyzer, Update
 from app.audio import files
 from app.audio.sources import Source
 from app.engine import Engine
 from app.features import FeatureSettings, FrameStream, Pipeline
-from app.offline import MAX_SPECTROGRAM_COLUMNS, Analysis, Cancelled, analyze_file
+from app.offline import (
+    MAX_SPECTROGRAM_COLUMNS,
+    Analysis,
+    Cancelled,
+    analyze_file,
+    file_moments,
+    speaker_norm,
+)
 
 INTERVAL = 0.02  # seconds between reads of the ring buffer
 
@@ -104,13 +112,24 @@ class LiveWorker(threading.Thread):
         self._wav_start = 0.0
         self._samples_read = 0
 
-    def configure(self, hop: float | None = None, smoothing: float | None = None) -> None:
-        """Change the analysis hop or smoothing; applied on the worker's thread before its next
-        read, so the analyzer is only ever touched by one thread."""
+    def configure(
+        self,
+        hop: float | None = None,
+        smoothing: float | None = None,
+        adapting: bool | None = None,
+    ) -> None:
+        """Change the analysis hop, smoothing or speaker adaptation; applied on the worker's
+        thread before its next read, so the analyzer is only ever touched by one thread."""
         if hop is not None:
             self._commands.put(partial(self.analyzer.set_hop, hop))
         if smoothing is not None:
             self._commands.put(partial(setattr, self.analyzer, "smoothing", smoothing))
+        if adapting is not None:
+            self._commands.put(partial(self.analyzer.set_adapting, adapting))
+
+    def new_speaker(self, voice: Moments | None = None) -> None:
+        """Forget the voice adapted to so far, or start from a saved one."""
+        self._commands.put(partial(self.analyzer.new_speaker, voice))
 
     def record(self, path: Path | None) -> None:
         """Start writing the input to a WAV file at ``path``, or stop with ``None``."""
@@ -217,13 +236,17 @@ class LiveWorker(threading.Thread):
 class AnalysisJob(threading.Thread):
     """Analyses one file on its own thread: :class:`Progress`, then :class:`Done`,
     :class:`Failed` or :class:`WasCancelled` in ``out``. Without a model (``engine`` None) it
-    still gives the spectrogram, with no windows."""
+    still gives the spectrogram, with no windows. ``adapt`` first learns the voice of the whole
+    file, then analyses it normalised by that voice."""
 
-    def __init__(self, path: Path, engine: Engine | None, out: queue.Queue[object]) -> None:
+    def __init__(
+        self, path: Path, engine: Engine | None, out: queue.Queue[object], adapt: bool = False
+    ) -> None:
         super().__init__(name="analysis", daemon=True)
         self.path = path
         self.engine = engine
         self.out = out
+        self.adapt = adapt and engine is not None and engine.bundle.adapt_seconds is not None
         self.cancel = threading.Event()
 
     def run(self) -> None:
@@ -233,6 +256,16 @@ class AnalysisJob(threading.Thread):
         try:
             if self.engine is None:
                 analysis = spectrogram_only(self.path, progress, self.cancel)
+            elif self.adapt:
+                half = 0.5
+                voice = file_moments(
+                    self.path, self.engine.bundle, lambda f: progress(half * f), self.cancel
+                )
+                norm = speaker_norm(self.engine, voice)
+                analysis = analyze_file(
+                    self.path, self.engine, lambda f: progress(half + half * f), self.cancel, norm
+                )
+                analysis.speaker = "this file"
             else:
                 analysis = analyze_file(self.path, self.engine, progress, self.cancel)
         except Cancelled:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from app.adapt import Moments, Norm, blend, clip_moments
+from app.adapt import Moments, Norm, blend, clip_moments, pooled
 from app.audio.files import AudioFileError, load
 from app.features import FeatureSettings, Pipeline, silence_frame
 from model_training.augment import AugmentSettings, render
@@ -156,8 +156,8 @@ def _key(text: str) -> str:
 def statistics(moments: Sequence[Moments]) -> tuple[Array, Array]:
     """Mean and std of every feature over the speech frames of the given (training) clips: the
     cold normalisation, on the same frames a speaker's own statistics come from."""
-    pooled = sum(moments[1:], moments[0])
-    return pooled.mean.astype(np.float32), pooled.std.astype(np.float32)
+    every = pooled(list(moments))
+    return every.mean.astype(np.float32), every.std.astype(np.float32)
 
 
 class Voices:

@@ -139,9 +139,8 @@ def test_file_adaptation_and_same_speaker(engine: Engine, clips: list[Path]) -> 
     adapted = analyze_file(clips[0], engine, norm=own)
     assert 0 < adapted.adaptation < 1
     assert adapted.to_dict()["normalisation"]["mode"] == "adapted"
-    pooled = speaker_norm(engine, sum((file_moments(c, engine.bundle) for c in clips[1:]),
-                                      file_moments(clips[0], engine.bundle)))  # fmt: skip
-    assert pooled.weight > own.weight  # two files of the voice are more evidence than one
+    both = speaker_norm(engine, adapt.pooled([file_moments(c, engine.bundle) for c in clips]))
+    assert both.weight > own.weight  # two files of the voice are more evidence than one
 
 
 @settings(max_examples=30, deadline=None)

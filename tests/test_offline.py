@@ -87,6 +87,28 @@ def test_analyze_cli_json_and_csv(clip: Path, tmp_path: Path) -> None:
     assert len(rows) == 1 + len(results[0]["windows"])
 
 
+def test_analyze_cli_cold_adapted_and_same_speaker() -> None:
+    actor = some_clips("ravdess", 60)[:60:15]  # four sentences of one actor
+    names = [str(p) for p in actor]
+    runs = {
+        mode: json.loads(run_cli("analyze", *names, "--json", *flags).stdout)
+        for mode, flags in (("cold", []), ("own", ["--adapt"]), ("same", ["--same-speaker"]))
+    }
+    assert all(r["normalisation"] == {"mode": "cold", "adaptation": 0, "speaker": None}
+               for r in runs["cold"])  # fmt: skip
+    own = [r["normalisation"] for r in runs["own"]]
+    same = [r["normalisation"] for r in runs["same"]]
+    assert all(n["mode"] == "adapted" and n["speaker"] == "this file" for n in own)
+    assert all(n["speaker"] == "same speaker: 4 files" for n in same)
+    assert len({n["adaptation"] for n in same}) == 1  # one voice, pooled over the files
+    assert same[0]["adaptation"] > max(n["adaptation"] for n in own)
+    changed = [
+        a["probabilities"] != c["probabilities"]
+        for a, c in zip(runs["same"], runs["cold"], strict=True)
+    ]
+    assert any(changed)
+
+
 def test_analyze_cli_bad_file_says_why(tmp_path: Path) -> None:
     bad = tmp_path / "notes.wav"
     bad.write_text("not audio")

@@ -418,3 +418,54 @@ def test_a_long_analysis_can_be_cancelled(qtbot, window: MainWindow, clip: Path,
     assert not inspector.progress.isVisible()
     assert "cancelled" in window.statusBar().currentMessage()
     qtbot.waitUntil(lambda: not our_threads(), timeout=5_000)
+
+
+def test_live_meter_adapts_to_the_voice_and_a_new_speaker_starts_again(
+    qtbot, window: MainWindow, clip: Path, tmp_path: Path
+):
+    assert window.adaptive, "the bundled model must be trained for speaker adaptation"
+    window.voices_dir = tmp_path / "voices"
+    assert window.adapt_action.isChecked()  # on by default
+    assert window.start_file_input(clip, speed=2.0)
+    analyzer = window.worker.analyzer
+    qtbot.waitUntil(lambda: window.voice is not None and window.voice.count > 100, timeout=10_000)
+    assert window.voice_label.text().startswith("adapted to your voice:")
+    assert window.session[-1].adaptation > 0
+    saved = window.save_voice("Anna")
+    assert saved is not None and saved.is_file()
+    heard = analyzer.adapter.speaker.count
+    window.new_speaker()
+    qtbot.waitUntil(lambda: analyzer.adapter.speaker.count < heard, timeout=5_000)
+    window.adapt_action.trigger()  # off: the meter runs cold
+    qtbot.waitUntil(lambda: not analyzer.adapter.enabled, timeout=5_000)
+    assert window.voice_label.text() == "voice: adaptation off"
+    window.stop_live()
+    assert window.settings.value("adapt", type=bool) is False
+    assert window.use_voice(saved)  # and adaptation comes back on with that voice
+    assert window.adapt_action.isChecked() and window.start_voice[0] == "Anna"
+    assert window.voice_label.text() == "voice: Anna, speak to adapt"
+    assert window.start_file_input(clip, speed=4.0)
+    assert window.worker.analyzer.adapter.speaker.count == window.start_voice[1].count
+    window.stop_live()
+
+
+def test_a_damaged_voice_profile_is_a_message(qtbot, window: MainWindow, tmp_path: Path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert not window.use_voice(bad)
+    assert "Cannot use this voice" in window.statusBar().currentMessage()
+    assert window.start_voice is None
+
+
+def test_inspector_adapts_to_the_speaker_of_the_file(qtbot, window: MainWindow, clip: Path):
+    window.open_file(clip)
+    wait_analysis(qtbot, window)
+    assert window.inspector.analysis.adaptation == 0
+    window.inspector.adapt_box.setChecked(True)  # analyses the same file again, adapted
+    assert window.job is not None
+    wait_analysis(qtbot, window)
+    a = window.inspector.analysis
+    assert a.path == clip and 0 < a.adaptation < 1 and a.speaker == "this file"
+    assert "adapted to the speaker" in window.inspector.info.text()
+    assert a.to_dict()["normalisation"]["mode"] == "adapted"
+    assert window.settings.value("adapt_files", type=bool) is True

@@ -8,6 +8,7 @@ import pyqtgraph as pg
 from pyqtgraph.GraphicsScene.mouseEvents import MouseClickEvent
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QHBoxLayout,
     QProgressBar,
     QPushButton,
@@ -42,6 +43,10 @@ class InspectorPanel(QWidget):
         self.progress.setRange(0, 1000)
         self.progress.setFixedWidth(320)
         self.cancel_button = QPushButton("Cancel")
+        self.adapt_box = QCheckBox("Adapt to the speaker")
+        self.adapt_box.setToolTip(
+            "Judge emotion against this recording's own voice (learnt from all of it)"
+        )
         self.play_button = QPushButton("▶ Play")
         self.play_button.setEnabled(False)
         self.play_button.setToolTip("Play from the cursor (Space)")
@@ -49,6 +54,7 @@ class InspectorPanel(QWidget):
         header.addWidget(self.title)
         header.addSpacing(12)
         header.addWidget(self.info, stretch=1)
+        header.addWidget(self.adapt_box)
         header.addWidget(self.progress)
         header.addWidget(self.cancel_button)
         header.addWidget(self.play_button)
@@ -128,7 +134,12 @@ class InspectorPanel(QWidget):
         label, probabilities = analysis.overall
         overall = theme.label_text(label) if label else "silence (no speech found)"
         share = f" ({probabilities.max():.0%})" if label else ""
-        self.info.setText(f"{length} · {len(analysis.ends)} windows · overall: {overall}{share}")
+        voice = (
+            f" · adapted to the speaker {analysis.adaptation:.0%}" if analysis.adaptation else ""
+        )
+        self.info.setText(
+            f"{length} · {len(analysis.ends)} windows · overall: {overall}{share}{voice}"
+        )
         self.select(min(analysis.window_seconds / 2, analysis.duration / 2))
 
     def select(self, seconds: float) -> None:

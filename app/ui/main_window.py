@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -31,7 +32,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import bundle
+from app import adapt, bundle
+from app.adapt import Moments
 from app.analyzer import SMOOTHING, LiveAnalyzer, LiveResult
 from app.audio import sources
 from app.audio.files import AudioFileError
@@ -99,11 +101,19 @@ class MainWindow(QMainWindow):
         self.last_error = ""
         self._message: QMessageBox | None = None
         self._latency: float | None = None
+        self.voice: Moments | None = None  # the live speaker's statistics, as last reported
+        self.start_voice: tuple[str, Moments] | None = None  # a saved voice to start from
+        self.voices_dir = (
+            Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation))
+            / "voices"
+        )
 
         self._build_actions()
         self._build_toolbar()
         self._build_menus()
         self._build_status()
+        self.inspector.adapt_box.setEnabled(self.adaptive)
+        self.inspector.adapt_box.toggled.connect(self._inspector_adapt_changed)
         self.inspector.cancel_button.clicked.connect(self.cancel_analysis)
         self.inspector.play_button.clicked.connect(self.toggle_playback)
         self.inspector.selected.connect(self._moved_cursor)
@@ -162,6 +172,21 @@ class MainWindow(QMainWindow):
         )
         self.refresh_action.setIconText("⟳")
         self.quit_action = self._action("Quit", self.close, "Ctrl+Q")
+        self.adapt_action = self._action(
+            "Adapt to voice",
+            self._adapt_changed,
+            tip="Learn the speaker's own voice as they talk and judge emotion against it",
+        )
+        self.adapt_action.setCheckable(True)
+        self.adapt_action.setEnabled(self.adaptive)
+        self.new_speaker_action = self._action(
+            "New speaker", self.new_speaker, "Ctrl+Shift+N", "Forget the voice learnt so far"
+        )
+        self.new_speaker_action.setEnabled(self.adaptive)
+        self.save_voice_action = self._action(
+            "Save voice…", self.save_voice, tip="Keep the voice learnt so far as a named profile"
+        )
+        self.save_voice_action.setEnabled(self.adaptive)
 
     def _build_toolbar(self) -> None:
         bar = QToolBar("Controls")
@@ -185,6 +210,9 @@ class MainWindow(QMainWindow):
         bar.addWidget(QLabel(" Smoothing "))
         self.smoothing_spin = self._spin(0.0, 0.95, 0.05, "", "0 = none, 0.9 = very slow")
         bar.addWidget(self.smoothing_spin)
+        bar.addSeparator()
+        bar.addAction(self.adapt_action)
+        bar.addAction(self.new_speaker_action)
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         bar.addWidget(spacer)
@@ -215,10 +243,20 @@ class MainWindow(QMainWindow):
         menu.addAction(self.record_action)
         menu.addAction(self.file_input_action)
         menu.addAction(self.refresh_action)
+        menu = self.menuBar().addMenu("&Voice")
+        menu.addAction(self.adapt_action)
+        menu.addAction(self.new_speaker_action)
+        menu.addAction(self.save_voice_action)
+        self.voices_menu = menu.addMenu("Use a saved voice")
+        self.voices_menu.aboutToShow.connect(self._rebuild_voices)
+        self.voices_menu.setEnabled(self.adaptive)
         menu = self.menuBar().addMenu("&Help")
         menu.addAction(self._action("About the model", self.about_model))
 
     def _build_status(self) -> None:
+        self.voice_label = QLabel("")
+        self.voice_label.setToolTip("How far the meter has adapted to the speaker's own voice")
+        self.statusBar().addPermanentWidget(self.voice_label)
         self.device_label = QLabel("no input")
         self.rate_label = QLabel("")
         self.latency_label = QLabel("")
@@ -244,6 +282,11 @@ class MainWindow(QMainWindow):
         self.smoothing_spin.setValue(cast(float, s.value("smoothing", SMOOTHING, type=float)))
         self.hop_spin.valueChanged.connect(self._analysis_changed)  # only after both are set
         self.smoothing_spin.valueChanged.connect(self._analysis_changed)
+        self.adapt_action.setChecked(self.adaptive and bool(s.value("adapt", True, type=bool)))
+        self.inspector.adapt_box.setChecked(
+            self.adaptive and bool(s.value("adapt_files", False, type=bool))
+        )
+        self._show_voice(None)
         self._rebuild_recent()
 
     # ---- small helpers ----
@@ -363,8 +406,14 @@ class MainWindow(QMainWindow):
         try:
             source = source or Microphone(self.device_combo.currentData())
             analyzer = LiveAnalyzer(
-                self.engine, source.sample_rate, self.hop_spin.value(), self.smoothing_spin.value()
+                self.engine,
+                source.sample_rate,
+                self.hop_spin.value(),
+                self.smoothing_spin.value(),
+                adapt=self.adapt_action.isChecked(),
             )
+            if self.start_voice is not None:
+                analyzer.new_speaker(self.start_voice[1])
             self.live_queue = queue.Queue()
             worker = LiveWorker(source, analyzer, self.live_queue)
             worker.start()
@@ -381,6 +430,7 @@ class MainWindow(QMainWindow):
         self.device_label.setText(source.name)
         self.rate_label.setText(f"{source.sample_rate / 1000:g} kHz")
         self.dropped_label.setText("dropped 0")
+        self._show_voice(None)
         self._say(f"Listening to {source.name}")
         return True
 
@@ -443,6 +493,9 @@ class MainWindow(QMainWindow):
         self.session.extend(results)
         if self.recording is not None:
             self.recorded.extend(results)
+        if results:
+            self.voice = results[-1].speaker
+            self._show_voice(results[-1])
         source_latency = self.source.latency if self.source is not None else 0.0
         latency = time.monotonic() - ticks[-1].arrival + source_latency
         self._latency = latency if self._latency is None else 0.9 * self._latency + 0.1 * latency
@@ -450,6 +503,97 @@ class MainWindow(QMainWindow):
             f"latency {self._latency * 1000:.0f} ms · {self.live.frames_per_second:.0f} fps"
         )
         self.dropped_label.setText(f"dropped {ticks[-1].dropped}")
+
+    # ---- adapting to the speaker ----
+
+    @property
+    def adaptive(self) -> bool:
+        """The model was trained to adapt to a speaker (older ones only run cold)."""
+        return self.engine is not None and self.engine.bundle.adapt_seconds is not None
+
+    def _adapt_changed(self) -> None:
+        on = self.adapt_action.isChecked()
+        self.settings.setValue("adapt", on)
+        if self.worker is not None:
+            self.worker.configure(adapting=on)
+        self._show_voice(None)
+
+    def new_speaker(self) -> None:
+        """Forget the voice learnt so far: the next speaker starts cold."""
+        self.start_voice = None
+        self.voice = None
+        if self.worker is not None:
+            self.worker.new_speaker(None)
+        self._show_voice(None)
+        self._say("New speaker: adapting from the start")
+
+    def _show_voice(self, latest: LiveResult | None) -> None:
+        if not self.adaptive:
+            self.voice_label.setText("voice: not adaptive (model)")
+        elif not self.adapt_action.isChecked():
+            self.voice_label.setText("voice: adaptation off")
+        elif latest is None or latest.speech_seconds == 0:
+            start = self.start_voice[0] if self.start_voice else "new speaker"
+            self.voice_label.setText(f"voice: {start}, speak to adapt")
+        else:
+            self.voice_label.setText(
+                f"adapted to your voice: {latest.adaptation:.0%} "
+                f"({latest.speech_seconds:.0f} s of speech)"
+            )
+
+    def save_voice(self, name: str | None = None) -> Path | None:
+        """Keep the voice learnt so far as a named profile, to start from another day."""
+        if self.engine is None or self.voice is None or self.voice.count == 0:
+            self._say("No voice to save yet: listen to someone speak first")
+            return None
+        if name is None:
+            name, ok = QInputDialog.getText(self, "Save voice", "Name of this voice:")
+            if not ok or not name.strip():
+                return None
+        safe = "".join(c if c.isalnum() or c in " -_" else "_" for c in name.strip())
+        path = self.voices_dir / f"{safe or 'voice'}.json"
+        if not self.may_replace(path):
+            return None
+        try:
+            self.voices_dir.mkdir(parents=True, exist_ok=True)
+            adapt.save_profile(path, name.strip(), self.voice, self.engine.bundle.features)
+        except OSError as e:
+            self.show_error("Could not save the voice", f"{path}: {e.strerror or e}")
+            return None
+        self._say(f"Saved the voice {name.strip()!r}")
+        return path
+
+    def use_voice(self, path: Path) -> bool:
+        """Start adapting from a saved voice (now if listening, else at the next start)."""
+        if self.engine is None:
+            return False
+        try:
+            name, voice = adapt.load_profile(path, self.engine.bundle.features)
+        except adapt.ProfileError as e:
+            self.show_error("Cannot use this voice", str(e))
+            return False
+        self.start_voice, self.voice = (name, voice), voice
+        if self.worker is not None:
+            self.worker.new_speaker(voice)
+        self.adapt_action.setChecked(True)
+        self._adapt_changed()
+        self._say(f"Using the saved voice {name!r}")
+        return True
+
+    def _rebuild_voices(self) -> None:
+        self.voices_menu.clear()
+        saved = sorted(self.voices_dir.glob("*.json")) if self.voices_dir.is_dir() else []
+        for path in saved:
+            action = self.voices_menu.addAction(path.stem)
+            action.triggered.connect(lambda checked=False, p=path: self.use_voice(p))
+        if not saved:
+            self.voices_menu.addAction("(no saved voices)").setEnabled(False)
+
+    def _inspector_adapt_changed(self, on: bool) -> None:
+        self.settings.setValue("adapt_files", on)
+        a = self.inspector.analysis
+        if a is not None and a.path is not None and self.job is None:
+            self.open_file(a.path)  # the same recording, analysed the new way
 
     # ---- recording the live session ----
 
@@ -518,7 +662,9 @@ class MainWindow(QMainWindow):
         self.cancel_analysis()
         self.stop_playback()
         self.tabs.setCurrentIndex(INSPECTOR_TAB)
-        self.job = AnalysisJob(path, self.engine, queue.Queue())
+        self.job = AnalysisJob(
+            path, self.engine, queue.Queue(), adapt=self.inspector.adapt_box.isChecked()
+        )
         self.jobs = [j for j in self.jobs if j.is_alive()] + [self.job]
         self.job.start()
         self.inspector.begin(path.name)
