@@ -17,6 +17,7 @@ from benchmarks.results import Figure, Section, Summary, skipped
 
 REPORT = "report.json"
 PRIMARY = "egemaps_svm"  # the issue's baseline: eGeMAPS features, an SVM
+ADAPTED = "egemaps_svm_speaker_norm"  # the same, each speaker normalised by their other clips
 METRICS = (
     ("ua", "UA (unweighted average recall)"),
     ("accuracy", "accuracy"),
@@ -28,6 +29,26 @@ def _groups(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {"pooled": result["pooled"], **result.get("by_corpus", {})}
 
 
+def _versus(
+    name: str,
+    group: str,
+    scores: dict[str, Any],
+    key: str,
+    baseline: str,
+    baselines: dict[str, dict[str, dict[str, Any]]],
+) -> Figure:
+    """One of the model's figures beside the same figure of ``baseline`` on the same clips."""
+    ref = baselines.get(baseline, {}).get(group, {})
+    return Figure(
+        f"{name}, {group} ({scores.get('clips', '?')} clips)",
+        "",
+        Summary.single(float(scores[key])),
+        f"{baseline} ({ref.get('clips', '?')} clips)" if key in ref else "",
+        float(ref[key]) if key in ref else None,
+        note="" if key in ref else "no baseline figure in the report",
+    )
+
+
 def from_report(report: dict[str, Any], bundle_dir: Path) -> Section:
     """Figures of a parsed report (``report["test"]`` and ``report["baselines"][name]["test"]``)."""
     sec = Section("accuracy", "Accuracy on held-out speakers, and model size")
@@ -36,19 +57,13 @@ def from_report(report: dict[str, Any], bundle_dir: Path) -> Section:
     main = PRIMARY if PRIMARY in baselines else next(iter(baselines), "")
     for group, scores in model.items():
         for key, words in METRICS:
-            if key not in scores:
-                continue
-            ref = baselines.get(main, {}).get(group, {})
-            sec.add(
-                Figure(
-                    f"model {words}, {group} ({scores.get('clips', '?')} clips)",
-                    "",
-                    Summary.single(float(scores[key])),
-                    f"{main} ({ref.get('clips', '?')} clips)" if key in ref else "",
-                    float(ref[key]) if key in ref else None,
-                    note="" if key in ref else "no baseline figure in the report",
-                )
-            )
+            if key in scores:
+                sec.add(_versus(f"model {words}", group, scores, key, main, baselines))
+    adapted_ref = ADAPTED if ADAPTED in baselines else main
+    for group, scores in _groups(report.get("test_adapted", {"pooled": {}})).items():
+        if "ua" in scores:
+            name = "model adapted to the speaker*, UA"
+            sec.add(_versus(name, group, scores, "ua", adapted_ref, baselines))
     for name, groups in baselines.items():  # the other baselines: their UA beside the model's
         if name == main:
             continue
@@ -85,6 +100,12 @@ def from_report(report: dict[str, Any], bundle_dir: Path) -> Section:
         "Only RAVDESS and EmoDB have speaker-independent test speakers; TESS (two speakers) only "
         "trains, so it has no figure here.",
     ]
+    if "test_adapted" in report:
+        sec.notes.append(
+            "* adapted: each test clip normalised by its speaker's statistics from their *other* "
+            "clips (leave one out), as `analyze --same-speaker` and the live meter do; compared "
+            f"with {adapted_ref} run the same way. Every other row is cold."
+        )
     if not baselines:
         sec.notes.append("The report holds no baseline: the ratio column is empty.")
     else:

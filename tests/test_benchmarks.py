@@ -183,10 +183,12 @@ def fake_report() -> dict:
             "by_corpus": {"ravdess": scores(0.5, 60), "emodb": scores(0.7, 40)},
             "speakers": ["ravdess:01", "emodb:03"],
         },
+        "test_adapted": {"pooled": scores(0.66, 100), "by_corpus": {"emodb": scores(0.8, 40)}},
         "baselines": {
             "egemaps_svm": {
                 "test": {"pooled": scores(0.4, 100), "by_corpus": {"ravdess": scores(0.3, 60)}}
             },
+            "egemaps_svm_speaker_norm": {"test": {"pooled": scores(0.55, 100)}},
             "other": {"test": {"pooled": scores(0.3, 100)}},
         },
     }
@@ -202,6 +204,9 @@ def test_accuracy_from_a_report(tmp_path: Path) -> None:
     assert emodb.ratio is None and emodb.note  # no baseline figure for that corpus
     assert sec.figure("size on disk, emotion.tflite (what the app ships)").ratio == 0.5
     assert sec.figure("other UA, pooled (100 clips)").ratio == pytest.approx(0.3 / 0.6)
+    adapted = sec.figure("model adapted to the speaker*, UA, pooled (100 clips)")
+    assert adapted.ratio == pytest.approx(0.66 / 0.55)
+    assert sec.figure("model adapted to the speaker*, UA, emodb (40 clips)").ratio is None
 
 
 def test_accuracy_of_the_bundle() -> None:
