@@ -95,6 +95,11 @@ class LiveAnalyzer:
         if self.adapter is not None:
             self.adapter.enabled = enabled
 
+    def set_adapt_seconds(self, seconds: float) -> None:
+        """Seconds of speech after which the voice learnt counts half."""
+        if self.adapter is not None:
+            self.adapter.time_constant = seconds
+
     def new_speaker(self, voice: Moments | None = None) -> None:
         """Forget the current voice (or take a saved one): adaptation starts again."""
         if self.adapter is not None:

@@ -117,6 +117,7 @@ class LiveWorker(threading.Thread):
         hop: float | None = None,
         smoothing: float | None = None,
         adapting: bool | None = None,
+        adapt_seconds: float | None = None,
     ) -> None:
         """Change the analysis hop, smoothing or speaker adaptation; applied on the worker's
         thread before its next read, so the analyzer is only ever touched by one thread."""
@@ -126,6 +127,8 @@ class LiveWorker(threading.Thread):
             self._commands.put(partial(setattr, self.analyzer, "smoothing", smoothing))
         if adapting is not None:
             self._commands.put(partial(self.analyzer.set_adapting, adapting))
+        if adapt_seconds is not None:
+            self._commands.put(partial(self.analyzer.set_adapt_seconds, adapt_seconds))
 
     def new_speaker(self, voice: Moments | None = None) -> None:
         """Forget the voice adapted to so far, or start from a saved one."""
@@ -236,17 +239,22 @@ class LiveWorker(threading.Thread):
 class AnalysisJob(threading.Thread):
     """Analyses one file on its own thread: :class:`Progress`, then :class:`Done`,
     :class:`Failed` or :class:`WasCancelled` in ``out``. Without a model (``engine`` None) it
-    still gives the spectrogram, with no windows. ``adapt`` first learns the voice of the whole
-    file, then analyses it normalised by that voice."""
+    still gives the spectrogram, with no windows. With ``adapt_seconds`` (the adaptation time
+    constant) it first learns the voice of the whole file, then analyses it against that voice."""
 
     def __init__(
-        self, path: Path, engine: Engine | None, out: queue.Queue[object], adapt: bool = False
+        self,
+        path: Path,
+        engine: Engine | None,
+        out: queue.Queue[object],
+        adapt_seconds: float | None = None,
     ) -> None:
         super().__init__(name="analysis", daemon=True)
         self.path = path
         self.engine = engine
         self.out = out
-        self.adapt = adapt and engine is not None and engine.bundle.adapt_seconds is not None
+        adaptive = engine is not None and engine.bundle.adapt_seconds is not None
+        self.adapt_seconds = adapt_seconds if adaptive else None
         self.cancel = threading.Event()
 
     def run(self) -> None:
@@ -256,12 +264,12 @@ class AnalysisJob(threading.Thread):
         try:
             if self.engine is None:
                 analysis = spectrogram_only(self.path, progress, self.cancel)
-            elif self.adapt:
+            elif self.adapt_seconds is not None:
                 half = 0.5
                 voice = file_moments(
                     self.path, self.engine.bundle, lambda f: progress(half * f), self.cancel
                 )
-                norm = speaker_norm(self.engine, voice)
+                norm = speaker_norm(self.engine, voice, self.adapt_seconds)
                 analysis = analyze_file(
                     self.path, self.engine, lambda f: progress(half + half * f), self.cancel, norm
                 )

@@ -88,6 +88,18 @@ def test_silence_never_adapts() -> None:
     np.testing.assert_allclose(voiced.total, room[::3].sum(axis=0), rtol=1e-5)
 
 
+def test_the_meter_learns_nothing_from_a_quiet_room(engine: Engine, clips: list[Path]) -> None:
+    live = LiveAnalyzer(engine, RATE)
+    room = np.random.default_rng(2).normal(0, 3e-4, RATE * 6).astype(np.float32)
+    results = [r for chunk in np.array_split(room, 60) for r in live.push(chunk).results]
+    assert len(results) > 10 and not any(r.speech for r in results)
+    assert live.adapter is not None and live.adapter.speaker.count == 0
+    assert all(r.adaptation == 0 for r in results)
+    speech = files.load(clips[0], RATE)
+    after = [r for chunk in np.array_split(speech, 40) for r in live.push(chunk).results]
+    assert after[-1].speech and 0 < after[-1].speech_seconds < len(speech) / RATE
+
+
 def test_only_new_frames_count_once() -> None:
     frames = SpeechFrames(gate_frames=10)
     x = np.ones((50, 2), np.float32)

@@ -428,6 +428,9 @@ def test_live_meter_adapts_to_the_voice_and_a_new_speaker_starts_again(
     assert window.adapt_action.isChecked()  # on by default
     assert window.start_file_input(clip, speed=2.0)
     analyzer = window.worker.analyzer
+    assert analyzer.adapter.time_constant == window.engine.bundle.adapt_seconds  # the model's
+    window.set_adapt_seconds(5.0)
+    qtbot.waitUntil(lambda: analyzer.adapter.time_constant == 5.0, timeout=5_000)
     qtbot.waitUntil(lambda: window.voice is not None and window.voice.count > 100, timeout=10_000)
     assert window.voice_label.text().startswith("adapted to your voice:")
     assert window.session[-1].adaptation > 0
@@ -441,6 +444,7 @@ def test_live_meter_adapts_to_the_voice_and_a_new_speaker_starts_again(
     assert window.voice_label.text() == "voice: adaptation off"
     window.stop_live()
     assert window.settings.value("adapt", type=bool) is False
+    assert window.settings.value("adapt_seconds", type=float) == 5.0
     assert window.use_voice(saved)  # and adaptation comes back on with that voice
     assert window.adapt_action.isChecked() and window.start_voice[0] == "Anna"
     assert window.voice_label.text() == "voice: Anna, speak to adapt"

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import adapt, bundle
-from app.adapt import Moments
+from app.adapt import TIME_CONSTANT, Moments
 from app.analyzer import SMOOTHING, LiveAnalyzer, LiveResult
 from app.audio import sources
 from app.audio.files import AudioFileError
@@ -187,6 +187,12 @@ class MainWindow(QMainWindow):
             "Save voice…", self.save_voice, tip="Keep the voice learnt so far as a named profile"
         )
         self.save_voice_action.setEnabled(self.adaptive)
+        self.adapt_time_action = self._action(
+            "Adaptation time…",
+            self.choose_adapt_seconds,
+            tip="Seconds of speech after which the voice learnt counts half",
+        )
+        self.adapt_time_action.setEnabled(self.adaptive)
 
     def _build_toolbar(self) -> None:
         bar = QToolBar("Controls")
@@ -247,6 +253,7 @@ class MainWindow(QMainWindow):
         menu.addAction(self.adapt_action)
         menu.addAction(self.new_speaker_action)
         menu.addAction(self.save_voice_action)
+        menu.addAction(self.adapt_time_action)
         self.voices_menu = menu.addMenu("Use a saved voice")
         self.voices_menu.aboutToShow.connect(self._rebuild_voices)
         self.voices_menu.setEnabled(self.adaptive)
@@ -412,6 +419,7 @@ class MainWindow(QMainWindow):
                 self.smoothing_spin.value(),
                 adapt=self.adapt_action.isChecked(),
             )
+            analyzer.set_adapt_seconds(self.adapt_seconds)
             if self.start_voice is not None:
                 analyzer.new_speaker(self.start_voice[1])
             self.live_queue = queue.Queue()
@@ -517,6 +525,32 @@ class MainWindow(QMainWindow):
         if self.worker is not None:
             self.worker.configure(adapting=on)
         self._show_voice(None)
+
+    @property
+    def adapt_seconds(self) -> float:
+        """The adaptation time constant: the user's choice, else the model's."""
+        default = (self.engine.bundle.adapt_seconds if self.engine else None) or TIME_CONSTANT
+        return cast(float, self.settings.value("adapt_seconds", default, type=float))
+
+    def set_adapt_seconds(self, seconds: float) -> None:
+        self.settings.setValue("adapt_seconds", seconds)
+        if self.worker is not None:
+            self.worker.configure(adapt_seconds=seconds)
+        self._say(f"The voice learnt counts half after {seconds:g} s of speech")
+
+    def choose_adapt_seconds(self) -> None:
+        seconds, ok = QInputDialog.getDouble(
+            self,
+            "Adaptation time",
+            "Seconds of speech after which the voice learnt counts half\n"
+            "(shorter adapts faster, longer is steadier):",
+            self.adapt_seconds,
+            1.0,
+            600.0,
+            1,
+        )
+        if ok:
+            self.set_adapt_seconds(seconds)
 
     def new_speaker(self) -> None:
         """Forget the voice learnt so far: the next speaker starts cold."""
@@ -662,8 +696,9 @@ class MainWindow(QMainWindow):
         self.cancel_analysis()
         self.stop_playback()
         self.tabs.setCurrentIndex(INSPECTOR_TAB)
+        adapting = self.inspector.adapt_box.isChecked()
         self.job = AnalysisJob(
-            path, self.engine, queue.Queue(), adapt=self.inspector.adapt_box.isChecked()
+            path, self.engine, queue.Queue(), self.adapt_seconds if adapting else None
         )
         self.jobs = [j for j in self.jobs if j.is_alive()] + [self.job]
         self.job.start()
