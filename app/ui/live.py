@@ -6,10 +6,12 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from PySide6.QtWidgets import QHBoxLayout, QWidget
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QHBoxLayout, QToolButton, QVBoxLayout, QWidget
 
 from app.analyzer import LiveResult
 from app.features import FeatureSettings
+from app.ui import theme
 from app.ui.attention import AttentionView
 from app.ui.bars import EmotionBars
 from app.ui.layout import views_beside_bars
@@ -34,13 +36,32 @@ class LivePanel(QWidget):
         self.timeline.set_labels(labels)
         self.bars = EmotionBars()
         self.bars.set_labels(labels)
-        split = views_beside_bars(self.spectrogram, self.attention, self.timeline, self.bars)
+        self.voice_label = theme.label("", "hint", centred=True)
+        self.voice_label.setToolTip("How far the meter has adapted to the speaker's own voice")
+        self.voice_label.setWordWrap(True)
+        self.voice_buttons = QHBoxLayout()
+        side = QWidget()
+        column = QVBoxLayout(side)
+        column.setContentsMargins(0, 0, 0, 8)
+        column.addWidget(self.bars, stretch=1)
+        column.addWidget(self.voice_label)
+        column.addLayout(self.voice_buttons)
+        split = views_beside_bars(self.spectrogram, self.attention, self.timeline, side)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(split)
         self.latest: LiveResult | None = None
         self._draw_times: list[float] = []
         self.reset()
+
+    def add_voice_actions(self, actions: list[QAction]) -> None:
+        """Buttons for adapting to the voice, under the bars where the answer is read."""
+        self.voice_buttons.addStretch()
+        for action in actions:
+            button = QToolButton()
+            button.setDefaultAction(action)
+            self.voice_buttons.addWidget(button)
+        self.voice_buttons.addStretch()
 
     def reset(self) -> None:
         """A new session: empty views."""

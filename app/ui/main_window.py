@@ -112,6 +112,8 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_menus()
         self._build_status()
+        self.voice_label = self.live.voice_label
+        self.live.add_voice_actions([self.adapt_action, self.new_speaker_action])
         self.inspector.adapt_box.setEnabled(self.adaptive)
         self.inspector.adapt_box.toggled.connect(self._inspector_adapt_changed)
         self.inspector.cancel_button.clicked.connect(self.cancel_analysis)
@@ -216,9 +218,6 @@ class MainWindow(QMainWindow):
         bar.addWidget(QLabel(" Smoothing "))
         self.smoothing_spin = self._spin(0.0, 0.95, 0.05, "", "0 = none, 0.9 = very slow")
         bar.addWidget(self.smoothing_spin)
-        bar.addSeparator()
-        bar.addAction(self.adapt_action)
-        bar.addAction(self.new_speaker_action)
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         bar.addWidget(spacer)
@@ -261,9 +260,6 @@ class MainWindow(QMainWindow):
         menu.addAction(self._action("About the model", self.about_model))
 
     def _build_status(self) -> None:
-        self.voice_label = QLabel("")
-        self.voice_label.setToolTip("How far the meter has adapted to the speaker's own voice")
-        self.statusBar().addPermanentWidget(self.voice_label)
         self.device_label = QLabel("no input")
         self.rate_label = QLabel("")
         self.latency_label = QLabel("")
