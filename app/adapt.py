@@ -1,12 +1,13 @@
 """Adapting to the speaker: their own feature statistics take over from the training ones.
 
-Emotion is a departure from a person's own baseline, so features are normalised by the current
-speaker's statistics once there is evidence for them. The statistics are sums over the speaker's
-speech frames (silence never counts: the speech gate decides); they blend with the bundle's
-global statistics by weight ``n / (n + prior)``, ``n`` speech frames seen and ``prior`` the
-frames of ``time_constant`` seconds, so a new voice starts cold and is half adapted after that
-time. Training draws the same blend from random subsets of a speaker's clips, so the model
-works cold, adapted, and anywhere in between. No Qt here.
+Emotion is a departure from a person's own baseline, so the features are shifted by how the
+current speaker's voice departs from the training speakers': their mean over speech frames
+(silence never counts: the speech gate decides) minus the training speakers' speech mean. The
+shift is weighed by ``n / (n + prior)``, ``n`` speech frames seen and ``prior`` the frames of
+``time_constant`` seconds, so a new voice starts cold and is half adapted after that time; the
+scale stays the training one (a few seconds of speech say little about a voice's variance).
+Training draws the same shift from random subsets of a speaker's clips, so the model works cold,
+adapted, and anywhere in between. No Qt here.
 """
 
 from __future__ import annotations
@@ -112,19 +113,33 @@ class Norm:
     weight: float
 
 
+@dataclass(frozen=True)
+class Population:
+    """The training speakers' statistics: the cold normalisation (over all frames) and the mean
+    of their speech frames, which a speaker's own speech mean is measured against."""
+
+    mean: Array
+    std: Array
+    speech_mean: Array
+
+    @property
+    def cold(self) -> Norm:
+        return Norm(self.mean, self.std, 0.0)
+
+
 def frames_for(settings: FeatureSettings, seconds: float) -> float:
     """Feature frames in ``seconds`` of audio."""
     return seconds * settings.sample_rate / settings.hop_length
 
 
-def blend(mean: Array, std: Array, speaker: Moments, prior: float) -> Norm:
-    """Global statistics moved toward the speaker's by the evidence: ``n / (n + prior)``."""
+def blend(population: Population, speaker: Moments, prior: float) -> Norm:
+    """The cold normalisation shifted by the speaker's departure from the training speakers,
+    weighed by the evidence: ``n / (n + prior)``."""
     w = speaker.count / (speaker.count + prior) if speaker.count else 0.0
     if w == 0.0:
-        return Norm(mean, std, 0.0)
-    m = (1 - w) * mean + w * speaker.mean
-    v = (1 - w) * np.square(std.astype(np.float64)) + w * np.square(speaker.std)
-    return Norm(m.astype(np.float32), np.sqrt(v).astype(np.float32), float(w))
+        return population.cold
+    shift = w * (speaker.mean - population.speech_mean)
+    return Norm((population.mean + shift).astype(np.float32), population.std, float(w))
 
 
 class SpeechFrames:
@@ -165,17 +180,16 @@ class Adapter:
 
     def __init__(
         self,
-        mean: Array,
-        std: Array,
+        population: Population,
         settings: FeatureSettings,
         time_constant: float = TIME_CONSTANT,
         enabled: bool = True,
     ) -> None:
-        self.global_mean, self.global_std = mean, std
+        self.population = population
         self.settings = settings
         self.time_constant = time_constant
         self.enabled = enabled
-        self.speaker = Moments.empty(len(mean))
+        self.speaker = Moments.empty(len(population.mean))
 
     @property
     def prior(self) -> float:
@@ -186,7 +200,7 @@ class Adapter:
 
     def reset(self, speaker: Moments | None = None) -> None:
         """A new speaker: forget every frame (or start from a saved voice)."""
-        self.speaker = speaker if speaker is not None else Moments.empty(len(self.global_mean))
+        self.speaker = speaker if speaker is not None else Moments.empty(len(self.population.mean))
 
     @property
     def speech_seconds(self) -> float:
@@ -194,8 +208,8 @@ class Adapter:
 
     def norm(self) -> Norm:
         if not self.enabled:
-            return Norm(self.global_mean, self.global_std, 0.0)
-        return blend(self.global_mean, self.global_std, self.speaker, self.prior)
+            return self.population.cold
+        return blend(self.population, self.speaker, self.prior)
 
 
 def save_profile(path: Path, name: str, speaker: Moments, settings: FeatureSettings) -> None:

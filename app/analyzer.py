@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
-from app.adapt import Adapter, Moments, Norm, SpeechFrames
+from app.adapt import Adapter, Moments, SpeechFrames
 from app.engine import Engine
 from app.features import FrameStream, Pipeline, hop_frames, normalise
 from app.offline import GATE_SECONDS
@@ -64,7 +64,7 @@ class LiveAnalyzer:
         self._gate_frames = hop_frames(b.features, GATE_SECONDS)
         # None for a model trained without speaker adaptation: it always runs cold
         self.adapter = (
-            Adapter(b.mean, b.std, b.features, b.adapt_seconds, enabled=adapt)
+            Adapter(b.population, b.features, b.adapt_seconds, enabled=adapt)
             if b.adapt_seconds
             else None
         )
@@ -130,7 +130,7 @@ class LiveAnalyzer:
         s = b.features
         voiced = self.speech.update(self._features, self._levels, self._stream.frames_done)
         speech = self.speech.speaking
-        norm, adapter = Norm(b.mean, b.std, 0.0), self.adapter
+        norm, adapter = b.population.cold, self.adapter
         if adapter is not None:
             if adapter.enabled:  # the gate let only speech through: silence never adapts
                 adapter.add(voiced)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from app.adapt import Population
 from app.features import FeatureSettings, window_frames
 
 FORMAT = 1
@@ -40,7 +41,12 @@ class Bundle:
     std: npt.NDArray[np.float32]
     attention_steps: int
     adapt_seconds: float | None  # the speaker-adaptation time constant; None: trained cold only
+    speech_mean: npt.NDArray[np.float32]  # the training speakers' mean over speech frames
     meta: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def population(self) -> Population:
+        return Population(self.mean, self.std, self.speech_mean)
 
     @property
     def window_frames(self) -> int:
@@ -140,15 +146,20 @@ def _from_meta(path: Path, meta: Any) -> Bundle:
         raise BundleError("Normalisation statistics are not finite and positive.")
     if steps < 1:
         raise BundleError(f"Invalid attention steps: {steps}.")
-    return Bundle(path, labels, features, window, hop, mean, std, steps, _adapt(meta), meta)
+    seconds, speech = _adapt(meta, mean)
+    return Bundle(path, labels, features, window, hop, mean, std, steps, seconds, speech, meta)
 
 
-def _adapt(meta: dict[str, Any]) -> float | None:
-    """The adaptation time constant of a model trained for it, else None."""
+def _adapt(meta: dict[str, Any], mean: npt.NDArray[np.float32]) -> tuple[float | None, Any]:
+    """The adaptation time constant and speech mean of a model trained for it, else None and
+    the cold mean (no shift)."""
     adaptation = meta.get("adaptation")
     if adaptation is None or not adaptation.get("trained", True):
-        return None
+        return None, mean
     seconds = float(adaptation.get("time_constant"))
+    speech = np.asarray(adaptation.get("speech_mean"), np.float32)
     if not (np.isfinite(seconds) and seconds > 0):
         raise BundleError(f"Invalid adaptation time constant: {seconds}.")
-    return seconds
+    if speech.shape != mean.shape or not np.isfinite(speech).all():
+        raise BundleError(f"The adaptation speech mean has {speech.size} values for {mean.size}.")
+    return seconds, speech

@@ -197,7 +197,7 @@ def speaker_norm(engine: Engine, speaker: Moments, time_constant: float | None =
     """The bundle's statistics adapted to a speaker by the evidence of ``speaker``."""
     b = engine.bundle
     seconds = time_constant or b.adapt_seconds or TIME_CONSTANT
-    return blend(b.mean, b.std, speaker, frames_for(b.features, seconds))
+    return blend(b.population, speaker, frames_for(b.features, seconds))
 
 
 def analyze_blocks(
@@ -209,7 +209,7 @@ def analyze_blocks(
     pipeline = Pipeline(s)
     size, hop = b.window_frames, hop_frames(s, b.hop_seconds)
     fill = silence_frame(pipeline)
-    norm = norm or Norm(b.mean, b.std, 0.0)
+    norm = norm or b.population.cold
     pool = max(1, int(np.ceil(duration * s.sample_rate / s.hop_length / MAX_SPECTROGRAM_COLUMNS)))
     speech_frames = SpeechFrames(hop_frames(s, GATE_SECONDS))
     ends: list[float] = []

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from app.adapt import Norm, frames_for
+from app.adapt import Norm, Population, frames_for
 from app.features import FeatureSettings, hop_frames, window_frames, windows
 from app.offline import GATE_SECONDS
 from model_training import augment, corpora, data, splits
@@ -162,9 +162,10 @@ def train(args: argparse.Namespace) -> int:
     hop = hop_frames(features, settings.hop_seconds)
     frame = (size, hop, hop_frames(features, GATE_SECONDS))
     train_moments = train_set.moments(*frame)
-    mean, std = data.statistics(train_moments)
+    population = data.statistics(train_set.clean, train_moments)
+    mean, std = population.mean, population.std
     prior = frames_for(features, settings.time_constant)
-    voices = data.Voices(train_set.clips, train_moments, mean, std, prior)
+    voices = data.Voices(train_set.clips, train_moments, population, prior)
     fill = data.silence(features)
     model = training.fit(
         train_set,
@@ -173,14 +174,14 @@ def train(args: argparse.Namespace) -> int:
         features,
         fill,
         voices,
-        modes(val_set, frame, mean, std, prior) if settings.adapt else cold(val_set, mean, std),
+        modes(val_set, frame, population, prior) if settings.adapt else cold(val_set, population),
         augmenting,
         settings,
         args.out,
     )
     report: dict[str, Any] = {
         **test_scores(
-            model, test_set, labels, size, hop, fill, modes(test_set, frame, mean, std, prior)
+            model, test_set, labels, size, hop, fill, modes(test_set, frame, population, prior)
         ),
         "training": provenance(
             scan, split, train_set, labels, settings, augmenting, skipped, revision
@@ -201,7 +202,12 @@ def train(args: argparse.Namespace) -> int:
         {
             "training": report["training"],
             "evaluation": summary(report),
-            "adaptation": {"time_constant": settings.time_constant, "trained": settings.adapt},
+            "adaptation": {
+                "time_constant": settings.time_constant,
+                "trained": settings.adapt,
+                "speech_mean": population.speech_mean.tolist(),
+                "scope": "mean over the speech frames of the training speakers",
+            },
         },
         (check - mean) / std,
     )
@@ -216,18 +222,17 @@ def train(args: argparse.Namespace) -> int:
 def modes(
     features: data.Features,
     frame: tuple[int, int, int],
-    mean: np.ndarray,
-    std: np.ndarray,
+    population: Population,
     prior: float,
 ) -> dict[str, list[Norm]]:
     """Each clip's normalisation cold, and adapted to its speaker from their *other* clips;
     ``frame`` is the window, hop and gate length in frames."""
-    voices = data.Voices(features.clips, features.moments(*frame), mean, std, prior)
+    voices = data.Voices(features.clips, features.moments(*frame), population, prior)
     return {"cold": [voices.cold] * len(features.clips), "adapted": voices.left_out()}
 
 
-def cold(features: data.Features, mean: np.ndarray, std: np.ndarray) -> dict[str, list[Norm]]:
-    return {"cold": [Norm(mean, std, 0.0)] * len(features.clips)}
+def cold(features: data.Features, population: Population) -> dict[str, list[Norm]]:
+    return {"cold": [population.cold] * len(features.clips)}
 
 
 def test_scores(
@@ -285,7 +290,7 @@ def evaluate_bundle(args: argparse.Namespace) -> int:
             b.window_frames,
             hop,
             fill,
-            modes(test_set, frame, b.mean, b.std, prior),
+            modes(test_set, frame, b.population, prior),
         ),
         "training": trained,
     }

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from app.adapt import Moments, Norm, blend, clip_moments, pooled
+from app.adapt import Moments, Norm, Population, blend, clip_moments, pooled
 from app.audio.files import AudioFileError, load
 from app.features import FeatureSettings, Pipeline, silence_frame
 from model_training.augment import AugmentSettings, render
@@ -153,11 +153,13 @@ def _key(text: str) -> str:
     return f"{digest[:2]}/{digest}.npy"
 
 
-def statistics(moments: Sequence[Moments]) -> tuple[Array, Array]:
-    """Mean and std of every feature over the speech frames of the given (training) clips: the
-    cold normalisation, on the same frames a speaker's own statistics come from."""
-    every = pooled(list(moments))
-    return every.mean.astype(np.float32), every.std.astype(np.float32)
+def statistics(features: Sequence[Array], moments: Sequence[Moments]) -> Population:
+    """The training clips' statistics: mean and std of every feature over all their frames (the
+    cold normalisation) and the mean over their speech frames (what speakers depart from)."""
+    frames = np.concatenate(features)
+    mean, std = frames.mean(axis=0), frames.std(axis=0) + 1e-6
+    speech = pooled(list(moments)).mean
+    return Population(mean.astype(np.float32), std.astype(np.float32), speech.astype(np.float32))
 
 
 class Voices:
@@ -166,10 +168,10 @@ class Voices:
     random number of the speaker's other clips: every stage of adapting, for training)."""
 
     def __init__(
-        self, clips: Sequence[Clip], moments: Sequence[Moments], mean: Array, std: Array,
+        self, clips: Sequence[Clip], moments: Sequence[Moments], population: Population,
         prior: float,
     ) -> None:  # fmt: skip
-        self.cold = Norm(mean, std, 0.0)
+        self.population, self.cold = population, population.cold
         self.prior = prior
         self.speakers = [c.speaker for c in clips]
         self.moments = list(moments)
@@ -185,7 +187,7 @@ class Voices:
             self.totals[picks].sum(axis=0),
             self.squares[picks].sum(axis=0),
         )
-        return blend(self.cold.mean, self.cold.std, m, self.prior)
+        return blend(self.population, m, self.prior)
 
     def left_out(self) -> list[Norm]:
         """Per clip, its speaker's statistics from their other clips only."""

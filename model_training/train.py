@@ -39,7 +39,7 @@ class TrainSettings:
     clean_fraction: float = 0.4  # of batches' examples drawn from the un-augmented rendering
     recurrent: str = "lstm"
     adapt: bool = True  # train on speaker-normalised examples too (see app.adapt)
-    cold_fraction: float = 0.3  # of examples normalised with the global statistics only
+    cold_fraction: float = 0.5  # of examples normalised with the global statistics only
     time_constant: float = TIME_CONSTANT  # seconds of speech for half the speaker's statistics
     seed: int = 1234
 
