@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app import adapt
-from app.adapt import Adapter, Moments, ProfileError, SpeechFrames
+from app.adapt import Adapter, Moments, Population, ProfileError, SpeechFrames
 from app.analyzer import LiveAnalyzer
 from app.audio import files
 from app.engine import Engine
@@ -49,29 +49,32 @@ def test_running_statistics_are_the_batch_statistics(data, cuts) -> None:
     np.testing.assert_allclose(left_out.total, Moments.of(frames[len(parts[0]) :]).total)
 
 
-def test_blend_moves_from_cold_to_the_speaker_with_evidence() -> None:
-    mean, std = np.zeros(2, np.float32), np.ones(2, np.float32)
+def test_blend_shifts_from_cold_toward_the_speaker_with_evidence() -> None:
+    people = Population(
+        np.zeros(2, np.float32), np.full(2, 3.0, np.float32), np.ones(2, np.float32)
+    )
     voice = Moments.of(np.array([[4.0, -4.0], [6.0, -6.0]] * 50, np.float32))  # 100 frames
-    assert adapt.blend(mean, std, Moments.empty(2), prior=100).weight == 0
-    half = adapt.blend(mean, std, voice, prior=100)
+    assert adapt.blend(people, Moments.empty(2), prior=100) == people.cold
+    half = adapt.blend(people, voice, prior=100)
     assert half.weight == pytest.approx(0.5)
-    np.testing.assert_allclose(half.mean, [2.5, -2.5])
-    np.testing.assert_allclose(half.std, np.sqrt([1.0, 1.0]))  # mean of variances 1 and 1
-    assert adapt.blend(mean, std, voice, prior=1).weight > 0.99
+    np.testing.assert_allclose(half.mean, [0.5 * (5 - 1), 0.5 * (-5 - 1)])  # half the departure
+    np.testing.assert_array_equal(half.std, people.std)  # the scale stays the training one
+    full = adapt.blend(people, voice, prior=1e-9)
+    assert full.weight > 0.99 and np.allclose(full.mean, [4.0, -6.0])
 
 
 def test_reset_forgets_and_off_is_cold() -> None:
     s = FeatureSettings(kind="logmel")
-    mean, std = np.zeros(64, np.float32), np.ones(64, np.float32)
-    a = Adapter(mean, std, s, time_constant=1.0)
+    zeros = np.zeros(64, np.float32)
+    a = Adapter(Population(zeros, zeros + 1, zeros), s, time_constant=1.0)
     a.add(Moments.of(np.full((500, 64), 3.0, np.float32)))
     assert a.norm().weight > 0.8 and a.speech_seconds == pytest.approx(5.0)
+    assert a.norm().mean[0] > 2.4
     a.enabled = False
-    assert a.norm().weight == 0 and np.array_equal(a.norm().mean, mean)
+    assert a.norm() == a.population.cold
     a.enabled = True
     a.reset()
-    assert a.speaker.count == 0 and a.norm().weight == 0
-    np.testing.assert_array_equal(a.norm().std, std)
+    assert a.speaker.count == 0 and a.norm() == a.population.cold
 
 
 def test_silence_never_adapts() -> None:

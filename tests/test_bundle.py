@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from app import bundle as bundles
@@ -39,6 +40,12 @@ def test_valid_meta_loads(tmp_path: Path) -> None:
     b = bundles.load(write(tmp_path, meta()))
     assert b.labels == ("calm", "angry")
     assert b.input_shape == (1, 297, 40)
+    assert b.adapt_seconds is None  # a model trained cold: no shift, whatever the voice
+    np.testing.assert_array_equal(b.population.speech_mean, b.mean)
+    adaptive = bundles.load(
+        write(tmp_path, meta(adaptation={"time_constant": 8, "speech_mean": [2.0] * 40}))
+    )
+    assert adaptive.adapt_seconds == 8 and adaptive.speech_mean[0] == 2.0
 
 
 @pytest.mark.parametrize(
@@ -53,6 +60,10 @@ def test_valid_meta_loads(tmp_path: Path) -> None:
         ({"normalisation": {"mean": [0.0] * 40, "std": [0.0] * 40}}, "positive"),
         ({"features": {"kind": "mfcc", "center": True}}, "invalid"),
         ({"attention": {}}, "lacks"),
+        ({"adaptation": {"time_constant": -1, "speech_mean": [0.0] * 40}}, "time constant"),
+        ({"adaptation": {"time_constant": 10, "speech_mean": [0.0] * 3}}, "speech mean"),
+        ({"adaptation": {"time_constant": 10}}, "speech mean"),
+        ({"adaptation": "yes"}, "invalid"),
     ],
 )
 def test_bad_meta_is_refused(tmp_path: Path, changes: dict[str, Any], message: str) -> None:
