@@ -443,6 +443,9 @@ def test_live_meter_adapts_to_the_voice_and_a_new_speaker_starts_again(
     qtbot.waitUntil(lambda: not analyzer.adapter.enabled, timeout=5_000)
     assert window.voice_label.text() == "voice: adaptation off"
     window.stop_live()
+    exported = window.export_timeline(tmp_path / "live.json")
+    steps = [w["adaptation"] for w in json.loads(exported.read_text())["windows"]]
+    assert max(steps) > 0  # each result says how far it was adapted
     assert window.settings.value("adapt", type=bool) is False
     assert window.settings.value("adapt_seconds", type=float) == 5.0
     assert window.use_voice(saved)  # and adaptation comes back on with that voice

@@ -61,7 +61,8 @@ def live_document(
     hop_seconds: float,
     source: str,
 ) -> dict[str, Any]:
-    """A live session in the same shape as a file's analysis, plus loudness and latency."""
+    """A live session in the same shape as a file's analysis, plus loudness, latency and how far
+    each result was adapted to the speaker's voice."""
     return {
         "source": source,
         "labels": list(labels),
@@ -80,6 +81,7 @@ def live_document(
                 else [round(float(p), 4) for p in r.probabilities],
                 "level_db": round(r.level_db, 1),
                 "latency_ms": round(r.latency * 1000, 2),
+                "adaptation": round(r.adaptation, 4),  # 0: cold, else adapted to the voice
             }
             for r in results
         ],
