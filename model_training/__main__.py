@@ -83,6 +83,14 @@ def parser() -> argparse.ArgumentParser:
         default=TrainSettings.time_constant,
         help="seconds of a speaker's speech after which their statistics weigh half",
     )
+    t.add_argument(
+        "--init",
+        type=Path,
+        metavar="MODEL.keras",
+        help="continue from this model's weights (e.g. assets/model/emotion.keras) instead of "
+        "random ones; the same feature and model settings",
+    )
+    t.add_argument("--learning-rate", type=float, default=TrainSettings.learning_rate)
     t.add_argument("--baseline", action="store_true", help="also run eGeMAPS+SVM on the split")
     t.add_argument("--bundle", type=Path, help="also copy the bundle here (e.g. assets/model)")
     t.set_defaults(run=train)
@@ -144,7 +152,13 @@ def train(args: argparse.Namespace) -> int:
         recurrent=args.recurrent,
         adapt=args.adapt,
         time_constant=args.time_constant,
+        learning_rate=args.learning_rate,
     )
+    start = None
+    if args.init:
+        from model_training import model as models
+
+        start = models.load(args.init)
     cache = data.cache_root(args.cache) / "features"
     train_set = data.extract(split.train, features, augmenting, cache, args.workers)
     val_set = data.extract(split.val, features, None, cache, args.workers)
@@ -178,14 +192,16 @@ def train(args: argparse.Namespace) -> int:
         augmenting,
         settings,
         args.out,
+        start,
     )
     report: dict[str, Any] = {
         **test_scores(
             model, test_set, labels, size, hop, fill, modes(test_set, frame, population, prior)
         ),
-        "training": provenance(
-            scan, split, train_set, labels, settings, augmenting, skipped, revision
-        ),
+        "training": {
+            **provenance(scan, split, train_set, labels, settings, augmenting, skipped, revision),
+            "initialised_from": str(args.init) if args.init else None,
+        },
     }
     if args.baseline:
         report["baselines"] = run_baselines(split, labels, args)

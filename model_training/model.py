@@ -69,6 +69,17 @@ def classifier(model: keras.Model) -> keras.Model:
     return keras.Model(model.input, model.get_layer("emotion").output, name="emotion_classifier")
 
 
+def copy_weights(source: keras.Model, target: keras.Model) -> None:
+    """Continue from ``source``'s weights; a model of another shape is a clear error."""
+    shapes = [w.shape for w in source.get_weights()]
+    if [tuple(s) for s in shapes] != [tuple(w.shape) for w in target.get_weights()]:
+        raise ModelFileError(
+            "The model to start from has another shape (input, labels or layers) than the one "
+            "these settings build; start from a model trained with the same settings."
+        )
+    target.set_weights(source.get_weights())
+
+
 def attention_steps(model: keras.Model) -> int:
     return int(model.get_layer("attention").output.shape[1])
 

@@ -185,8 +185,10 @@ def fit(
     augment: AugmentSettings,
     settings: TrainSettings,
     out_dir: Path,
+    start: keras.Model | None = None,
 ) -> keras.Model:
-    """Train and return the full model (emotion + attention) with the best validation weights."""
+    """Train and return the full model (emotion + attention) with the best validation weights;
+    ``start`` is a model of the same shape whose weights training continues from."""
     from app.features import hop_frames, window_frames
 
     keras.utils.set_random_seed(settings.seed)
@@ -196,6 +198,8 @@ def fit(
     y_train = np.array([index[c.label] for c in train.clips], np.int64)
     y_val = np.array([index[c.label] for c in val.clips], np.int64)
     model = models.build(size, features.n_features, len(labels), recurrent=settings.recurrent)
+    if start is not None:
+        models.copy_weights(start, model)
     classifier = models.classifier(model)
     classifier.compile(
         optimizer=keras.optimizers.Adam(settings.learning_rate),
