@@ -101,3 +101,18 @@ def test_bundle_whose_shapes_disagree_is_refused(run: Path, tmp_path: Path) -> N
     (bad / "emotion.json").write_text(json.dumps(meta))
     with pytest.raises(bundles.BundleError, match="does not match"):
         Engine(bundles.load(bad))
+
+
+def test_training_continues_from_a_saved_model(run: Path, capsys: pytest.CaptureFixture) -> None:
+    common = [
+        "train", "--datasets", str(datasets()), "--corpora", "ravdess", "emodb",
+        "--limit", "3", "--epochs", "1", "--variants", "1", "--cache", str(run.parent / "cache"),
+        "--workers", "1", "--init", str(run / "emotion.keras"),
+    ]  # fmt: skip
+    assert train_main([*common, "--out", str(run.parent / "continued")]) == 0
+    report = json.loads((run.parent / "continued" / "report.json").read_text())
+    assert report["training"]["initialised_from"] == str(run / "emotion.keras")
+    assert "test_adapted" in report and report["test_adapted"]["adaptation"] > 0
+    other = [*common, "--out", str(run.parent / "other"), "--recurrent", "bigru"]
+    assert train_main(other) == 2
+    assert "another shape" in capsys.readouterr().err
