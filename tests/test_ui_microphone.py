@@ -71,6 +71,7 @@ def test_microphone_hears_what_the_file_analysis_finds(qtbot, tmp_path: Path, en
         qtbot.addWidget(window)
         window.show()
         assert window.device_combo.count() > 1, "the virtual microphone is not listed"
+        window.adapt_action.setChecked(False)  # cold, as `analyze` is without --adapt
         assert window.start_live(), window.last_error  # the system default input: vmic.monitor
         window.worker.configure(hop=LIVE_HOP, smoothing=0.0)
         assert window.start_recording(wav)
