@@ -34,7 +34,6 @@ class LiveResult:
     latency: float  # seconds from the window's last sample arriving to this result
     adaptation: float = 0.0  # how far the normalisation is the speaker's own: 0 cold, 1 all
     speech_seconds: float = 0.0  # of the current speaker's voice heard so far
-    speaker: Moments | None = None  # their statistics, to save as a voice profile
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,7 @@ class LiveAnalyzer:
         self._levels = np.zeros(0, np.float32)
         self._since_last = 0
         self._smoothed: Array | None = None
-        self.speech = SpeechFrames(self._gate_frames)
+        self.speech_frames = SpeechFrames(self._gate_frames)
         self.samples_in = 0
 
     def set_hop(self, seconds: float) -> None:
@@ -99,6 +98,11 @@ class LiveAnalyzer:
         """Seconds of speech after which the voice learnt counts half."""
         if self.adapter is not None:
             self.adapter.time_constant = seconds
+
+    @property
+    def voice(self) -> Moments | None:
+        """The current speaker's statistics (immutable: safe to hand to another thread)."""
+        return self.adapter.speaker if self.adapter is not None else None
 
     def new_speaker(self, voice: Moments | None = None) -> None:
         """Forget the current voice (or take a saved one): adaptation starts again."""
@@ -128,8 +132,8 @@ class LiveAnalyzer:
     def _run(self, arrival: float) -> LiveResult:
         b = self.engine.bundle
         s = b.features
-        voiced = self.speech.update(self._features, self._levels, self._stream.frames_done)
-        speech = self.speech.speaking
+        voiced = self.speech_frames.update(self._features, self._levels, self._stream.frames_done)
+        speech = self.speech_frames.speaking
         norm, adapter = b.population.cold, self.adapter
         if adapter is not None:
             if adapter.enabled:  # the gate let only speech through: silence never adapts
@@ -154,5 +158,4 @@ class LiveAnalyzer:
             latency=time.monotonic() - arrival,
             adaptation=norm.weight,
             speech_seconds=adapter.speech_seconds if adapter else 0.0,
-            speaker=adapter.speaker if adapter else None,
         )

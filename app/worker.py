@@ -45,6 +45,7 @@ class Tick:
     arrival: float  # time.monotonic() when the newest analysed sample arrived
     stream_time: float  # seconds of audio analysed so far (end of the newest frame)
     dropped: int  # blocks lost so far: device overflows plus ring buffer overruns
+    voice: Moments | None = None  # the speaker's statistics so far, to save as a voice profile
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,8 @@ class LiveWorker(threading.Thread):
                 if len(update.log_mel) or update.results:
                     end = ((frames - 1) * s.hop_length + s.n_fft) / s.sample_rate if frames else 0
                     dropped = self.source.dropped + reader.overflows
-                    self.out.put(Tick(update, arrival, end, dropped))
+                    voice = self.analyzer.voice if update.results else None
+                    self.out.put(Tick(update, arrival, end, dropped, voice))
         except Exception as e:  # report, do not die silently: the GUI shows it
             self.out.put(Failed(f"The live analysis stopped: {e}"))
         finally:

@@ -426,7 +426,7 @@ def test_live_meter_adapts_to_the_voice_and_a_new_speaker_starts_again(
     assert window.adaptive, "the bundled model must be trained for speaker adaptation"
     window.voices_dir = tmp_path / "voices"
     assert window.adapt_action.isChecked()  # on by default
-    assert window.start_file_input(clip, speed=2.0)
+    assert window.start_file_input(clip, speed=1.0)  # time to change voices before the file ends
     analyzer = window.worker.analyzer
     assert analyzer.adapter.time_constant == window.engine.bundle.adapt_seconds  # the model's
     window.set_adapt_seconds(5.0)

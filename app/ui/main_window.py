@@ -498,7 +498,7 @@ class MainWindow(QMainWindow):
         if self.recording is not None:
             self.recorded.extend(results)
         if results:
-            self.voice = results[-1].speaker
+            self.voice = next(t.voice for t in reversed(ticks) if t.update.results)
             self._show_voice(results[-1])
         source_latency = self.source.latency if self.source is not None else 0.0
         latency = time.monotonic() - ticks[-1].arrival + source_latency
