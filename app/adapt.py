@@ -25,7 +25,6 @@ from app.features import FeatureSettings, window_starts
 from app.gate import SpeechGate
 
 TIME_CONSTANT = 10.0  # seconds of speech after which the speaker's statistics weigh half
-MIN_STD = 1e-3  # a feature constant in the speaker's frames still divides safely
 PROFILE_FORMAT = 1
 
 Array = npt.NDArray[np.float32]
@@ -38,7 +37,7 @@ class ProfileError(Exception):
 
 @dataclass(frozen=True)
 class Moments:
-    """Sufficient statistics of feature frames: count, sum and sum of squares (float64).
+    """Sufficient statistics of feature frames for their mean: count and sum (float64).
 
     Adding two gives the statistics of both sets of frames, subtracting removes one (leave one
     out), so running and batch statistics are the same numbers.
@@ -46,54 +45,37 @@ class Moments:
 
     count: int
     total: Sums
-    squares: Sums
 
     @classmethod
     def empty(cls, n_features: int) -> Moments:
-        return cls(0, np.zeros(n_features), np.zeros(n_features))
+        return cls(0, np.zeros(n_features))
 
     @classmethod
     def of(cls, frames: Array) -> Moments:
-        x = np.asarray(frames, np.float64)
-        return cls(len(x), x.sum(axis=0), np.square(x).sum(axis=0))
+        return cls(len(frames), np.asarray(frames, np.float64).sum(axis=0))
 
     def __add__(self, other: Moments) -> Moments:
-        return Moments(
-            self.count + other.count, self.total + other.total, self.squares + other.squares
-        )
+        return Moments(self.count + other.count, self.total + other.total)
 
     def __sub__(self, other: Moments) -> Moments:
         if other.count > self.count:
             raise ValueError("cannot remove more frames than there are")
-        return Moments(
-            self.count - other.count, self.total - other.total, self.squares - other.squares
-        )
+        return Moments(self.count - other.count, self.total - other.total)
 
     @property
     def mean(self) -> Sums:
         return self.total / max(self.count, 1)
 
-    @property
-    def var(self) -> Sums:
-        return np.maximum(self.squares / max(self.count, 1) - np.square(self.mean), 0.0)
-
-    @property
-    def std(self) -> Sums:
-        return np.maximum(np.sqrt(self.var), MIN_STD)
-
     def to_dict(self) -> dict[str, Any]:
-        return {"count": self.count, "total": self.total.tolist(), "squares": self.squares.tolist()}
+        return {"count": self.count, "total": self.total.tolist()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Moments:
         count = int(data["count"])
         total = np.asarray(data["total"], np.float64)
-        squares = np.asarray(data["squares"], np.float64)
-        if count < 0 or total.shape != squares.shape or total.ndim != 1:
+        if count < 0 or total.ndim != 1 or not np.isfinite(total).all():
             raise ValueError("inconsistent statistics")
-        if not (np.isfinite(total).all() and np.isfinite(squares).all()):
-            raise ValueError("statistics are not finite")
-        return cls(count, total, squares)
+        return cls(count, total)
 
 
 def pooled(moments: list[Moments]) -> Moments:

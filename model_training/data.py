@@ -177,16 +177,11 @@ class Voices:
         self.moments = list(moments)
         self.counts = np.array([m.count for m in moments], np.int64)
         self.totals = np.stack([m.total for m in moments]) if moments else np.zeros((0, 0))
-        self.squares = np.stack([m.squares for m in moments]) if moments else np.zeros((0, 0))
         names = np.asarray(self.speakers)
         self.groups = {s: np.flatnonzero(names == s) for s in set(self.speakers)}
 
     def _of(self, picks: npt.NDArray[np.int64]) -> Norm:
-        m = Moments(
-            int(self.counts[picks].sum()),
-            self.totals[picks].sum(axis=0),
-            self.squares[picks].sum(axis=0),
-        )
+        m = Moments(int(self.counts[picks].sum()), self.totals[picks].sum(axis=0))
         return blend(self.population, m, self.prior)
 
     def left_out(self) -> list[Norm]:
