@@ -20,7 +20,15 @@ from app.adapt import TIME_CONSTANT, Moments, Norm, SpeechFrames, blend, frames_
 from app.audio import files
 from app.bundle import Bundle
 from app.engine import Engine
-from app.features import FrameStream, Pipeline, hop_frames, normalise, silence_frame, windows
+from app.features import (
+    FeatureSettings,
+    FrameStream,
+    Pipeline,
+    hop_frames,
+    normalise,
+    silence_frame,
+    windows,
+)
 
 GATE_SECONDS = 1.0  # the newest part of a window that decides speech or silence
 MAX_SPECTROGRAM_COLUMNS = 60_000  # beyond this the display spectrogram is averaged in time
@@ -106,14 +114,38 @@ def analyze_file(
     ``norm`` is the speaker normalisation (:func:`speaker_norm`); None analyses cold.
     """
     meta = files.info(path)
-    blocks = _progress_blocks(path, engine.bundle.features.sample_rate, meta.duration,
-                              progress, cancel)  # fmt: skip
+    blocks = progress_blocks(path, engine.bundle.features.sample_rate, meta.duration,
+                             progress, cancel)  # fmt: skip
     analysis = analyze_blocks(blocks, engine, meta.duration, norm)
     analysis.path = Path(path)
     return analysis
 
 
-def _progress_blocks(
+class Columns:
+    """The display spectrogram of a recording: log-mel frames averaged ``pool`` at a time, so a
+    long file stays within :data:`MAX_SPECTROGRAM_COLUMNS`."""
+
+    def __init__(self, settings: FeatureSettings, duration: float) -> None:
+        frames = duration * settings.sample_rate / settings.hop_length
+        self.pool = max(1, int(np.ceil(frames / MAX_SPECTROGRAM_COLUMNS)))
+        self.rate = settings.sample_rate / settings.hop_length / self.pool  # columns per second
+        self._parts: list[Array] = []
+        self._pending = np.zeros((0, settings.n_mels), np.float32)
+
+    def add(self, log_mel: Array) -> None:
+        cols = np.concatenate([self._pending, log_mel])
+        whole = len(cols) // self.pool * self.pool
+        if whole:
+            self._parts.append(cols[:whole].reshape(-1, self.pool, cols.shape[1]).mean(axis=1))
+        self._pending = cols[whole:]
+
+    def spectrogram(self) -> Array:
+        """Every column so far, the last one averaged over what frames it has."""
+        tail = [self._pending.mean(axis=0, keepdims=True)] if len(self._pending) else []
+        return np.concatenate([*self._parts, *tail, self._pending[:0]])
+
+
+def progress_blocks(
     path: str | os.PathLike[str],
     rate: int,
     duration: float,
@@ -189,7 +221,7 @@ def file_moments(
     """:func:`speaker_moments` of a file; raises ``AudioFileError`` with a reason."""
     meta = files.info(path)
     rate = bundle.features.sample_rate
-    blocks = _progress_blocks(path, rate, meta.duration, progress, cancel)
+    blocks = progress_blocks(path, rate, meta.duration, progress, cancel)
     return speaker_moments(blocks, bundle)
 
 
@@ -210,23 +242,13 @@ def analyze_blocks(
     size, hop = b.window_frames, hop_frames(s, b.hop_seconds)
     fill = silence_frame(pipeline)
     norm = norm or b.population.cold
-    pool = max(1, int(np.ceil(duration * s.sample_rate / s.hop_length / MAX_SPECTROGRAM_COLUMNS)))
+    columns = Columns(s, duration)
     speech_frames = SpeechFrames(hop_frames(s, GATE_SECONDS))
     ends: list[float] = []
     speech: list[bool] = []
     probs: list[Array] = []
     attention: list[Array] = []
-    columns: list[Array] = []
-    pending = [np.zeros((0, s.n_mels), np.float32)]
-
-    def collect(log_mel: Array) -> None:
-        cols = np.concatenate([pending[0], log_mel])
-        whole = len(cols) // pool * pool
-        if whole:
-            columns.append(cols[:whole].reshape(-1, pool, s.n_mels).mean(axis=1))
-        pending[0] = cols[whole:]
-
-    for x, lv, end_frame in model_windows(blocks, pipeline, size, hop, collect):
+    for x, lv, end_frame in model_windows(blocks, pipeline, size, hop, columns.add):
         speech_frames.update(x, lv, end_frame)
         spoken = speech_frames.speaking
         window = x if len(x) == size else windows(x, size, hop, fill)[0]  # short: padded
@@ -235,9 +257,6 @@ def analyze_blocks(
         speech.append(spoken)
         probs.append(p.probabilities if spoken else np.full(len(b.labels), np.nan, np.float32))
         attention.append(p.attention)
-    if len(pending[0]):
-        columns.append(pending[0].mean(axis=0, keepdims=True))
-    rate = s.sample_rate / s.hop_length / pool
     return Analysis(
         labels=b.labels,
         duration=duration,
@@ -247,7 +266,7 @@ def analyze_blocks(
         speech=np.asarray(speech, bool),
         probabilities=np.asarray(probs, np.float32).reshape(-1, len(b.labels)),
         attention=np.asarray(attention, np.float32).reshape(-1, b.attention_steps),
-        spectrogram=np.concatenate(columns) if columns else np.zeros((0, s.n_mels), np.float32),
-        spectrogram_rate=rate,
+        spectrogram=columns.spectrogram(),
+        spectrogram_rate=columns.rate,
         adaptation=norm.weight,
     )

@@ -26,11 +26,12 @@ from app.audio.sources import Source
 from app.engine import Engine
 from app.features import FeatureSettings, FrameStream, Pipeline
 from app.offline import (
-    MAX_SPECTROGRAM_COLUMNS,
     Analysis,
     Cancelled,
+    Columns,
     analyze_file,
     file_moments,
+    progress_blocks,
     speaker_norm,
 )
 
@@ -303,22 +304,9 @@ def spectrogram_only(
     s = settings or FeatureSettings()
     meta = files.info(path)
     stream = FrameStream(Pipeline(s))
-    columns_at_full_rate = meta.duration * s.sample_rate / s.hop_length
-    pool = max(1, int(np.ceil(columns_at_full_rate / MAX_SPECTROGRAM_COLUMNS)))
-    columns, pending, done = [], np.zeros((0, s.n_mels), np.float32), 0.0
-    for block in files.blocks(path, s.sample_rate):
-        if cancel is not None and cancel.is_set():
-            raise Cancelled()
-        log_mel, _ = stream.push(block)
-        pending = np.concatenate([pending, log_mel])
-        whole = len(pending) // pool * pool
-        columns.append(pending[:whole].reshape(-1, pool, s.n_mels).mean(axis=1))
-        pending = pending[whole:]
-        done += len(block) / s.sample_rate
-        if progress is not None:
-            progress(min(1.0, done / meta.duration))
-    if len(pending):
-        columns.append(pending.mean(axis=0, keepdims=True))
+    columns = Columns(s, meta.duration)
+    for block in progress_blocks(path, s.sample_rate, meta.duration, progress, cancel):
+        columns.add(stream.push(block)[0])
     return Analysis(
         labels=(),
         duration=meta.duration,
@@ -328,7 +316,7 @@ def spectrogram_only(
         speech=np.zeros(0, bool),
         probabilities=np.zeros((0, 0), np.float32),
         attention=np.zeros((0, 0), np.float32),
-        spectrogram=np.concatenate(columns) if columns else np.zeros((0, s.n_mels), np.float32),
-        spectrogram_rate=s.sample_rate / s.hop_length / pool,
+        spectrogram=columns.spectrogram(),
+        spectrogram_rate=columns.rate,
         path=path,
     )
