@@ -7,10 +7,13 @@ literature, trained and tested on exactly the speaker-independent split of the n
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import hashlib
+import importlib.util
 import json
 import os
+import platform
 import sys
 import warnings
 from collections.abc import Sequence
@@ -18,17 +21,19 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
-import opensmile
 from tqdm import tqdm
 
 from app.audio.files import AudioFileError, load
 from model_training import metrics
 from model_training.corpora import Clip
 from model_training.splits import Split
+
+if TYPE_CHECKING:
+    import opensmile
 
 METHOD = "eGeMAPSv02 functionals + SVM"
 FEATURE_SET = "eGeMAPSv02-functionals"  # part of every cache key
@@ -210,9 +215,37 @@ def _save(path: Path, row: Array) -> None:
     os.replace(tmp, path)
 
 
+def _load_smile_library() -> None:
+    """Loads openSMILE's native library so that it calls its own functions, never another's.
+
+    libSMILEapi.so exports Ooura's FFT routines (``rdft``, ``cdft``, ``makewt``, ...) without
+    hiding them, and TensorFlow puts libtensorflow_framework.so, which exports the same names
+    from a different Ooura variant, into the process's global symbol scope (RTLD_GLOBAL). Loaded
+    after TensorFlow, as under ``python -m model_training`` (its ``__main__`` imports keras, and
+    so does every spawned worker), openSMILE's FFT calls bind to TensorFlow's, whose tables are
+    laid out differently: the heap is overrun and glibc aborts ("malloc(): invalid size").
+    RTLD_DEEPBIND makes the library look in itself first, whatever was imported before; opensmile's
+    own ``cdll.LoadLibrary`` of the same path then gets this already loaded copy.
+    """
+    deepbind = getattr(os, "RTLD_DEEPBIND", 0)  # glibc (Linux) only
+    if not sys.platform.startswith("linux") or not deepbind or "opensmile" in sys.modules:
+        return
+    spec = importlib.util.find_spec("opensmile")  # finds the package without importing it
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        # the folder opensmile.core.lib itself loads from
+        lib = Path(root, "core", "bin", f"manylinux_2_17_{platform.machine().lower()}")
+        lib /= "libSMILEapi.so"
+        if lib.is_file():
+            ctypes.CDLL(str(lib), mode=os.RTLD_NOW | os.RTLD_LOCAL | deepbind)
+            return
+
+
 @functools.cache
 def _smile() -> opensmile.Smile:
     """One extractor per process: building it parses openSMILE's configuration."""
+    _load_smile_library()
+    import opensmile  # here, once its native library is loaded safely
+
     return opensmile.Smile(
         feature_set=opensmile.FeatureSet.eGeMAPSv02,
         feature_level=opensmile.FeatureLevel.Functionals,
