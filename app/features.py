@@ -4,7 +4,8 @@ Training imports this module, so the app computes exactly the features the model
 Plain numpy (no librosa, no numba) so that nothing compiles on the user's machine; the tests check
 it against librosa. Frames use ``center=False``: a frame depends only on its own samples, so the
 live stream and the offline analysis of the same audio yield the same frames.
-Arrays are time-major: ``(frames, coefficients)``.
+Arrays are time-major: ``(frames, coefficients)``. :data:`WHISPER` is Whisper's own log-mel
+(80 bins, a 25 ms window every 10 ms, its log scaling), the input of the encoder model.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ N_MFCC = 40
 FMIN = 20.0
 FMAX = 8000.0
 AMIN = 1e-10  # floor of the power spectrum before the log: silence is -100 dB
-KINDS = ("mfcc", "logmel")
+KINDS = ("mfcc", "logmel", "whisper")
 
 Array = npt.NDArray[np.float32]
 
@@ -73,6 +74,9 @@ class FeatureSettings:
         if unknown:
             raise ValueError(f"unknown feature settings: {sorted(unknown)}")
         return cls(**data)
+
+
+WHISPER = FeatureSettings(kind="whisper", n_fft=400, hop_length=160, n_mels=80, fmin=0.0)
 
 
 def hz_to_mel(hz: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -164,6 +168,8 @@ class Pipeline:
         """The model's features from log-mel frames (so the spectrogram costs no second FFT)."""
         if self.settings.kind == "logmel":
             return log_mel
+        if self.settings.kind == "whisper":
+            return whisper_scale(log_mel)
         return (log_mel @ self.dct).astype(np.float32)
 
     def features(self, y: npt.ArrayLike) -> Array:
@@ -195,6 +201,16 @@ class FrameStream:
     def reset(self) -> None:
         self._pending = np.zeros(0, np.float32)
         self.frames_done = 0
+
+
+def whisper_scale(log_mel_db: Array) -> Array:
+    """Whisper's input scaling, ``(log10(power) + 4) / 4``, from power in dB.
+
+    Whisper also floors each 30 s input at its own maximum minus 8 (80 dB); that floor depends
+    on the whole input, so a frame could not be computed from its own samples: it is left out,
+    and the fixed floor :data:`AMIN` (-100 dB, -1.5 here) stands in for it.
+    """
+    return (log_mel_db / 40.0 + 1.0).astype(np.float32)
 
 
 def window_frames(settings: FeatureSettings, seconds: float) -> int:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from app.audio import files
 from app.features import (
+    WHISPER,
     FeatureSettings,
     FrameStream,
     Pipeline,
@@ -71,6 +72,32 @@ def test_features_match_librosa_on_real_speech(speech: np.ndarray, kind: str) ->
     np.testing.assert_allclose(got, expected.T, atol=2e-2, rtol=1e-4)
 
 
+def whisper_reference(y: np.ndarray) -> np.ndarray:
+    """Whisper's own recipe (``whisper/audio.py``: a centred STFT with a periodic Hann window of
+    400, hop 160, power, librosa's 80-band Slaney mel filters, log10 clamped at 1e-10, floored
+    at the input's maximum - 8, then ``(x + 4) / 4``), written with librosa in float64."""
+    stft = librosa.stft(y.astype(np.float64), n_fft=400, hop_length=160, window="hann")
+    power = np.abs(stft[:, :-1]) ** 2
+    log = np.log10(np.maximum(librosa.filters.mel(sr=16000, n_fft=400, n_mels=80) @ power, 1e-10))
+    return ((np.maximum(log, log.max() - 8.0) + 4.0) / 4.0).T
+
+
+@pytest.mark.parametrize("corpus", ["ravdess", "emodb", "tess"])
+def test_whisper_log_mel_matches_whisper_recipe_on_real_speech(corpus: str) -> None:
+    y = files.load(some_clips(corpus, 1)[0], 16000)
+    got = Pipeline(WHISPER).features(y)
+    # Whisper centres frame t on sample 160 t; ours (center=False, a frame depends only on its
+    # own samples) covers samples 160 t .. 160 t + 400, i.e. Whisper's frame t of y[200:]
+    expected = whisper_reference(y[200:])
+    n = min(len(got), len(expected)) - 2  # the last frames of the reference reach the padding
+    assert got.shape == (WHISPER.n_frames(len(y)), 80) and n > 100
+    # our frames have no input-wide floor (it would need the whole input): apply Whisper's
+    floored = np.maximum(got, expected.max() - 2.0)
+    np.testing.assert_allclose(floored[2:n], expected[2:n], atol=1e-3)  # 0, 1: its padding
+    assert (got[2:n] > expected.max() - 2.0).mean() > 0.5  # most of what is compared is signal
+    assert got.max() > 0.5 and got.min() >= -1.5  # Whisper's scale: about -1.5 .. 1.5
+
+
 def test_frames_count_and_short_input() -> None:
     p = Pipeline()
     assert p.features(np.zeros(SETTINGS.n_fft - 1, np.float32)).shape == (0, SETTINGS.n_mfcc)
@@ -84,15 +111,19 @@ def test_frames_count_and_short_input() -> None:
     cuts=st.lists(st.integers(0, 8000), min_size=0, max_size=12),
     seed=st.integers(0, 2**16),
 )
-def test_stream_equals_offline(cuts: list[int], seed: int) -> None:
+@pytest.mark.parametrize("features", [SETTINGS, WHISPER], ids=["mfcc", "whisper"])
+def test_stream_equals_offline(cuts: list[int], seed: int, features: FeatureSettings) -> None:
     audio = np.random.default_rng(seed).standard_normal(8000).astype(np.float32) * 0.1
-    pipeline = Pipeline()
+    pipeline = Pipeline(features)
     stream = FrameStream(pipeline)
     bounds = [0, *sorted(cuts), len(audio)]
     pieces = [stream.push(audio[a:b]) for a, b in itertools.pairwise(bounds)]
     log_mel = np.concatenate([m for m, _ in pieces])
     levels = np.concatenate([lv for _, lv in pieces])
     np.testing.assert_allclose(log_mel, pipeline.log_mel(audio), atol=1e-3)
+    np.testing.assert_allclose(
+        pipeline.from_log_mel(log_mel), pipeline.features(audio), atol=1e-4
+    )
     np.testing.assert_allclose(levels, pipeline.level_db(audio), atol=1e-4)
     assert stream.frames_done == len(log_mel)
 
