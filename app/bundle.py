@@ -6,8 +6,10 @@ settings, window, normalisation, attention layout), so the app never guesses or 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,18 @@ class BundleError(Exception):
 
 
 @dataclass(frozen=True)
+class Encoder:
+    """The pretrained encoder inside the model, as the bundle names it (for the About box and
+    for training to rebuild it from the same weights)."""
+
+    name: str
+    licence: str
+    layers: int
+    sha256: str
+    packages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Bundle:
     path: Path
     labels: tuple[str, ...]
@@ -42,6 +56,7 @@ class Bundle:
     attention_steps: int
     adapt_seconds: float | None  # the speaker-adaptation time constant; None: trained cold only
     speech_mean: npt.NDArray[np.float32]  # the training speakers' mean over speech frames
+    encoder: Encoder | None  # the pretrained encoder the model is built on, if any
     meta: dict[str, Any] = field(repr=False, compare=False)
 
     @property
@@ -147,7 +162,63 @@ def _from_meta(path: Path, meta: Any) -> Bundle:
     if steps < 1:
         raise BundleError(f"Invalid attention steps: {steps}.")
     seconds, speech = _adapt(meta, mean)
-    return Bundle(path, labels, features, window, hop, mean, std, steps, seconds, speech, meta)
+    encoder = _encoder(meta, features, window_frames(features, window), steps)
+    _check_files(path, meta)
+    return Bundle(
+        path, labels, features, window, hop, mean, std, steps, seconds, speech, encoder, meta
+    )
+
+
+def _encoder(
+    meta: dict[str, Any], features: FeatureSettings, frames: int, steps: int
+) -> Encoder | None:
+    """The encoder block, checked against the features and shapes it implies."""
+    block = meta.get("encoder")
+    if block is None:
+        return None
+    if not isinstance(block, dict):
+        raise BundleError("The model description's encoder entry is not an object.")
+    try:
+        encoder = Encoder(
+            str(block["name"]), str(block["licence"]), int(block["layers"]), str(block["sha256"]),
+            tuple(str(p) for p in block["packages"]),
+        )  # fmt: skip
+    except KeyError as e:
+        raise BundleError(f"The model description's encoder entry lacks {e}.") from e
+    if not re.fullmatch(r"[0-9a-f]{64}", encoder.sha256):
+        raise BundleError(f"The encoder's checksum is not a sha256: {encoder.sha256!r}.")
+    if features.kind != "whisper" or features.n_mels != 80:
+        raise BundleError(
+            f"The encoder reads Whisper's 80-band log-mel, but the model description gives "
+            f"{features.kind!r} features with {features.n_mels} bands."
+        )
+    if not 1 <= encoder.layers <= 6 or steps != frames // 2:
+        raise BundleError(
+            f"The encoder's shapes disagree: {encoder.layers} layers (1 to 6), {steps} attention "
+            f"steps for {frames} frames (an encoder frame is two feature frames)."
+        )
+    return encoder
+
+
+def _check_files(path: Path, meta: dict[str, Any]) -> None:
+    """Model files whose checksum the description records must match it (a replaced or
+    damaged file is refused before it runs)."""
+    files = meta.get("files") or {}
+    if not isinstance(files, dict):
+        raise BundleError("The model description's files entry is not an object.")
+    for name, facts in files.items():
+        if Path(name).name != name or not isinstance(facts, dict) or "sha256" not in facts:
+            raise BundleError(f"The model description's entry for {name!r} is invalid.")
+        try:
+            digest = hashlib.sha256((path / name).read_bytes()).hexdigest()
+        except OSError as e:
+            raise BundleError(f"The model file {name} cannot be read: {e.strerror}.") from e
+        if digest != facts["sha256"]:
+            raise BundleError(
+                f"The model file {name} is not the one its description names (checksum "
+                f"{digest[:12]}…, expected {str(facts['sha256'])[:12]}…): it was changed or "
+                "damaged. Reinstall Emotion Meter or re-export the model."
+            )
 
 
 def _adapt(meta: dict[str, Any], mean: npt.NDArray[np.float32]) -> tuple[float | None, Any]:

@@ -12,15 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from app.adapt import Norm, Population, frames_for
-from app.features import FeatureSettings, hop_frames, window_frames, windows
+from app.adapt import Norm, Population, frames_for, pooled
+from app.features import WHISPER, FeatureSettings, hop_frames, window_frames, windows
 from app.offline import GATE_SECONDS
-from model_training import augment, corpora, data, splits
+from model_training import augment, corpora, crossval, data, splits
 from model_training.train import TrainSettings
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else argv
     try:
         return int(args.run(args))
     except (corpora.CorpusLayoutError, FileNotFoundError, data.CacheError) as e:
@@ -49,6 +50,18 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--out", type=Path, default=Path("runs/latest"), help="run folder")
 
     t = sub.add_parser("train", parents=[common], help="train, evaluate and export a bundle")
+    t.add_argument(
+        "--model",
+        choices=["encoder", "cnn"],
+        default="encoder",
+        help="Whisper-base's encoder with a light head (bundled), or the CNN of the seeds",
+    )
+    t.add_argument(
+        "--layers",
+        type=int,
+        choices=range(1, 7),
+        help="encoder layers (default: the layer whose linear probe scores best on validation)",
+    )
     t.add_argument("--epochs", type=int, default=TrainSettings.epochs)
     t.add_argument("--batch-size", type=int, default=TrainSettings.batch_size)
     t.add_argument("--recurrent", choices=["lstm", "bilstm", "bigru"], default="lstm")
@@ -56,7 +69,7 @@ def parser() -> argparse.ArgumentParser:
         "--feature",
         choices=["mfcc", "logmel"],
         default="logmel",
-        help="model input (the bundled model: logmel, chosen by validation UA)",
+        help="the CNN's input (logmel, chosen by validation UA); the encoder reads Whisper's",
     )
     t.add_argument(
         "--variants",
@@ -100,6 +113,19 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--baseline", action="store_true", help="add eGeMAPS+SVM on the same split")
     e.set_defaults(run=evaluate_bundle)
 
+    c = sub.add_parser(
+        "crossval",
+        parents=[common],
+        help="speaker-fold cross-validation of the models and the baseline (hours)",
+    )
+    c.add_argument("--folds", type=int, default=5)
+    c.add_argument("--systems", nargs="+", choices=crossval.SYSTEMS, default=list(crossval.SYSTEMS))
+    c.add_argument("--epochs", type=int, default=TrainSettings.epochs)
+    c.add_argument("--layers", type=int, choices=range(1, 7), help="encoder layers (default: "
+                   "chosen per fold on its validation speakers)")  # fmt: skip
+    c.add_argument("--report", type=Path, help="also copy crossval.md here (e.g. assets/model)")
+    c.set_defaults(run=cross_validate)
+
     b = sub.add_parser("baseline", parents=[common], help="eGeMAPS functionals + SVM only")
     b.set_defaults(run=baseline)
     return p
@@ -141,19 +167,28 @@ def git_revision() -> str:
         return "unknown"
 
 
+def train_settings(args: argparse.Namespace) -> TrainSettings:
+    from model_training.encoder_run import HOP_SECONDS
+
+    return TrainSettings(
+        hop_seconds=HOP_SECONDS if args.model == "encoder" else TrainSettings.hop_seconds,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        recurrent=args.recurrent,
+        adapt=args.adapt and args.model == "cnn",
+        time_constant=args.time_constant,
+        learning_rate=args.learning_rate,
+    )
+
+
 def train(args: argparse.Namespace) -> int:
+    if args.model == "encoder":
+        return train_encoder(args)
     revision = git_revision()  # at the start: the code that trains, not what landed meanwhile
     labels, scan, split = load_split(args)
     features = FeatureSettings(kind=args.feature)
     augmenting = augment.only(args.augment, args.variants)
-    settings = TrainSettings(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        recurrent=args.recurrent,
-        adapt=args.adapt,
-        time_constant=args.time_constant,
-        learning_rate=args.learning_rate,
-    )
+    settings = train_settings(args)
     start = None
     if args.init:
         from model_training import model as models
@@ -235,6 +270,100 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
+def train_encoder(args: argparse.Namespace) -> int:
+    """The bundled model: Whisper-base's encoder (frozen) and a head trained on its cached
+    output; the number of layers chosen on the validation speakers."""
+    from model_training import encoder_run as er
+    from model_training import evaluate, export
+    from model_training import model as models
+
+    revision = git_revision()
+    labels, scan, split = load_split(args)
+    augmenting = augment.only(args.augment, args.variants)
+    settings = train_settings(args)
+    cache = data.cache_root(args.cache)
+    encoders = er.Encoders(settings)
+    start = models.load(args.init) if args.init else None
+    train_set = er.features(split.train, augmenting, cache, args.workers)
+    val_set = er.features(split.val, None, cache, args.workers)
+    test_set = er.features(split.test, None, cache, args.workers)
+    skipped = scan.skipped + train_set.skipped + val_set.skipped + test_set.skipped
+    for path, why in skipped:
+        print(f"skipped {path}: {why}", file=sys.stderr)
+    probe = None
+    layers = args.layers
+    if layers is None:
+        layers, probe = er.choose_layers(train_set, val_set, labels, encoders, cache)
+    print(f"encoder layers: {layers}")
+    enc = {
+        part: er.encode(f, encoders, layers, augmenting if part == "train" else None, cache)
+        for part, f in (("train", train_set), ("val", val_set), ("test", test_set))
+    }
+    head = er.train_head(enc["train"], enc["val"], labels, augmenting, settings, args.out, start)
+    # adapting to the speaker shifts the encoder's input: kept only if it helps on validation
+    frame = (encoders.size, encoders.hops[0], hop_frames(WHISPER, GATE_SECONDS))
+    zeros = np.zeros(WHISPER.n_features, np.float32)
+    speech = pooled(train_set.moments(*frame)).mean.astype(np.float32)
+    population = Population(zeros, zeros + 1, speech)
+    prior = frames_for(WHISPER, settings.time_constant)
+    norms = {
+        part: modes(f, frame, population, prior)
+        for part, f in (("val", val_set), ("test", test_set))
+    }
+    val_ua = {
+        "cold": ua(enc["val"].clips, er.predict(head, enc["val"]), labels),
+        "adapted": ua(val_set.clips, er.predict_normalised(
+            head, val_set, norms["val"]["adapted"], encoders, layers), labels),
+    }  # fmt: skip
+    adapts = val_ua["adapted"] > val_ua["cold"]
+    print(f"validation UA cold {val_ua['cold']:.3f}, adapted {val_ua['adapted']:.3f}: "
+          f"adaptation {'kept' if adapts else 'off'}")  # fmt: skip
+    report: dict[str, Any] = {
+        "test": evaluate.score_clips(enc["test"].clips, er.predict(head, enc["test"]), labels),
+        "test_adapted": evaluate.score_clips(test_set.clips, er.predict_normalised(
+            head, test_set, norms["test"]["adapted"], encoders, layers), labels),
+        "training": {
+            **provenance(scan, split, train_set, labels, settings, augmenting, skipped, revision),
+            "initialised_from": str(args.init) if args.init else None,
+            "model": "encoder",
+            "val_ua": val_ua,
+        },
+    }  # fmt: skip
+    report["test_adapted"]["adaptation"] = float(
+        np.mean([n.weight for n in norms["test"]["adapted"]])
+    )
+    if args.baseline:
+        report["baselines"] = run_baselines(split, labels, args)
+    model = er.full_model(head, encoders, layers, labels)
+    fill = data.silence(WHISPER)
+    check = np.concatenate([windows(x, encoders.size, encoders.hops[0], fill)[:2]
+                            for x in test_set.clean[:8]])  # fmt: skip
+    bundle = export.export(
+        model, args.out, labels, WHISPER, settings.window_seconds, settings.hop_seconds,
+        zeros, zeros + 1,
+        {
+            "training": report["training"],
+            "evaluation": summary(report),
+            "encoder": er.encoder_meta(layers, probe),
+            "adaptation": {
+                "time_constant": settings.time_constant,
+                "trained": adapts,
+                "speech_mean": speech.tolist(),
+                "scope": "mean Whisper log-mel over the speech frames of the training speakers; "
+                f"used when it helped on validation (UA cold {val_ua['cold']:.3f}, adapted "
+                f"{val_ua['adapted']:.3f})",
+            },
+        },
+        check, saved=head, half=True,
+    )  # fmt: skip
+    evaluate.write_report(report, args.out)
+    print(evaluate.markdown(report))
+    if args.bundle:
+        copy_bundle(args.out, args.bundle)
+    print(f"bundle written to {bundle.path}" + (f" and {args.bundle}" if args.bundle else ""))
+    return 0
+
+
 def modes(
     features: data.Features,
     frame: tuple[int, int, int],
@@ -290,26 +419,29 @@ def evaluate_bundle(args: argparse.Namespace) -> int:
     if split.speakers("test") != trained.get("test_speakers"):
         print("error: this split's test speakers differ from the bundle's", file=sys.stderr)
         return 2
-    model = keras.models.load_model(b.keras_path, safe_mode=True)
-    test_set = data.extract(
-        split.test, b.features, None, data.cache_root(args.cache) / "features", args.workers
-    )
-    fill = data.silence(b.features)
-    prior = frames_for(b.features, b.adapt_seconds or TrainSettings.time_constant)
-    hop = hop_frames(b.features, b.hop_seconds)
-    frame = (b.window_frames, hop, hop_frames(b.features, GATE_SECONDS))
-    report = {
-        **test_scores(
-            model,
-            test_set,
-            labels,
-            b.window_frames,
-            hop,
-            fill,
-            modes(test_set, frame, b.population, prior),
-        ),
-        "training": trained,
-    }
+    if b.encoder is not None:
+        report = {"test": encoder_scores(b, split, labels, args), "training": trained}
+    else:
+        model = keras.models.load_model(b.keras_path, safe_mode=True)
+        test_set = data.extract(
+            split.test, b.features, None, data.cache_root(args.cache) / "features", args.workers
+        )
+        fill = data.silence(b.features)
+        prior = frames_for(b.features, b.adapt_seconds or TrainSettings.time_constant)
+        hop = hop_frames(b.features, b.hop_seconds)
+        frame = (b.window_frames, hop, hop_frames(b.features, GATE_SECONDS))
+        report = {
+            **test_scores(
+                model,
+                test_set,
+                labels,
+                b.window_frames,
+                hop,
+                fill,
+                modes(test_set, frame, b.population, prior),
+            ),
+            "training": trained,
+        }
     if args.baseline:
         report["baselines"] = run_baselines(split, labels, args)
     meta = {**b.meta, "evaluation": summary(report)}
@@ -317,6 +449,56 @@ def evaluate_bundle(args: argparse.Namespace) -> int:
     evaluate.atomic_write(b.path / bundles.META_FILE, json.dumps(meta, indent=1))
     print(evaluate.markdown(report))
     return 0
+
+
+def cross_validate(args: argparse.Namespace) -> int:
+    labels = corpora.LABELS8 if args.labels == "8" else corpora.LABELS7
+    scan = corpora.read_corpora(corpora.datasets_root(args.datasets), args.corpora, labels)
+    print(scan.summary())
+    clips = limit_per_speaker(scan.clips, args.limit) if args.limit else scan.clips
+    runner = crossval.Runner(
+        clips, labels, TrainSettings(epochs=args.epochs), augment.AugmentSettings(),
+        data.cache_root(args.cache), args.out, args.workers, args.layers,
+    )  # fmt: skip
+    command = "emotion-meter-train " + " ".join(args.argv)
+    crossval.run(clips, labels, args.folds, args.systems, runner, command)
+    print((args.out / crossval.RESULTS_MD).read_text())
+    if args.report:
+        import shutil
+
+        args.report.mkdir(parents=True, exist_ok=True)
+        for name in (crossval.RESULTS_MD, crossval.RESULTS_JSON):
+            shutil.copy2(args.out / name, args.report / name)
+    return 0
+
+
+def ua(clips: list[corpora.Clip], probs: np.ndarray, labels: tuple[str, ...]) -> float:
+    from model_training import evaluate
+
+    return float(evaluate.score_clips(clips, probs, labels)["pooled"]["ua"])
+
+
+def encoder_scores(
+    b: Any, split: splits.Split, labels: tuple[str, ...], args: argparse.Namespace
+) -> dict[str, Any]:
+    """An encoder bundle's figures on its test speakers: its head over the installed encoder,
+    refused when the bundle names other weights than those installed."""
+    from model_training import encoder_run as er
+    from model_training import evaluate, whisper
+    from model_training import model as models
+
+    if b.encoder.sha256 != whisper.SHA256:
+        raise whisper.WeightsError(
+            f"This model was built on encoder weights with sha256 {b.encoder.sha256[:16]}…, "
+            f"not the installed {whisper.SHA256[:16]}… ({', '.join(b.encoder.packages)})."
+        )
+    cache = data.cache_root(args.cache)
+    encoders = er.Encoders(TrainSettings(window_seconds=b.window_seconds,
+                                         hop_seconds=b.hop_seconds))  # fmt: skip
+    test = er.encode(er.features(split.test, None, cache, args.workers), encoders,
+                     b.encoder.layers, None, cache)  # fmt: skip
+    head = models.load(b.keras_path)
+    return evaluate.score_clips(test.clips, er.predict(head, test), labels)
 
 
 def baseline(args: argparse.Namespace) -> int:

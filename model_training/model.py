@@ -1,7 +1,13 @@
-"""The emotion model: CNN over the feature image, a recurrent layer over time, attention pooling.
+"""The emotion models: Whisper's encoder with a light head (bundled), or the CNN of the seeds.
 
-Keras functional API with named layers and no Lambda, so the model saves with ``safe_mode`` and
-converts to LiteRT. The attention weights are a second output: the app draws them.
+Both take a window of feature frames and give the ``emotion`` probabilities and the ``attention``
+over time steps, a second output the app draws. Keras functional API with named layers and no
+Lambda, so the models save with ``safe_mode`` and convert to LiteRT.
+
+- ``encoder``: Whisper-base's encoder (its first ``layers`` layers, frozen) over Whisper log-mel,
+  then a head: layer norm, a 128-wide projection, attention pooling of the frames and of their
+  squares (an attentive mean and second moment: what a voice does over the window), softmax.
+- ``cnn``: CNN over the log-mel image, a recurrent layer over time, attention pooling.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import os
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import keras
 from keras import layers
@@ -19,6 +26,9 @@ UNITS = 128
 DENSE = 64
 DROPOUT = 0.3
 RECURRENT = ("lstm", "bilstm", "bigru")
+KINDS = ("encoder", "cnn")
+HEAD_UNITS = 128
+HEAD_DROPOUT = 0.3
 
 
 def build(
@@ -55,6 +65,63 @@ def build(
     x = layers.Dropout(dropout, name="dense_drop")(x)
     emotion = layers.Dense(labels, activation="softmax", name="emotion")(x)
     return keras.Model(inputs, [emotion, weights], name="emotion_meter")
+
+
+def head(
+    x: keras.KerasTensor, labels: int, dropout: float = HEAD_DROPOUT
+) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    """Encoder frames ``(steps, width)`` -> ``emotion`` and ``attention`` (steps)."""
+    steps = int(x.shape[1])
+    x = layers.LayerNormalization(name="head_norm")(x)
+    x = layers.Dropout(dropout, name="head_drop")(x)
+    x = layers.Dense(HEAD_UNITS, activation="gelu", name="head_project")(x)
+    score = layers.Dense(1, name="attention_score")(x)
+    score = layers.Reshape((steps,), name="attention_logits")(score)
+    weights = layers.Softmax(name="attention")(score)
+    mean = layers.Dot(axes=1, name="context")([weights, x])
+    square = layers.Multiply(name="square")([x, x])
+    second = layers.Dot(axes=1, name="context_square")([weights, square])
+    x = layers.Concatenate(name="pooled")([mean, second])
+    x = layers.Dropout(dropout, name="pooled_drop")(x)
+    emotion = layers.Dense(labels, activation="softmax", name="emotion")(x)
+    return emotion, weights
+
+
+def build_head(steps: int, width: int, labels: int) -> keras.Model:
+    """The head alone, trained on cached encoder frames (the encoder is frozen)."""
+    inputs = keras.Input((steps, width), name="encoded")
+    return keras.Model(inputs, list(head(inputs, labels)), name="emotion_head")
+
+
+def build_encoder_model(
+    frames: int, labels: int, n_layers: int, weights: dict | None = None,
+    batch_size: int | None = None,
+) -> keras.Model:  # fmt: skip
+    """``(frames, 80)`` Whisper log-mel -> ``emotion`` and ``attention`` (frames // 2 steps)."""
+    from model_training import whisper
+
+    inputs = keras.Input((frames, whisper.N_MELS), batch_size=batch_size, name="features")
+    emotion, attention = head(whisper.encode(inputs, n_layers), labels)
+    model = keras.Model(inputs, [emotion, attention], name="emotion_meter_encoder")
+    whisper.load_weights(model, whisper.parse(whisper.read_model()) if weights is None else weights)
+    whisper.frozen(model)
+    return model
+
+
+def from_bundle(bundle: Any) -> keras.Model:
+    """A bundle's whole model in Keras (emotion + attention): its ``emotion.keras``, or for an
+    encoder model its head over the encoder rebuilt from the installed weights."""
+    if bundle.encoder is None:
+        return load(bundle.keras_path)
+    model = build_encoder_model(bundle.window_frames, len(bundle.labels), bundle.encoder.layers)
+    copy_head(load(bundle.keras_path), model)
+    return model
+
+
+def copy_head(head_model: keras.Model, model: keras.Model) -> None:
+    """The trained head's weights into the full model, layer by layer."""
+    for layer in head_model.layers[1:]:
+        model.get_layer(layer.name).set_weights(layer.get_weights())
 
 
 def _recurrent(kind: str, units: int) -> layers.Layer:

@@ -88,3 +88,34 @@ def _interleave(groups: list[list[str]]) -> list[list[str]]:
     """Rows taking one speaker from each gender in turn, so every part gets both."""
     longest = max(len(g) for g in groups)
     return [[g[i] for g in groups if i < len(g)] for i in range(longest)]
+
+
+def folds(clips: Iterable[Clip], k: int, seed: int = SEED) -> list[Split]:
+    """``k`` speaker folds over every corpus that can be split: fold ``i`` tests its speakers,
+    validates on fold ``i + 1``'s and trains on the rest (and on the train-only corpora), so
+    every speaker is tested exactly once. Genders are dealt in turn, as in :func:`by_speaker`."""
+    clips = list(clips)
+    fold_of: dict[str, int] = {}
+    for corpus in sorted({c.corpus for c in clips} - TRAIN_ONLY):
+        speakers = sorted({(c.speaker, c.gender or "") for c in clips if c.corpus == corpus})
+        if len(speakers) < k:
+            raise ValueError(f"{corpus} has {len(speakers)} speakers, fewer than {k} folds")
+        rng = random.Random(f"{seed}{corpus}")
+        by_gender: dict[str, list[str]] = {}
+        for speaker, gender in speakers:
+            by_gender.setdefault(gender, []).append(speaker)
+        for group in by_gender.values():
+            rng.shuffle(group)
+        dealt = [s for row in _interleave(list(by_gender.values())) for s in row]
+        start = len(fold_of)  # each corpus continues where the last left off: folds even out
+        fold_of.update({s: (start + i) % k for i, s in enumerate(dealt)})
+    out = []
+    for i in range(k):
+        part = {"test": i, "val": (i + 1) % k}
+        parts: dict[str, list[Clip]] = {"train": [], "val": [], "test": []}
+        for c in clips:
+            f = fold_of.get(c.speaker)
+            name = next((p for p, j in part.items() if f == j), "train")
+            parts[name].append(c)
+        out.append(Split(tuple(parts["train"]), tuple(parts["val"]), tuple(parts["test"])))
+    return out

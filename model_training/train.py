@@ -6,10 +6,11 @@ level, like the report), the best weights are checkpointed, and an interrupted r
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from app.adapt import TIME_CONSTANT, Norm
 from app.features import FeatureSettings, normalise, windows
 from model_training import model as models
 from model_training.augment import AugmentSettings, crop, mixup
+from model_training.corpora import Clip
 from model_training.data import Features, Voices, balance
 
 Array = npt.NDArray[np.float32]
@@ -149,25 +151,22 @@ def interrupted_message(done: int, epochs: int, resume: Path) -> str:
 
 
 class ValidationUA(keras.callbacks.Callback):
-    """Adds clip-level unweighted average recall to each epoch's logs: ``val_ua_cold``,
-    ``val_ua_adapted`` and their mean ``val_ua``, which picks the model (it must do both)."""
+    """Adds clip-level unweighted average recall to each epoch's logs: one ``val_ua_<mode>`` per
+    way of scoring the validation clips (cold, adapted) and their mean ``val_ua``, which picks
+    the model (it must do all). ``modes`` maps each mode to a function of the model that gives
+    clip-level probabilities."""
 
     def __init__(
-        self,
-        clips: Sequence[Array],
-        targets: npt.NDArray[np.int64],
-        modes: dict[str, Sequence[Norm]],
-        **window: Any,
+        self, targets: npt.NDArray[np.int64], modes: dict[str, Callable[[keras.Model], Array]]
     ):
         super().__init__()
-        self.clips, self.targets, self.modes, self.window = clips, targets, modes, window
+        self.targets, self.modes = targets, modes
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         present = np.unique(self.targets)
         scores = {}
-        for mode, norms in self.modes.items():
-            predicted = predict_clips(self.model, self.clips, norms=norms, **self.window)
-            hits = predicted.argmax(axis=1) == self.targets
+        for mode, predict in self.modes.items():
+            hits = predict(self.model).argmax(axis=1) == self.targets
             scores[mode] = float(np.mean([np.mean(hits[self.targets == c]) for c in present]))
         if logs is not None:
             logs.update({f"val_ua_{mode}": ua for mode, ua in scores.items()})
@@ -201,16 +200,35 @@ def fit(
     if start is not None:
         models.copy_weights(start, model)
     classifier = models.classifier(model)
+    batches = Batches(train, y_train, len(labels), size, fill, voices, augment, settings)
+    predictors = {
+        mode: functools.partial(
+            predict_clips, clips=val.clean, size=size, hop=hop, fill=fill, norms=norms
+        )
+        for mode, norms in val_modes.items()
+    }
+    run(classifier, batches, ValidationUA(y_val, predictors), settings, out_dir)
+    return model
+
+
+def run(
+    classifier: keras.Model,
+    batches: keras.utils.PyDataset,
+    validation: ValidationUA,
+    settings: TrainSettings,
+    out_dir: Path,
+) -> None:
+    """Compile and fit ``classifier``, keeping the weights of the best validation UA; an
+    interrupted run is resumed by the same command."""
     classifier.compile(
         optimizer=keras.optimizers.Adam(settings.learning_rate),
         loss=keras.losses.CategoricalCrossentropy(),
         metrics=["accuracy"],
     )
-    batches = Batches(train, y_train, len(labels), size, fill, voices, augment, settings)
     out_dir.mkdir(parents=True, exist_ok=True)
     best = out_dir / "best.weights.h5"
     callbacks = [
-        ValidationUA(val.clean, y_val, val_modes, size=size, hop=hop, fill=fill),
+        validation,
         keras.callbacks.ModelCheckpoint(
             best, monitor="val_ua", mode="max", save_best_only=True, save_weights_only=True
         ),
@@ -238,4 +256,82 @@ def fit(
         raise SystemExit(130) from None
     if best.exists():
         classifier.load_weights(best)
-    return model
+
+
+class HeadBatches(keras.utils.PyDataset):
+    """Balanced draws of training clips for the encoder model's head: a random window of a random
+    rendering each, as cached encoder frames, then mixup."""
+
+    def __init__(
+        self,
+        encoded: Sequence[Sequence[npt.NDArray[np.float16]]],
+        corpora: Sequence[str],
+        targets: npt.NDArray[np.int64],
+        n_labels: int,
+        augment: AugmentSettings,
+        settings: TrainSettings,
+    ) -> None:
+        super().__init__()
+        self.encoded, self.targets, self.n_labels = encoded, targets, n_labels
+        self.augment, self.settings = augment, settings
+        self.draw, self.weights = balance(corpora, targets, n_labels)
+        self.rng = np.random.default_rng(settings.seed)
+        self.on_epoch_end()
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.targets) / self.settings.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[Array, Array, npt.NDArray[np.float64]]:
+        b = self.settings.batch_size
+        picks = self.order[index * b : (index + 1) * b]
+        x = np.stack([self._window(i) for i in picks]).astype(np.float32)
+        y = np.eye(self.n_labels, dtype=np.float32)[self.targets[picks]]
+        w = self.weights[self.targets[picks]]
+        if self.augment.mixup > 0 and len(picks) > 1:
+            x, y, w = mixup(x, y, w, self.augment.mixup, self.rng)
+        return x, y, w
+
+    def _window(self, i: int) -> npt.NDArray[np.float16]:
+        renderings = self.encoded[i]
+        use_clean = len(renderings) == 1 or self.rng.random() < self.settings.clean_fraction
+        r = renderings[0] if use_clean else renderings[int(self.rng.integers(1, len(renderings)))]
+        return r[int(self.rng.integers(len(r)))] if self.augment.shift else r[0]
+
+    def on_epoch_end(self) -> None:
+        self.order = self.rng.choice(len(self.targets), len(self.targets), p=self.draw)
+
+
+def predict_encoded(classifier: keras.Model, clips: Sequence[npt.NDArray[np.float16]]) -> Array:
+    """Clip-level probabilities from each clip's cached encoder windows: their mean, as the
+    app takes the mean over a file's windows."""
+    probs = classifier.predict(np.concatenate(clips).astype(np.float32), batch_size=128, verbose=0)
+    bounds = np.cumsum([0, *(len(c) for c in clips)])
+    return np.stack([probs[a:b].mean(axis=0) for a, b in itertools.pairwise(bounds)])
+
+
+def fit_head(
+    train: Sequence[Sequence[npt.NDArray[np.float16]]],
+    train_clips: Sequence[Clip],
+    val: Sequence[npt.NDArray[np.float16]],
+    val_clips: Sequence[Clip],
+    labels: Sequence[str],
+    augment: AugmentSettings,
+    settings: TrainSettings,
+    out_dir: Path,
+    start: keras.Model | None = None,
+) -> keras.Model:
+    """Train the encoder model's head on cached encoder frames; return it (emotion + attention)
+    with the best validation weights. ``start``: a head of the same shape to continue from."""
+    keras.utils.set_random_seed(settings.seed)
+    index = {x: i for i, x in enumerate(labels)}
+    y_train = np.array([index[c.label] for c in train_clips], np.int64)
+    y_val = np.array([index[c.label] for c in val_clips], np.int64)
+    steps, width = train[0][0].shape[1:]
+    head = models.build_head(steps, width, len(labels))
+    if start is not None:
+        models.copy_weights(start, head)
+    batches = HeadBatches(train, [c.corpus for c in train_clips], y_train, len(labels), augment,
+                          settings)  # fmt: skip
+    validation = ValidationUA(y_val, {"cold": lambda m: predict_encoded(m, val)})
+    run(models.classifier(head), batches, validation, settings, out_dir)
+    return head

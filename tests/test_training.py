@@ -1,4 +1,5 @@
-"""A real, small training run: real clips, real TensorFlow, exported, run by the app's engine."""
+"""Real, small training runs of both models: real clips, real TensorFlow, exported, run by the
+app's engine."""
 
 from __future__ import annotations
 
@@ -22,12 +23,97 @@ pytestmark = pytest.mark.slow
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("run")
     code = train_main([
+        "train", "--model", "cnn", "--datasets", str(datasets()), "--corpora", "ravdess", "emodb",
+        "--limit", "3", "--epochs", "2", "--variants", "1", "--out", str(out / "bundle"),
+        "--cache", str(out / "cache"), "--workers", "1",
+    ])  # fmt: skip
+    assert code == 0
+    return out / "bundle"
+
+
+@pytest.fixture(scope="module")
+def encoder_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled kind of model: Whisper's encoder, its layers chosen by the probe."""
+    out = tmp_path_factory.mktemp("encoder")
+    code = train_main([
         "train", "--datasets", str(datasets()), "--corpora", "ravdess", "emodb",
         "--limit", "3", "--epochs", "2", "--variants", "1", "--out", str(out / "bundle"),
         "--cache", str(out / "cache"), "--workers", "1",
     ])  # fmt: skip
     assert code == 0
     return out / "bundle"
+
+
+def test_encoder_run_exports_a_bundle_the_app_runs(encoder_run: Path) -> None:
+    from model_training import whisper
+
+    b = bundles.load(encoder_run)
+    assert b.encoder is not None and b.encoder.sha256 == whisper.SHA256
+    assert b.features.kind == "whisper" and b.input_shape == (1, 298, 80)
+    assert b.attention_steps == 149  # an attention weight every 20 ms
+    assert 1 <= b.encoder.layers <= 2 and "MIT" in b.encoder.licence
+    meta = json.loads((encoder_run / "emotion.json").read_text())
+    assert set(meta["encoder"]["layer_choice"]) == {"1", "2", "3", "4"}  # the probe ran
+    assert meta["export_difference"] < 1e-2
+    engine = Engine(b)
+    clip = next((datasets() / "emodb").rglob("*.flac"))
+    analysis = analyze_file(clip, engine)
+    assert analysis.speech.any() and analysis.overall[0] in b.labels
+    assert np.allclose(analysis.attention[analysis.speech].sum(axis=1), 1, atol=1e-3)
+    assert (encoder_run / "emotion.tflite").stat().st_size < 20e6
+
+
+def test_encoder_bundle_keeps_only_the_head_for_training(encoder_run: Path, capsys) -> None:
+    from model_training import model as models
+
+    head = models.load(encoder_run / "emotion.keras")
+    assert head.input.shape[1:] == (149, 512)
+    assert (encoder_run / "emotion.keras").stat().st_size < 2e6
+    common = [
+        "train", "--datasets", str(datasets()), "--corpora", "ravdess", "emodb",
+        "--limit", "3", "--epochs", "1", "--variants", "1", "--layers", "1",
+        "--cache", str(encoder_run.parent / "cache"), "--workers", "1",
+        "--init", str(encoder_run / "emotion.keras"),
+    ]  # fmt: skip
+    assert train_main([*common, "--out", str(encoder_run.parent / "continued")]) == 0
+    assert train_main([*common[:-2], "--init", str(encoder_run.parent.parent / "x.keras"),
+                       "--out", str(encoder_run.parent / "none")]) == 2  # fmt: skip
+    assert "No Keras model" in capsys.readouterr().err
+
+
+def test_encoder_bundle_whose_encoder_disagrees_is_refused(
+    encoder_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    bad = tmp_path / "bad"
+    shutil.copytree(encoder_run, bad)
+    meta = json.loads((bad / "emotion.json").read_text())
+
+    def refused(change: dict, match: str) -> None:
+        (bad / "emotion.json").write_text(json.dumps({**meta, **change}))
+        with pytest.raises(bundles.BundleError, match=match):
+            bundles.load(bad)
+
+    refused({"encoder": {**meta["encoder"], "layers": 9}}, "shapes disagree")
+    refused({"encoder": {**meta["encoder"], "sha256": "not a checksum"}}, "not a sha256")
+    refused({"features": {**meta["features"], "kind": "logmel"}}, "Whisper's 80-band")
+    refused({"window_seconds": 2.0}, "shapes disagree")
+    (bad / "emotion.json").write_text(json.dumps(meta))
+    model = bytearray((bad / "emotion.tflite").read_bytes())
+    model[len(model) // 2] ^= 0xFF
+    (bad / "emotion.tflite").write_bytes(bytes(model))
+    with pytest.raises(bundles.BundleError, match="not the one its description names"):
+        bundles.load(bad)
+    # training refuses to evaluate a head built on other encoder weights than those installed
+    shutil.copy(encoder_run / "emotion.tflite", bad / "emotion.tflite")
+    (bad / "emotion.json").write_text(
+        json.dumps({**meta, "encoder": {**meta["encoder"], "sha256": "0" * 64}})
+    )
+    code = train_main([
+        "evaluate", "--bundle", str(bad), "--datasets", str(datasets()), "--corpora", "ravdess",
+        "emodb", "--limit", "3", "--cache", str(encoder_run.parent / "cache"), "--workers", "1",
+    ])  # fmt: skip
+    assert code == 2
+    assert "not the installed" in capsys.readouterr().err
 
 
 def test_run_exports_a_bundle_the_app_runs(run: Path) -> None:
@@ -116,3 +202,26 @@ def test_training_continues_from_a_saved_model(run: Path, capsys: pytest.Capture
     other = [*common, "--out", str(run.parent / "other"), "--recurrent", "bigru"]
     assert train_main(other) == 2
     assert "another shape" in capsys.readouterr().err
+
+
+def test_crossval_tests_every_speaker_once_and_summarises(encoder_run: Path) -> None:
+    out = encoder_run.parent / "cv"
+    code = train_main([
+        "crossval", "--datasets", str(datasets()), "--corpora", "ravdess", "emodb", "tess",
+        "--limit", "2", "--folds", "2", "--epochs", "1", "--layers", "1",
+        "--systems", "encoder", "baseline", "--cache", str(encoder_run.parent / "cache"),
+        "--workers", "1", "--out", str(out),
+    ])  # fmt: skip
+    assert code == 0
+    result = json.loads((out / "crossval.json").read_text())
+    folds = result["folds"]["encoder"]
+    tested = [s for f in folds for s in f["test_speakers"]]
+    assert len(tested) == len(set(tested)) == 28  # every RAVDESS and EmoDB speaker, once
+    assert not any(s.startswith("tess") for s in tested)
+    summary = result["summary"]
+    for system in ("encoder", "baseline"):
+        ua = summary[system]["pooled"]["ua"]
+        assert len(ua["folds"]) == 2 and 0 <= ua["mean"] <= 1
+        assert {"ravdess", "emodb"} <= set(summary[system])
+    table = (out / "crossval.md").read_text()
+    assert "eGeMAPS + SVM" in table and "± " in table and "crossval" in table

@@ -476,3 +476,16 @@ def test_inspector_adapts_to_the_speaker_of_the_file(qtbot, window: MainWindow, 
     assert "adapted to the speaker" in window.inspector.info.text()
     assert a.to_dict()["normalisation"]["mode"] == "adapted"
     assert window.settings.value("adapt_files", type=bool) is True
+
+
+def test_about_box_names_the_encoder_and_its_licence(
+    qtbot, window: MainWindow, monkeypatch
+) -> None:
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "information", lambda *a: shown.append(a[2]))
+    window.about_model()
+    encoder = window.engine.bundle.encoder
+    assert encoder is not None, "the bundled model is built on Whisper-base's encoder"
+    assert shown == [window.about_text()]
+    assert "whisper-base" in shown[0].lower() and "MIT" in shown[0]
+    assert f"first {encoder.layers} layers" in shown[0]

@@ -861,15 +861,25 @@ class MainWindow(QMainWindow):
         if self.engine is None:
             self.show_error("No emotion model", "No model is loaded.")
             return
+        QMessageBox.information(self, "About the model", self.about_text())
+
+    def about_text(self) -> str:
+        """What the loaded model is, what it is built on and under which licence."""
+        assert self.engine is not None
         b = self.engine.bundle
         trained = b.meta.get("training", {})
-        QMessageBox.information(
-            self,
-            "About the model",
+        built_on = (
+            f"Built on: {b.encoder.name}, its first {b.encoder.layers} layers "
+            f"(licence: {b.encoder.licence})"
+            if b.encoder
+            else "Built on: a network trained from scratch (no pretrained encoder)"
+        )
+        return (
             f"Emotions: {', '.join(theme.label_text(x) for x in b.labels)}\n"
             f"Window {b.window_seconds:g} s, hop {b.hop_seconds:g} s\n"
+            f"{built_on}\n"
             f"Trained on: {', '.join(trained.get('corpora', [])) or 'unknown'}\n"
-            f"Model folder: {b.path}",
+            f"Model folder: {b.path}"
         )
 
     # ---- the frame clock and shutdown ----

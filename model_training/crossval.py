@@ -1,0 +1,226 @@
+"""Speaker-fold cross-validation: every RAVDESS and EmoDB speaker tested exactly once.
+
+One held-out split says little with six test speakers; the headline figures are the mean and
+standard deviation of UA over ``k`` speaker folds, for the encoder model, the CNN of the seeds and
+eGeMAPS+SVM, each fold choosing on its own validation speakers. TESS only ever trains. Each
+fold's result is written as soon as it exists, so an interrupted run continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.offline import GATE_SECONDS
+from model_training import augment, data, evaluate, splits
+from model_training.corpora import Clip
+from model_training.train import TrainSettings
+
+SYSTEMS = ("encoder", "cnn", "baseline")
+NAMES = {
+    "encoder": "Whisper-base encoder + head",
+    "cnn": "CNN → LSTM → attention (the seeds' model)",
+    "baseline": "eGeMAPS + SVM",
+}
+RESULTS_JSON = "crossval.json"
+RESULTS_MD = "crossval.md"
+
+
+def subset(features: data.Features, clips: Sequence[Clip], clean: bool = False) -> data.Features:
+    """The rows of ``features`` for ``clips`` (``clean``: without augmented renderings)."""
+    row = {c.path: i for i, c in enumerate(features.clips)}
+    keep = [row[c.path] for c in clips if c.path in row]
+    return data.Features(
+        [features.clips[i] for i in keep],
+        [features.variants[i][:1] if clean else features.variants[i] for i in keep],
+        [],
+        [features.levels[i] for i in keep],
+    )
+
+
+class Runner:
+    """Features and encodings computed once for every clip, then one fold at a time."""
+
+    def __init__(
+        self,
+        clips: Sequence[Clip],
+        labels: tuple[str, ...],
+        settings: TrainSettings,
+        augmenting: augment.AugmentSettings,
+        cache: Path,
+        out: Path,
+        workers: int,
+        layers: int | None,
+    ) -> None:
+        self.clips, self.labels, self.settings = list(clips), labels, settings
+        self.augmenting, self.cache, self.out, self.workers = augmenting, cache, out, workers
+        self.layers = layers
+        self._encoder: Any = None
+        self._cnn: data.Features | None = None
+
+    def fold(self, i: int, split: splits.Split, system: str) -> dict[str, Any]:
+        path = self.out / f"fold{i}" / f"{system}.json"
+        if path.exists():
+            return dict(json.loads(path.read_text()))
+        print(f"fold {i}: {system}", file=sys.stderr, flush=True)
+        result = getattr(self, system)(split, path.parent / system)
+        result["test_speakers"] = split.speakers("test")
+        result["val_speakers"] = split.speakers("val")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        evaluate.atomic_write(path, json.dumps(result, indent=1))
+        return result
+
+    def encoder(self, split: splits.Split, out: Path) -> dict[str, Any]:
+        from model_training import encoder_run as er
+
+        if self._encoder is None:
+            encoders = er.Encoders(replace(self.settings, hop_seconds=er.HOP_SECONDS))
+            feats = er.features(self.clips, self.augmenting, self.cache, self.workers)
+            pooled = None
+            if self.layers is None:  # each fold chooses its layer by the probe
+                pooled = er.encode(feats, encoders, er.PROBE_LAYERS, None, self.cache, True)
+            self._encoder = encoders, feats, pooled
+        encoders, feats, pooled = self._encoder
+        train, val, test = (set(split.speakers(p)) for p in ("train", "val", "test"))
+        probe = None
+        layers = self.layers
+        if pooled is not None:
+            probe = er.probe_layers(pooled.subset(train), pooled.subset(val), self.labels)
+            layers = er.best_layer(probe)
+        enc = er.encode(feats, encoders, layers, self.augmenting, self.cache)
+        head = er.train_head(
+            enc.subset(train), enc.subset(val), self.labels, self.augmenting, self.settings, out
+        )
+        scored = evaluate.score_clips(
+            enc.subset(test).clips, er.predict(head, enc.subset(test)), self.labels
+        )
+        return {"test": scored, "layers": layers, "probe": probe}
+
+    def cnn(self, split: splits.Split, out: Path) -> dict[str, Any]:
+        from app.adapt import frames_for
+        from app.features import FeatureSettings, hop_frames, window_frames
+        from model_training import model as models
+        from model_training import train as training
+
+        features = FeatureSettings(kind="logmel")
+        if self._cnn is None:
+            self._cnn = data.extract(
+                self.clips, features, self.augmenting, self.cache / "features", self.workers
+            )
+        size = window_frames(features, self.settings.window_seconds)
+        hop = hop_frames(features, self.settings.hop_seconds)
+        train = subset(self._cnn, split.train)
+        val, test = subset(self._cnn, split.val, True), subset(self._cnn, split.test, True)
+        moments = train.moments(size, hop, hop_frames(features, GATE_SECONDS))
+        population = data.statistics(train.clean, moments)
+        prior = frames_for(features, self.settings.time_constant)
+        voices = data.Voices(train.clips, moments, population, prior)
+        fill = data.silence(features)
+        settings = replace(self.settings, adapt=False)  # cold, as the encoder model
+        model = training.fit(
+            train, val, self.labels, features, fill, voices,
+            {"cold": [population.cold] * len(val.clips)}, self.augmenting, settings, out,
+        )  # fmt: skip
+        probs = training.predict_clips(
+            models.classifier(model), test.clean, size, hop, fill,
+            [population.cold] * len(test.clips),
+        )  # fmt: skip
+        return {"test": evaluate.score_clips(test.clips, probs, self.labels)}
+
+    def baseline(self, split: splits.Split, out: Path) -> dict[str, Any]:
+        from model_training import baseline as svm
+
+        result = svm.run(split, self.labels, self.cache / "egemaps", workers=self.workers)
+        groups = dict(result["test"])
+        return {"test": {"pooled": groups.pop("all"), "by_corpus": groups},
+                "params": result["params"]}  # fmt: skip
+
+
+def summarise(results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Mean and standard deviation over folds of UA and accuracy, pooled and per corpus."""
+    out: dict[str, Any] = {}
+    for system, folds in results.items():
+        rows: dict[str, dict[str, list[float]]] = {}
+        for f in folds:
+            groups = {"pooled": f["test"]["pooled"], **f["test"]["by_corpus"]}
+            for name, s in groups.items():
+                for metric in ("ua", "accuracy"):
+                    rows.setdefault(name, {}).setdefault(metric, []).append(s[metric])
+        out[system] = {
+            name: {m: {"mean": float(np.mean(v)), "std": float(np.std(v)), "folds": v}
+                   for m, v in metrics.items()}
+            for name, metrics in rows.items()
+        }  # fmt: skip
+    return out
+
+
+def markdown(summary: dict[str, Any], k: int, command: str) -> str:
+    lines = [
+        f"# Speaker-fold cross-validation ({k} folds)",
+        "",
+        "Every RAVDESS and EmoDB speaker in the corpora is tested exactly once, in the fold that "
+        "held it out; each fold chose its epoch (and the encoder its layer) on the next fold's "
+        "speakers and trained on the rest and TESS. Mean ± standard deviation over the folds; "
+        "UA is unweighted average recall (RAVDESS 8 classes, EmoDB 6).",
+        "",
+        f"Command: `{command}`",
+        "",
+        "| system | folds | UA pooled | UA RAVDESS | UA EmoDB | accuracy pooled |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+
+    def cell(s: dict[str, Any], group: str, metric: str = "ua") -> str:
+        v = s.get(group, {}).get(metric)
+        return f"{v['mean']:.3f} ± {v['std']:.3f}" if v else "–"
+
+    for system, s in summary.items():
+        n = len(s["pooled"]["ua"]["folds"])
+        lines.append(
+            f"| {NAMES[system]} | {n} | {cell(s, 'pooled')} | {cell(s, 'ravdess')} | "
+            f"{cell(s, 'emodb')} | {cell(s, 'pooled', 'accuracy')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def run(
+    clips: Sequence[Clip],
+    labels: tuple[str, ...],
+    k: int,
+    systems: Sequence[str],
+    runner: Runner,
+    command: str,
+) -> dict[str, Any]:
+    """Every fold of every system asked for (folds first, so their figures grow together); the
+    summary also keeps what earlier runs in the same folder measured for other systems."""
+    for i, split in enumerate(splits.folds(clips, k)):
+        print(split.describe(labels), file=sys.stderr)
+        for system in systems:
+            runner.fold(i, split, system)
+            summary = write(runner.out, k, command)
+    return summary
+
+
+def write(out: Path, k: int, command: str) -> dict[str, Any]:
+    """``crossval.json`` and ``crossval.md`` from every fold result in ``out``."""
+    results = {
+        s: [
+            json.loads(p.read_text())
+            for i in range(k)
+            if (p := out / f"fold{i}" / f"{s}.json").exists()
+        ]
+        for s in SYSTEMS
+    }
+    results = {s: r for s, r in results.items() if r}
+    summary = summarise(results)
+    evaluate.atomic_write(
+        out / RESULTS_JSON,
+        json.dumps({"k": k, "command": command, "summary": summary, "folds": results}, indent=1),
+    )
+    evaluate.atomic_write(out / RESULTS_MD, markdown(summary, k, command))
+    return summary

@@ -1,0 +1,201 @@
+"""The encoder model's training run: Whisper log-mel, a layer chosen on validation, cached
+encoder frames, the head trained on them, the full model assembled for export.
+
+The encoder is frozen, so everything up to its output is computed once per clip and cached; a
+cross-validation reuses the cache across folds and trains only heads.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from app.adapt import Norm
+from app.features import WHISPER, hop_frames, normalise, window_frames
+from model_training import data, encoded, whisper
+from model_training.augment import AugmentSettings
+from model_training.corpora import Clip
+from model_training.metrics import scores
+from model_training.train import TrainSettings
+
+HOP_SECONDS = 0.5  # between windows, live and on files: 30 ms a window keeps live use near 6 %
+PROBE_LAYERS = 4  # layers probed to choose one: the deeper ones cost more and probed no better
+PROBE_HOP_SECONDS = 1.0  # the probe's windows (fewer: it only ranks layers)
+MAX_LAYERS = 2  # deeper encoders break the budgets: 3 layers are 20.9 MB (over 20) and 48 ms
+
+F16 = npt.NDArray[np.float16]
+
+
+@dataclass
+class Encoded:
+    """Clips with their encoder windows: per clip, per rendering (clean first)."""
+
+    clips: list[Clip]
+    windows: list[list[F16]]
+
+    @property
+    def clean(self) -> list[F16]:
+        return [w[0] for w in self.windows]
+
+    def subset(self, keep: set[str]) -> Encoded:
+        """The clips of the speakers in ``keep``."""
+        rows = [i for i, c in enumerate(self.clips) if c.speaker in keep]
+        return Encoded([self.clips[i] for i in rows], [self.windows[i] for i in rows])
+
+
+class Encoders:
+    """The LiteRT encoders (float16 weights), built once from the weights in the packages."""
+
+    def __init__(self, settings: TrainSettings) -> None:
+        self.weights = whisper.parse(whisper.read_model())
+        self.size = window_frames(WHISPER, settings.window_seconds)
+        self.hops = (hop_frames(WHISPER, settings.hop_seconds),) * 2
+        self._runners: dict[str, encoded.Runner] = {}
+
+    def runner(self, layers: int, every_layer: bool = False) -> tuple[str, encoded.Runner]:
+        key = f"{whisper.SHA256}:{layers}:{'all' if every_layer else 'last'}:float16"
+        if key not in self._runners:
+            model = whisper.encoder(self.size, layers, self.weights,
+                                    outputs="all" if every_layer else "batch1")  # fmt: skip
+            self._runners[key] = encoded.Runner(encoded.to_tflite(model))
+        return key, self._runners[key]
+
+
+def features(
+    clips: Sequence[Clip], augment: AugmentSettings | None, cache: Path, workers: int
+) -> data.Features:
+    return data.extract(clips, WHISPER, augment, cache / "features", workers)
+
+
+def encode(
+    feats: data.Features,
+    encoders: Encoders,
+    layers: int,
+    augment: AugmentSettings | None,
+    cache: Path,
+    every_layer: bool = False,
+) -> Encoded:
+    """Encoder windows of every clip; ``every_layer``: pooled statistics of every layer instead
+    (clean renderings only), to choose a layer."""
+    key, runner = encoders.runner(layers, every_layer)
+    if every_layer:
+        feats = replace(feats, variants=[v[:1] for v in feats.variants])
+    fill = data.silence(WHISPER)
+    hops = (hop_frames(WHISPER, PROBE_HOP_SECONDS),) * 2 if every_layer else encoders.hops
+    windows = encoded.encode(
+        feats, runner, key, encoders.size, hops, fill, cache / "encoded",
+        audio_key=augment.audio_key if augment else "", pool=every_layer,
+    )  # fmt: skip
+    return Encoded(list(feats.clips), windows)
+
+
+def probe_layers(train: Encoded, val: Encoded, labels: Sequence[str]) -> dict[int, float]:
+    """Validation UA of a linear probe (logistic regression on each clip's mean and standard
+    deviation of a layer's output) for every layer: which layer carries emotion best."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    def rows(e: Encoded) -> tuple[np.ndarray, np.ndarray]:
+        x = np.stack([w.astype(np.float32).mean(axis=0) for w in e.clean])  # (clips, layers, 2w)
+        return x, np.array([labels.index(c.label) for c in e.clips])
+
+    (x_train, y_train), (x_val, y_val) = rows(train), rows(val)
+    out = {}
+    for layer in range(x_train.shape[1]):
+        probe = make_pipeline(
+            StandardScaler(), LogisticRegression(C=0.1, max_iter=2000, class_weight="balanced")
+        ).fit(x_train[:, layer], y_train)
+        out[layer + 1] = float(scores(y_val, probe.predict(x_val[:, layer]), labels)["ua"])
+        print(f"layer {layer + 1}: linear probe validation UA {out[layer + 1]:.3f}",
+              file=sys.stderr)  # fmt: skip
+    return out
+
+
+def choose_layers(
+    train: data.Features,
+    val: data.Features,
+    labels: Sequence[str],
+    encoders: Encoders,
+    cache: Path,
+) -> tuple[int, dict[int, float]]:
+    """The number of encoder layers (at most :data:`MAX_LAYERS`) whose output probes best on the
+    validation speakers, and every probed layer's validation UA."""
+    probe = probe_layers(
+        encode(train, encoders, PROBE_LAYERS, None, cache, every_layer=True),
+        encode(val, encoders, PROBE_LAYERS, None, cache, every_layer=True),
+        labels,
+    )
+    return best_layer(probe), probe
+
+
+def best_layer(probe: dict[int, float]) -> int:
+    """The best-probing layer within the budgets; the shallower of equals."""
+    return max((k for k in probe if k <= MAX_LAYERS), key=lambda k: (probe[k], -k))
+
+
+def train_head(
+    train: Encoded,
+    val: Encoded,
+    labels: Sequence[str],
+    augment: AugmentSettings,
+    settings: TrainSettings,
+    out_dir: Path,
+    start: Any = None,
+) -> Any:
+    from model_training.train import fit_head
+
+    return fit_head(
+        train.windows, train.clips, val.clean, val.clips, labels, augment, settings, out_dir, start
+    )
+
+
+def predict(head: Any, clips: Encoded) -> np.ndarray:
+    from model_training import model as models
+    from model_training.train import predict_encoded
+
+    return predict_encoded(models.classifier(head), clips.clean)
+
+
+def predict_normalised(
+    head: Any, feats: data.Features, norms: Sequence[Norm], encoders: Encoders, layers: int
+) -> np.ndarray:
+    """Clip-level probabilities with each clip's features normalised its own way (adapted to
+    its speaker): encoded afresh, since the encoder's input changes."""
+    _, runner = encoders.runner(layers)
+    fill = data.silence(WHISPER)
+    windows = [
+        [runner(normalise(encoded.clip_windows(x, encoders.size, encoders.hops[0], fill),
+                          n.mean, n.std))[0]]
+        for x, n in zip(feats.clean, norms, strict=True)
+    ]  # fmt: skip
+    return predict(head, Encoded(list(feats.clips), windows))
+
+
+def full_model(head: Any, encoders: Encoders, layers: int, labels: Sequence[str]) -> Any:
+    """The model the app runs: the encoder's layers and the trained head in one graph."""
+    from model_training import model as models
+
+    model = models.build_encoder_model(encoders.size, len(labels), layers, encoders.weights)
+    models.copy_head(head, model)
+    return model
+
+
+def encoder_meta(layers: int, probe: dict[int, float] | None) -> dict[str, Any]:
+    """What the bundle says of its encoder: enough to rebuild it and to check it is the same."""
+    return {
+        "name": whisper.NAME,
+        "layers": layers,
+        "width": whisper.WIDTH,
+        "packages": list(whisper.PACKAGES),
+        "sha256": whisper.SHA256,
+        "licence": "MIT (OpenAI Whisper)",
+        "weights": "float16 in emotion.tflite; emotion.keras holds the head only",
+        "layer_choice": {str(k): v for k, v in (probe or {}).items()},
+    }
