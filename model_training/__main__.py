@@ -327,6 +327,7 @@ def train_encoder(args: argparse.Namespace) -> int:
             "initialised_from": str(args.init) if args.init else None,
             "model": "encoder",
             "val_ua": val_ua,
+            "encoder": er.encoder_meta(layers, probe),
         },
     }  # fmt: skip
     report["test_adapted"]["adaptation"] = float(

@@ -99,7 +99,38 @@ def markdown(report: dict[str, Any]) -> str:
             f"{train.get('date')}.",
             "",
         ]
+    lines += encoder_lines(train)
     return "\n".join(lines)
+
+
+def encoder_lines(train: dict[str, Any]) -> list[str]:
+    """How the encoder model chose its layers and whether it adapts, from validation alone."""
+    encoder, val = train.get("encoder"), train.get("val_ua")
+    if not encoder:
+        return []
+    probe = encoder.get("layer_choice") or {}
+    lines = [
+        f"Built on {encoder['name']}: its first {encoder['layers']} layers, frozen, with a head "
+        "trained on their output.",
+    ]
+    if probe:
+        lines += [
+            "",
+            "Validation UA of a linear probe (logistic regression on a clip's mean and standard "
+            "deviation of a layer's output) per layer; the best within the size and CPU budgets "
+            "(at most 2 layers) was kept:",
+            "",
+            "| layer | " + " | ".join(probe) + " |",
+            "|---|" + "---:|" * len(probe),
+            "| validation UA | " + " | ".join(f"{v:.3f}" for v in probe.values()) + " |",
+        ]
+    if val:
+        lines += [
+            "",
+            f"Validation UA of the trained model: cold {val['cold']:.3f}, adapted to the "
+            f"speaker {val['adapted']:.3f}.",
+        ]
+    return [*lines, ""]
 
 
 def speaker_table(cold: dict[str, Any], adapted: dict[str, Any]) -> list[str]:
