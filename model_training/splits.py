@@ -72,16 +72,21 @@ def _assign(
     speakers: list[tuple[str, str]], test: float, val: float, rng: random.Random
 ) -> dict[str, str]:
     """Deal shuffled speakers, alternating genders, into test, then val, then train."""
+    dealt = _deal(speakers, rng)
+    n_test = max(1, round(test * len(dealt)))
+    n_val = max(1, round(val * len(dealt))) if val > 0 else 0
+    names = ["test"] * n_test + ["val"] * n_val
+    return {s: names[i] if i < len(names) else "train" for i, s in enumerate(dealt)}
+
+
+def _deal(speakers: list[tuple[str, str]], rng: random.Random) -> list[str]:
+    """Speakers shuffled within their gender, then taken one of each gender in turn."""
     by_gender: dict[str, list[str]] = {}
     for speaker, gender in speakers:
         by_gender.setdefault(gender, []).append(speaker)
     for group in by_gender.values():
         rng.shuffle(group)
-    dealt = [s for row in _interleave(list(by_gender.values())) for s in row]
-    n_test = max(1, round(test * len(dealt)))
-    n_val = max(1, round(val * len(dealt))) if val > 0 else 0
-    names = ["test"] * n_test + ["val"] * n_val
-    return {s: names[i] if i < len(names) else "train" for i, s in enumerate(dealt)}
+    return [s for row in _interleave(list(by_gender.values())) for s in row]
 
 
 def _interleave(groups: list[list[str]]) -> list[list[str]]:
@@ -100,13 +105,7 @@ def folds(clips: Iterable[Clip], k: int, seed: int = SEED) -> list[Split]:
         speakers = sorted({(c.speaker, c.gender or "") for c in clips if c.corpus == corpus})
         if len(speakers) < k:
             raise ValueError(f"{corpus} has {len(speakers)} speakers, fewer than {k} folds")
-        rng = random.Random(f"{seed}{corpus}")
-        by_gender: dict[str, list[str]] = {}
-        for speaker, gender in speakers:
-            by_gender.setdefault(gender, []).append(speaker)
-        for group in by_gender.values():
-            rng.shuffle(group)
-        dealt = [s for row in _interleave(list(by_gender.values())) for s in row]
+        dealt = _deal(speakers, random.Random(f"{seed}{corpus}"))
         start = len(fold_of)  # each corpus continues where the last left off: folds even out
         fold_of.update({s: (start + i) % k for i, s in enumerate(dealt)})
     out = []

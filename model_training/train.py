@@ -49,9 +49,54 @@ class TrainSettings:
         return asdict(self)
 
 
-class Batches(keras.utils.PyDataset):
-    """Balanced draws of training clips; a random window of a random rendering each, normalised
-    cold or by its speaker's statistics as the app would have them, then mixup."""
+class Draws(keras.utils.PyDataset):
+    """Balanced draws of training clips, one example each (:meth:`example`), then mixup: what
+    both models train on."""
+
+    def __init__(
+        self,
+        corpora: Sequence[str],
+        targets: npt.NDArray[np.int64],
+        n_labels: int,
+        augment: AugmentSettings,
+        settings: TrainSettings,
+    ) -> None:
+        super().__init__()
+        self.targets, self.n_labels = targets, n_labels
+        self.augment, self.settings = augment, settings
+        self.draw, self.weights = balance(corpora, targets, n_labels)
+        self.rng = np.random.default_rng(settings.seed)
+        self.on_epoch_end()
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.targets) / self.settings.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[Array, Array, npt.NDArray[np.float64]]:
+        b = self.settings.batch_size
+        picks = self.order[index * b : (index + 1) * b]
+        x = np.stack([self.example(i) for i in picks]).astype(np.float32, copy=False)
+        y = np.eye(self.n_labels, dtype=np.float32)[self.targets[picks]]
+        w = self.weights[self.targets[picks]]
+        if self.augment.mixup > 0 and len(picks) > 1:
+            x, y, w = mixup(x, y, w, self.augment.mixup, self.rng)
+        return x, y, w
+
+    def example(self, i: int) -> npt.NDArray[np.floating]:
+        raise NotImplementedError
+
+    def rendering(self, renderings: Sequence[npt.NDArray[Any]]) -> npt.NDArray[Any]:
+        """The clean rendering (at the settings' rate) or a random augmented one."""
+        if len(renderings) == 1 or self.rng.random() < self.settings.clean_fraction:
+            return renderings[0]
+        return renderings[int(self.rng.integers(1, len(renderings)))]
+
+    def on_epoch_end(self) -> None:
+        self.order = self.rng.choice(len(self.targets), len(self.targets), p=self.draw)
+
+
+class Batches(Draws):
+    """The CNN's examples: a random window of a random rendering, normalised cold or by its
+    speaker's statistics as the app would have them."""
 
     def __init__(
         self,
@@ -64,29 +109,12 @@ class Batches(keras.utils.PyDataset):
         augment: AugmentSettings,
         settings: TrainSettings,
     ) -> None:
-        super().__init__()
-        self.data, self.targets, self.n_labels = data, targets, n_labels
-        self.size, self.fill, self.voices = size, fill, voices
-        self.augment, self.settings = augment, settings
-        self.draw, self.weights = balance([c.corpus for c in data.clips], targets, n_labels)
-        self.rng = np.random.default_rng(settings.seed)
-        self.on_epoch_end()
+        self.data, self.size, self.fill, self.voices = data, size, fill, voices
+        super().__init__([c.corpus for c in data.clips], targets, n_labels, augment, settings)
 
-    def __len__(self) -> int:
-        return math.ceil(len(self.targets) / self.settings.batch_size)
-
-    def __getitem__(self, index: int) -> tuple[Array, Array, npt.NDArray[np.float64]]:
-        b = self.settings.batch_size
-        picks = self.order[index * b : (index + 1) * b]
-        norms = [self._norm(i) for i in picks]
-        x = np.stack(
-            [normalise(self._window(i), n.mean, n.std) for i, n in zip(picks, norms, strict=True)]
-        )
-        y = np.eye(self.n_labels, dtype=np.float32)[self.targets[picks]]
-        w = self.weights[self.targets[picks]]
-        if self.augment.mixup > 0 and len(picks) > 1:
-            x, y, w = mixup(x, y, w, self.augment.mixup, self.rng)
-        return x, y, w
+    def example(self, i: int) -> Array:
+        n = self._norm(i)
+        return normalise(self._window(i), n.mean, n.std)
 
     def _norm(self, i: int) -> Norm:
         s = self.settings
@@ -95,15 +123,10 @@ class Batches(keras.utils.PyDataset):
         return self.voices.sampled(i, self.rng)
 
     def _window(self, i: int) -> Array:
-        renderings = self.data.variants[i]
-        use_clean = len(renderings) == 1 or self.rng.random() < self.settings.clean_fraction
-        x = renderings[0] if use_clean else renderings[int(self.rng.integers(1, len(renderings)))]
+        x = self.rendering(self.data.variants[i])
         if self.augment.shift:
             return crop(x, self.size, self.fill, self.rng)
         return windows(x, self.size, len(x), self.fill)[0]
-
-    def on_epoch_end(self) -> None:
-        self.order = self.rng.choice(len(self.targets), len(self.targets), p=self.draw)
 
 
 def predict_clips(
@@ -258,9 +281,9 @@ def run(
         classifier.load_weights(best)
 
 
-class HeadBatches(keras.utils.PyDataset):
-    """Balanced draws of training clips for the encoder model's head: a random window of a random
-    rendering each, as cached encoder frames, then mixup."""
+class HeadBatches(Draws):
+    """The encoder model's head's examples: a random window of a random rendering, as cached
+    encoder frames."""
 
     def __init__(
         self,
@@ -271,34 +294,12 @@ class HeadBatches(keras.utils.PyDataset):
         augment: AugmentSettings,
         settings: TrainSettings,
     ) -> None:
-        super().__init__()
-        self.encoded, self.targets, self.n_labels = encoded, targets, n_labels
-        self.augment, self.settings = augment, settings
-        self.draw, self.weights = balance(corpora, targets, n_labels)
-        self.rng = np.random.default_rng(settings.seed)
-        self.on_epoch_end()
+        self.encoded = encoded
+        super().__init__(corpora, targets, n_labels, augment, settings)
 
-    def __len__(self) -> int:
-        return math.ceil(len(self.targets) / self.settings.batch_size)
-
-    def __getitem__(self, index: int) -> tuple[Array, Array, npt.NDArray[np.float64]]:
-        b = self.settings.batch_size
-        picks = self.order[index * b : (index + 1) * b]
-        x = np.stack([self._window(i) for i in picks]).astype(np.float32)
-        y = np.eye(self.n_labels, dtype=np.float32)[self.targets[picks]]
-        w = self.weights[self.targets[picks]]
-        if self.augment.mixup > 0 and len(picks) > 1:
-            x, y, w = mixup(x, y, w, self.augment.mixup, self.rng)
-        return x, y, w
-
-    def _window(self, i: int) -> npt.NDArray[np.float16]:
-        renderings = self.encoded[i]
-        use_clean = len(renderings) == 1 or self.rng.random() < self.settings.clean_fraction
-        r = renderings[0] if use_clean else renderings[int(self.rng.integers(1, len(renderings)))]
+    def example(self, i: int) -> npt.NDArray[np.float16]:
+        r = self.rendering(self.encoded[i])
         return r[int(self.rng.integers(len(r)))] if self.augment.shift else r[0]
-
-    def on_epoch_end(self) -> None:
-        self.order = self.rng.choice(len(self.targets), len(self.targets), p=self.draw)
 
 
 def predict_encoded(classifier: keras.Model, clips: Sequence[npt.NDArray[np.float16]]) -> Array:

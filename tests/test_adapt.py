@@ -94,12 +94,15 @@ def test_the_meter_learns_nothing_from_a_quiet_room(engine: Engine, clips: list[
     live = LiveAnalyzer(engine, RATE)
     room = np.random.default_rng(2).normal(0, 3e-4, RATE * 6).astype(np.float32)
     results = [r for chunk in np.array_split(room, 60) for r in live.push(chunk).results]
-    assert len(results) > 10 and not any(r.speech for r in results)
+    b = engine.bundle
+    assert len(results) >= (6 - b.window_seconds) / b.hop_seconds  # every hop after the first
+    assert not any(r.speech for r in results)
     assert live.adapter is not None and live.adapter.speaker.count == 0
     assert all(r.adaptation == 0 for r in results)
     speech = files.load(clips[0], RATE)
     after = [r for chunk in np.array_split(speech, 40) for r in live.push(chunk).results]
-    assert after[-1].speech and 0 < after[-1].speech_seconds < len(speech) / RATE
+    assert any(r.speech for r in after)  # the last window may end in the clip's silence
+    assert 0 < after[-1].speech_seconds < len(speech) / RATE
 
 
 def test_only_new_frames_count_once() -> None:
@@ -128,7 +131,7 @@ def test_live_adaptation_equals_the_files_statistics(engine: Engine, clips: list
 
 
 def test_adaptation_off_gives_the_cold_results(engine: Engine, clips: list[Path]) -> None:
-    audio = files.load(clips[0], RATE)
+    audio = np.concatenate([files.load(c, RATE) for c in clips])  # windows enough at any hop
     on, off = (LiveAnalyzer(engine, RATE, adapt=a) for a in (True, False))
     compared = 0
     for chunk in np.array_split(audio, 40):  # 0.1 s reads: at most one result each

@@ -121,9 +121,7 @@ def test_stream_equals_offline(cuts: list[int], seed: int, features: FeatureSett
     log_mel = np.concatenate([m for m, _ in pieces])
     levels = np.concatenate([lv for _, lv in pieces])
     np.testing.assert_allclose(log_mel, pipeline.log_mel(audio), atol=1e-3)
-    np.testing.assert_allclose(
-        pipeline.from_log_mel(log_mel), pipeline.features(audio), atol=1e-4
-    )
+    np.testing.assert_allclose(pipeline.from_log_mel(log_mel), pipeline.features(audio), atol=1e-4)
     np.testing.assert_allclose(levels, pipeline.level_db(audio), atol=1e-4)
     assert stream.frames_done == len(log_mel)
 

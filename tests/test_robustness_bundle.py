@@ -48,6 +48,12 @@ def truncated(path: Path) -> None:
     (path / bundles.TFLITE_FILE).write_bytes(data[: len(data) // 3])
 
 
+def truncated_unchecked(path: Path) -> None:
+    """Damaged, and the checksum that would have caught it gone from the metadata."""
+    truncated(path)
+    edit_meta(path, lambda m: m.pop("files", None))
+
+
 def labels_missing(path: Path) -> None:
     edit_meta(path, lambda m: m.pop("labels"))
 
@@ -66,10 +72,11 @@ def other_outputs(path: Path) -> None:
 
 CASES = {  # case: (damage, words of the message)
     "bundle folder missing": (missing, "No emotion model found"),
-    "tflite truncated to a third": (truncated, "is damaged"),
+    "tflite truncated to a third": (truncated, "changed or damaged"),
+    "tflite truncated, its checksum not in the metadata": (truncated_unchecked, "is damaged"),
     "labels missing from the metadata": (labels_missing, "lacks 'labels'"),
     "metadata names fewer labels than the model has": (fewer_labels, "does not match"),
-    "metadata window disagrees with the model's input": (other_window, "does not match"),
+    "metadata window disagrees with the model's input": (other_window, "shapes disagree"),
     "metadata names outputs the model lacks": (other_outputs, "inputs or outputs"),
 }
 
