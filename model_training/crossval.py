@@ -70,6 +70,7 @@ class Runner:
             return dict(json.loads(path.read_text()))
         print(f"fold {i}: {system}", file=sys.stderr, flush=True)
         result = getattr(self, system)(split, path.parent / system)
+        result["max_epochs"] = self.settings.epochs if system != "baseline" else None
         result["test_speakers"] = split.speakers("test")
         result["val_speakers"] = split.speakers("val")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -182,9 +183,15 @@ def markdown(summary: dict[str, Any], k: int, command: str) -> str:
     for system, s in summary.items():
         n = len(s["pooled"]["ua"]["folds"])
         lines.append(
-            f"| {NAMES[system]} | {n} | {cell(s, 'pooled')} | {cell(s, 'ravdess')} | "
+            f"| {NAMES[system]} | {n} of {k} | {cell(s, 'pooled')} | {cell(s, 'ravdess')} | "
             f"{cell(s, 'emodb')} | {cell(s, 'pooled', 'accuracy')} |"
         )
+    lines += ["", "Pooled UA per fold:", "", "| system | " + " | ".join(
+        f"fold {i}" for i in range(k)) + " |", "|---|" + "---:|" * k]  # fmt: skip
+    for system, s in summary.items():
+        folds = s["pooled"]["ua"]["folds"]
+        cells = [f"{v:.3f}" for v in folds] + ["–"] * (k - len(folds))
+        lines.append(f"| {NAMES[system]} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -165,7 +165,7 @@ def test_second_run_uses_the_feature_cache(run: Path) -> None:
     before = {p: p.stat().st_mtime_ns for p in cache.rglob("*.npy")}
     assert before
     code = train_main([
-        "train", "--datasets", str(datasets()), "--corpora", "ravdess", "emodb",
+        "train", "--model", "cnn", "--datasets", str(datasets()), "--corpora", "ravdess", "emodb",
         "--limit", "3", "--epochs", "1", "--variants", "1", "--out", str(run.parent / "again"),
         "--cache", str(run.parent / "cache"), "--workers", "1",
     ])  # fmt: skip
@@ -191,7 +191,7 @@ def test_bundle_whose_shapes_disagree_is_refused(run: Path, tmp_path: Path) -> N
 
 def test_training_continues_from_a_saved_model(run: Path, capsys: pytest.CaptureFixture) -> None:
     common = [
-        "train", "--datasets", str(datasets()), "--corpora", "ravdess", "emodb",
+        "train", "--model", "cnn", "--datasets", str(datasets()), "--corpora", "ravdess", "emodb",
         "--limit", "3", "--epochs", "1", "--variants", "1", "--cache", str(run.parent / "cache"),
         "--workers", "1", "--init", str(run / "emotion.keras"),
     ]  # fmt: skip
