@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
+from app import bundle as bundles
 from app.audio import files
 from app.audio.files import AudioFileError
 from app.engine import Engine
@@ -273,9 +274,9 @@ def test_two_hour_file_in_bounded_memory(speech, tmp_path: Path, report: Report)
     so peak RSS growth under 250 MB proves it is streamed (peak: the child's VmHWM after the
     analysis, against its VmRSS just before it; not getrusage's ru_maxrss, which on Linux keeps
     the forking pytest process's size, over 1 GB once Keras is imported). What may grow: 30 s blocks
-    (2 MB), the spectrogram capped at 60 000 columns (15 MB of float32 mel columns), and the
-    per-window results (28 800 windows of probabilities and attention, about 15 MB with
-    their Python list overhead); the rest of the bound is room for the allocator."""
+    (2 MB), the spectrogram capped at 60 000 columns (19 MB of float32 mel columns), and the
+    per-window results (14 400 windows at the 0.5 s hop, each with 8 probabilities and 149
+    attention weights, about 10 MB); the rest of the bound is room for the allocator."""
     path = tmp_path / "two-hours.flac"
     pause = np.zeros(RATE * 2, np.float32)
     unit = np.concatenate([speech, pause])
@@ -289,7 +290,8 @@ def test_two_hour_file_in_bounded_memory(speech, tmp_path: Path, report: Report)
     assert done.returncode == 0, done.stderr
     duration, windows, spoken, label, growth, seconds = done.stdout.split()
     assert float(duration) >= LONG_SECONDS
-    assert int(windows) > LONG_SECONDS / 0.25 * 0.99 and int(spoken) > 0 and label != "None"
+    hop = bundles.load().hop_seconds
+    assert int(windows) > LONG_SECONDS / hop * 0.99 and int(spoken) > 0 and label != "None"
     assert float(growth) < RSS_BOUND_MB, done.stdout
     report(
         "Audio files",
