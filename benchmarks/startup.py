@@ -150,7 +150,8 @@ def first_result(runs: int = 5) -> Section:
     src = Summary.of(source)
     sec.add(Figure("python -m app --self-test (start, analyse the sample, exit)", "s", src))
     if FROZEN.is_file():
-        folder = sum(p.stat().st_size for p in FROZEN.parent.rglob("*") if p.is_file()) / 1e6
+        files = [p for p in FROZEN.parent.rglob("*") if p.is_file() and not p.is_symlink()]
+        folder = sum(p.stat().st_size for p in files) / 1e6  # a linked library counts once
         sec.add(
             Figure(
                 "frozen app folder on disk",
