@@ -295,6 +295,7 @@ def train_encoder(args: argparse.Namespace) -> int:
     if layers is None:
         layers, probe = er.choose_layers(train_set, val_set, labels, encoders, cache)
     print(f"encoder layers: {layers}")
+    encoder = er.encoder_meta(layers, probe)
     enc = {
         part: er.encode(f, encoders, layers, augmenting if part == "train" else None, cache)
         for part, f in (("train", train_set), ("val", val_set), ("test", test_set))
@@ -327,7 +328,7 @@ def train_encoder(args: argparse.Namespace) -> int:
             "initialised_from": str(args.init) if args.init else None,
             "model": "encoder",
             "val_ua": val_ua,
-            "encoder": er.encoder_meta(layers, probe),
+            "encoder": encoder,
         },
     }  # fmt: skip
     report["test_adapted"]["adaptation"] = float(
@@ -345,7 +346,7 @@ def train_encoder(args: argparse.Namespace) -> int:
         {
             "training": report["training"],
             "evaluation": summary(report),
-            "encoder": er.encoder_meta(layers, probe),
+            "encoder": encoder,
             "adaptation": {
                 "time_constant": settings.time_constant,
                 "trained": adapts,
@@ -524,8 +525,7 @@ def run_baselines(split: splits.Split, labels: tuple[str, ...], args: argparse.N
     out = {}
     for name, norm in (("egemaps_svm", False), ("egemaps_svm_speaker_norm", True)):
         result = svm.run(split, labels, cache, speaker_norm=norm, workers=args.workers)
-        groups = dict(result["test"])
-        result["test"] = {"pooled": groups.pop("all"), "by_corpus": groups}
+        result["test"] = svm.pooled_and_by_corpus(result["test"])
         out[name] = result
     return out
 

@@ -181,6 +181,12 @@ def run(
     }
 
 
+def pooled_and_by_corpus(groups: dict[str, Any]) -> dict[str, Any]:
+    """:func:`metrics.by_group`'s figures in the report's shape: ``pooled`` and ``by_corpus``."""
+    rest = dict(groups)
+    return {"pooled": rest.pop("all"), "by_corpus": rest}
+
+
 def write(result: dict[str, Any], out_dir: Path) -> Path:
     """``out_dir/baseline.json``, replaced in one step so a reader never sees half a file."""
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -138,9 +138,7 @@ class Runner:
         from model_training import baseline as svm
 
         result = svm.run(split, self.labels, self.cache / "egemaps", workers=self.workers)
-        groups = dict(result["test"])
-        return {"test": {"pooled": groups.pop("all"), "by_corpus": groups},
-                "params": result["params"]}  # fmt: skip
+        return {"test": svm.pooled_and_by_corpus(result["test"]), "params": result["params"]}
 
 
 def summarise(results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from app.features import fit_frames, window_starts
+from app.features import windows
 from model_training.data import CacheError, Features
 
 Array = npt.NDArray[np.float32]
@@ -50,10 +50,10 @@ class Runner:
         self.outputs = sorted(self._run.get_output_details(), key=_output_order)
         (self._input,) = self._run.get_input_details()
 
-    def __call__(self, windows: Array) -> list[Array]:
+    def __call__(self, batch: Array) -> list[Array]:
         """``(n, frames, features)`` -> per output ``(n, ...)``."""
         rows: list[list[Array]] = [[] for _ in self.outputs]
-        for w in windows:
+        for w in batch:
             out = self._run(**{self._input: w[None].astype(np.float32, copy=False)})
             for row, name in zip(rows, self.outputs, strict=True):
                 row.append(out[name][0])
@@ -62,13 +62,6 @@ class Runner:
 
 def _output_order(name: str) -> int:
     return int(name.rsplit("_", 1)[-1]) if name.rsplit("_", 1)[-1].isdigit() else 0
-
-
-def clip_windows(x: Array, size: int, hop: int, fill: Array) -> Array:
-    """Every ``size``-frame window of a clip ``hop`` frames apart; a short clip inside silence."""
-    if len(x) <= size:
-        return fit_frames(x, size, fill)[None]
-    return np.stack([x[i : i + size] for i in window_starts(len(x), size, hop)])
 
 
 def encode(
@@ -109,7 +102,7 @@ def encode(
             continue
         encoded = []
         for i, x in enumerate(renderings):
-            outputs = runner(clip_windows(x, size, hops[0] if i == 0 else hops[1], fill))
+            outputs = runner(windows(x, size, hops[0] if i == 0 else hops[1], fill))
             if pool:
                 stats = [np.concatenate([o.mean(axis=1), o.std(axis=1)], axis=1) for o in outputs]
                 encoded.append(np.stack(stats, axis=1).astype(np.float16))

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.adapt import Norm
-from app.features import WHISPER, hop_frames, normalise, window_frames
+from app.features import WHISPER, hop_frames, normalise, window_frames, windows
 from model_training import data, encoded, whisper
 from model_training.augment import AugmentSettings
 from model_training.corpora import Clip
@@ -88,11 +88,11 @@ def encode(
         feats = replace(feats, variants=[v[:1] for v in feats.variants])
     fill = data.silence(WHISPER)
     hops = (hop_frames(WHISPER, PROBE_HOP_SECONDS),) * 2 if every_layer else encoders.hops
-    windows = encoded.encode(
+    frames = encoded.encode(
         feats, runner, key, encoders.size, hops, fill, cache / "encoded",
         audio_key=augment.audio_key if augment else "", pool=every_layer,
     )  # fmt: skip
-    return Encoded(list(feats.clips), windows)
+    return Encoded(list(feats.clips), frames)
 
 
 def probe_layers(train: Encoded, val: Encoded, labels: Sequence[str]) -> dict[int, float]:
@@ -170,12 +170,12 @@ def predict_normalised(
     its speaker): encoded afresh, since the encoder's input changes."""
     _, runner = encoders.runner(layers)
     fill = data.silence(WHISPER)
-    windows = [
-        [runner(normalise(encoded.clip_windows(x, encoders.size, encoders.hops[0], fill),
+    frames = [
+        [runner(normalise(windows(x, encoders.size, encoders.hops[0], fill),
                           n.mean, n.std))[0]]
         for x, n in zip(feats.clean, norms, strict=True)
     ]  # fmt: skip
-    return predict(head, Encoded(list(feats.clips), windows))
+    return predict(head, Encoded(list(feats.clips), frames))
 
 
 def full_model(head: Any, encoders: Encoders, layers: int, labels: Sequence[str]) -> Any:
