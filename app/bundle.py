@@ -42,6 +42,7 @@ class Encoder:
     layers: int
     sha256: str
     packages: tuple[str, ...]
+    level: bool  # each window's level normalised before the encoder (gain-independent)
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,7 @@ def _encoder(
     try:
         encoder = Encoder(
             str(block["name"]), str(block["licence"]), int(block["layers"]), str(block["sha256"]),
-            tuple(str(p) for p in block["packages"]),
+            tuple(str(p) for p in block["packages"]), bool(block.get("level", False)),
         )  # fmt: skip
     except KeyError as e:
         raise BundleError(f"The model description's encoder entry lacks {e}.") from e

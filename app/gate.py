@@ -1,8 +1,10 @@
 """Speech gate: is anyone speaking in this window? Silence must show as silence, not "neutral".
 
-A frame counts as voiced when it is louder than both an absolute floor and the tracked noise
-floor by a margin; the window opens the gate when enough of its newest frames are voiced and
-closes it (hysteresis) only when clearly fewer are, so the meter does not flicker at pauses.
+A frame counts as voiced when it stands out from the tracked noise floor by a margin: speech is
+found by its contrast, not by its level, so a quiet microphone (speech at -60 dBFS over a -85 dBFS
+floor) is heard as well as a loud one; only digital silence is below every threshold. The
+window opens the gate when enough of its newest frames are voiced and closes it (hysteresis)
+only when clearly fewer are, so the meter does not flicker at pauses.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-FLOOR_DB = -55.0  # frames quieter than this are never speech (dB re full scale)
+FLOOR_DB = -90.0  # frames quieter than this are never speech: below a 16-bit converter's noise
 MARGIN_DB = 12.0  # above the noise floor
 OPEN_FRACTION = 0.2  # of the frames looked at that must be voiced to open the gate
 CLOSE_FRACTION = 0.08

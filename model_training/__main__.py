@@ -7,6 +7,7 @@ import datetime
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 from app.adapt import Norm, Population, frames_for, pooled
 from app.features import WHISPER, FeatureSettings, hop_frames, window_frames, windows
 from app.offline import GATE_SECONDS
-from model_training import augment, corpora, crossval, data, splits
+from model_training import augment, channels, corpora, crossval, data, splits
 from model_training.train import TrainSettings
 
 
@@ -48,6 +49,22 @@ def parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--workers", type=int, default=2)
     common.add_argument("--out", type=Path, default=Path("runs/latest"), help="run folder")
+    common.add_argument(
+        "--noise",
+        help=f"noise and rooms for training (default ${channels.NOISE_ENV} or ../shared/noise)",
+    )
+    common.add_argument(
+        "--noise-eval",
+        default="",
+        help="noise and rooms for evaluation only (default "
+        f"${channels.NOISE_EVAL_ENV} or ../shared/noise-eval)",
+    )
+    common.add_argument(
+        "--conditions", nargs="*", choices=list(channels.BY_NAME), metavar="CONDITION",
+        default=list(channels.BY_NAME),
+        help="channels the test speakers are also heard through (default all; none: "
+        "--conditions alone): " + ", ".join(channels.BY_NAME),
+    )  # fmt: skip
 
     t = sub.add_parser("train", parents=[common], help="train, evaluate and export a bundle")
     t.add_argument(
@@ -111,6 +128,8 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", parents=[common], help="re-score a bundle on its test speakers")
     e.add_argument("--bundle", type=Path, default=Path("assets/model"))
     e.add_argument("--baseline", action="store_true", help="add eGeMAPS+SVM on the same split")
+    e.add_argument("--compare", nargs="+", default=[], metavar="NAME=BUNDLE",
+                   help="other bundles scored the same way (e.g. an earlier model)")  # fmt: skip
     e.set_defaults(run=evaluate_bundle)
 
     c = sub.add_parser(
@@ -187,7 +206,7 @@ def train(args: argparse.Namespace) -> int:
     revision = git_revision()  # at the start: the code that trains, not what landed meanwhile
     labels, scan, split = load_split(args)
     features = FeatureSettings(kind=args.feature)
-    augmenting = augment.only(args.augment, args.variants)
+    augmenting = replace(augment.only(args.augment, args.variants), sounds=args.noise or "")
     settings = train_settings(args)
     start = None
     if args.init:
@@ -279,7 +298,7 @@ def train_encoder(args: argparse.Namespace) -> int:
 
     revision = git_revision()
     labels, scan, split = load_split(args)
-    augmenting = augment.only(args.augment, args.variants)
+    augmenting = replace(augment.only(args.augment, args.variants), sounds=args.noise or "")
     settings = train_settings(args)
     cache = data.cache_root(args.cache)
     encoders = er.Encoders(settings)
@@ -295,7 +314,7 @@ def train_encoder(args: argparse.Namespace) -> int:
     if layers is None:
         layers, probe = er.choose_layers(train_set, val_set, labels, encoders, cache)
     print(f"encoder layers: {layers}")
-    encoder = er.encoder_meta(layers, probe)
+    encoder = er.encoder_meta(layers, probe, encoders.level)
     enc = {
         part: er.encode(f, encoders, layers, augmenting if part == "train" else None, cache)
         for part, f in (("train", train_set), ("val", val_set), ("test", test_set))
@@ -358,12 +377,38 @@ def train_encoder(args: argparse.Namespace) -> int:
         },
         check, saved=head, half=True,
     )  # fmt: skip
+    report["robustness"] = heard(args, split, labels, {"this model": bundle},
+                                 report.get("baselines"))  # fmt: skip
     evaluate.write_report(report, args.out)
     print(evaluate.markdown(report))
     if args.bundle:
         copy_bundle(args.out, args.bundle)
     print(f"bundle written to {bundle.path}" + (f" and {args.bundle}" if args.bundle else ""))
     return 0
+
+
+def heard(
+    args: argparse.Namespace,
+    split: splits.Split,
+    labels: tuple[str, ...],
+    bundles: dict[str, Any],
+    baselines: dict[str, Any] | None,
+) -> dict[str, Any] | None:
+    """Each bundle and the baselines on the test speakers clean and through every condition."""
+    from model_training import robustness
+
+    if not args.conditions:
+        return None
+    cache = data.cache_root(args.cache)
+    systems = {
+        name: robustness.bundle_system(b, split.test, cache, args.workers, args.noise_eval)
+        for name, b in bundles.items()
+    }
+    table = robustness.score(systems, labels, args.conditions)
+    for result in (baselines or {}).values():
+        if not result["speaker_norm"]:  # cold, as the models are
+            table["eGeMAPS+SVM"] = {robustness.CLEAN: result["test"], **result["conditions"]}
+    return table
 
 
 def modes(
@@ -422,7 +467,10 @@ def evaluate_bundle(args: argparse.Namespace) -> int:
         print("error: this split's test speakers differ from the bundle's", file=sys.stderr)
         return 2
     if b.encoder is not None:
-        report = {"test": encoder_scores(b, split, labels, args), "training": trained}
+        from model_training import robustness
+
+        run = robustness.bundle_system(b, split.test, data.cache_root(args.cache), args.workers)
+        report = {"test": evaluate.score_clips(*run(None), labels), "training": trained}
     else:
         model = keras.models.load_model(b.keras_path, safe_mode=True)
         test_set = data.extract(
@@ -446,6 +494,10 @@ def evaluate_bundle(args: argparse.Namespace) -> int:
         }
     if args.baseline:
         report["baselines"] = run_baselines(split, labels, args)
+    others = dict(pair.split("=", 1) if "=" in pair else (Path(pair).name, pair)
+                  for pair in args.compare)  # fmt: skip
+    bundles_ = {"this model": b, **{k: bundles.load(Path(v)) for k, v in others.items()}}
+    report["robustness"] = heard(args, split, labels, bundles_, report.get("baselines"))
     meta = {**b.meta, "evaluation": summary(report)}
     evaluate.write_report(report, b.path)
     evaluate.atomic_write(b.path / bundles.META_FILE, json.dumps(meta, indent=1))
@@ -459,8 +511,9 @@ def cross_validate(args: argparse.Namespace) -> int:
     print(scan.summary())
     clips = limit_per_speaker(scan.clips, args.limit) if args.limit else scan.clips
     runner = crossval.Runner(
-        clips, labels, TrainSettings(epochs=args.epochs), augment.AugmentSettings(),
-        data.cache_root(args.cache), args.out, args.workers, args.layers,
+        clips, labels, TrainSettings(epochs=args.epochs),
+        augment.AugmentSettings(sounds=args.noise or ""), data.cache_root(args.cache), args.out,
+        args.workers, args.layers,
     )  # fmt: skip
     command = "emotion-meter-train " + " ".join(args.argv)
     crossval.run(clips, labels, args.folds, args.systems, runner, command)
@@ -478,29 +531,6 @@ def ua(clips: list[corpora.Clip], probs: np.ndarray, labels: tuple[str, ...]) ->
     from model_training import evaluate
 
     return float(evaluate.score_clips(clips, probs, labels)["pooled"]["ua"])
-
-
-def encoder_scores(
-    b: Any, split: splits.Split, labels: tuple[str, ...], args: argparse.Namespace
-) -> dict[str, Any]:
-    """An encoder bundle's figures on its test speakers: its head over the installed encoder,
-    refused when the bundle names other weights than those installed."""
-    from model_training import encoder_run as er
-    from model_training import evaluate, whisper
-    from model_training import model as models
-
-    if b.encoder.sha256 != whisper.SHA256:
-        raise whisper.WeightsError(
-            f"This model was built on encoder weights with sha256 {b.encoder.sha256[:16]}…, "
-            f"not the installed {whisper.SHA256[:16]}… ({', '.join(b.encoder.packages)})."
-        )
-    cache = data.cache_root(args.cache)
-    encoders = er.Encoders(TrainSettings(window_seconds=b.window_seconds,
-                                         hop_seconds=b.hop_seconds))  # fmt: skip
-    test = er.encode(er.features(split.test, None, cache, args.workers), encoders,
-                     b.encoder.layers, None, cache)  # fmt: skip
-    head = models.load(b.keras_path)
-    return evaluate.score_clips(test.clips, er.predict(head, test), labels)
 
 
 def baseline(args: argparse.Namespace) -> int:
@@ -524,8 +554,12 @@ def run_baselines(split: splits.Split, labels: tuple[str, ...], args: argparse.N
     cache = data.cache_root(args.cache) / "egemaps"
     out = {}
     for name, norm in (("egemaps_svm", False), ("egemaps_svm_speaker_norm", True)):
-        result = svm.run(split, labels, cache, speaker_norm=norm, workers=args.workers)
+        result = svm.run(split, labels, cache, speaker_norm=norm, workers=args.workers,
+                         conditions=args.conditions, sounds=args.noise_eval)  # fmt: skip
         result["test"] = svm.pooled_and_by_corpus(result["test"])
+        result["conditions"] = {
+            c: svm.pooled_and_by_corpus(r) for c, r in result["conditions"].items()
+        }
         out[name] = result
     return out
 

@@ -1,6 +1,6 @@
 """Augmentation of training audio and features; applied after the split, to training clips only.
 
-Audio-domain changes (noise, pitch, stretch, gain) are rendered once per variant and cached as
+Audio-domain changes (noise, pitch, stretch, gain, channel) are rendered once per variant and cached as
 features; time shift (random crop) and mixup are drawn fresh for every batch.
 """
 
@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import cache
 
 import numpy as np
 import numpy.typing as npt
 
 from app.features import fit_frames
+from model_training import channels
 
 Array = npt.NDArray[np.float32]
 
@@ -30,6 +32,8 @@ class AugmentSettings:
     rate: tuple[float, float] = (0.85, 1.15)
     gain: float = 0.8
     gain_db: tuple[float, float] = (-12.0, 6.0)
+    channel: float = 0.8  # a random room, noise, microphone, line or codec (channels.draw)
+    sounds: str = ""  # training noise and rooms (default: channels.shared_root)
     shift: bool = True  # random crop position in every batch
     mixup: float = 0.2  # Beta(alpha, alpha) of mixup; 0 turns it off
 
@@ -45,9 +49,11 @@ class AugmentSettings:
         return repr(sorted(d.items()))
 
 
-AUDIO = ("noise", "pitch", "stretch", "gain")
+AUDIO = ("noise", "pitch", "stretch", "gain", "channel")
 NAMES = (*AUDIO, "shift", "mixup")
-NONE = AugmentSettings(variants=0, noise=0, pitch=0, stretch=0, gain=0, shift=False, mixup=0)
+NONE = AugmentSettings(
+    variants=0, noise=0, pitch=0, stretch=0, gain=0, channel=0, shift=False, mixup=0
+)
 
 
 def only(names: Sequence[str], variants: int = AugmentSettings.variants) -> AugmentSettings:
@@ -100,9 +106,16 @@ def render(y: Array, sample_rate: int, s: AugmentSettings, rng: np.random.Genera
         y = time_stretch(y, rng.uniform(*s.rate))
     if rng.random() < s.gain:
         y = gain(y, rng.uniform(*s.gain_db))
+    if rng.random() < s.channel:
+        y = channels.draw(y, training_sounds(s.sounds), rng)
     if rng.random() < s.noise:
         y = add_noise(y, rng.uniform(*s.snr_db), rng)
     return y
+
+
+@cache
+def training_sounds(root: str) -> channels.Sounds:
+    return channels.Sounds.read(channels.shared_root(evaluation=False, path=root or None))
 
 
 def crop(x: Array, size: int, fill: Array, rng: np.random.Generator) -> Array:

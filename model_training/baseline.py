@@ -28,7 +28,7 @@ import numpy.typing as npt
 from tqdm import tqdm
 
 from app.audio.files import AudioFileError, load
-from model_training import metrics
+from model_training import channels, metrics
 from model_training.corpora import Clip
 from model_training.splits import Split
 
@@ -55,13 +55,17 @@ class Functionals(NamedTuple):
     skipped: list[tuple[Path, str]]
 
 
-def egemaps(clips: Sequence[Clip], cache_dir: Path, workers: int = 2) -> Functionals:
-    """eGeMAPS functionals of every clip, from ``cache_dir`` or computed in ``workers`` processes.
+def egemaps(
+    clips: Sequence[Clip], cache_dir: Path, workers: int = 2, condition: str | None = None,
+    sounds: str = "",
+) -> Functionals:  # fmt: skip
+    """eGeMAPS functionals of every clip (heard through the evaluation ``condition`` when given,
+    see :func:`channels.heard`), from ``cache_dir`` or computed in ``workers`` processes.
 
     Only the clips missing from the cache reach the pool, so a second run computes nothing; a clip
     that cannot be read or is too short for the functionals is skipped with its reason.
     """
-    keys = [cache_dir / f"{_key(c.path)}.npy" for c in clips]
+    keys = [cache_dir / f"{_key(c.path, condition, sounds)}.npy" for c in clips]
     missing = [i for i, k in enumerate(keys) if not k.exists()]
     fresh: dict[int, Array | str] = {}
     with (
@@ -69,8 +73,8 @@ def egemaps(clips: Sequence[Clip], cache_dir: Path, workers: int = 2) -> Functio
         if workers > 1 and len(missing) > 1
         else nullcontext()
     ) as pool:
-        paths = [str(clips[i].path) for i in missing]
-        results = pool.map(_functionals, paths, chunksize=8) if pool else map(_functionals, paths)
+        jobs = [(str(clips[i].path), condition, sounds) for i in missing]
+        results = pool.map(_functionals, jobs, chunksize=8) if pool else map(_functionals, jobs)
         for i, result in tqdm(
             zip(missing, results, strict=True),
             total=len(missing),
@@ -124,8 +128,11 @@ def run(
     speaker_norm: bool = False,
     seed: int = 0,
     workers: int = 2,
+    conditions: Sequence[str] = (),
+    sounds: str = "",
 ) -> dict[str, Any]:
-    """Fit on the training speakers, choose C and gamma by validation UA, score the test speakers.
+    """Fit on the training speakers, choose C and gamma by validation UA, score the test speakers
+    (also heard through each evaluation channel in ``conditions``).
 
     With ``speaker_norm`` training rows are normalised by their speaker's training clips and
     validation/test rows leave-one-out, so no test clip informs its own normalisation.
@@ -167,7 +174,18 @@ def run(
     ]
     best = max(grid, key=lambda r: r["val_ua"])  # the first of equals: the smaller C and gamma
     model = fit(best["C"], best["gamma"])
+
+    def heard(condition: str) -> dict[str, Any]:
+        found = egemaps(parts["test"], cache_dir, workers, condition, sounds)
+        kept = [c for c, ok in zip(parts["test"], found.ok, strict=True) if ok]
+        x = found.features.astype(np.float64)
+        if speaker_norm:
+            x = speaker_normalise(x, [c.speaker for c in kept], leave_one_out=True)
+        truth = [labels.index(c.label) for c in kept]
+        return metrics.by_group(truth, model.predict(x), [c.corpus for c in kept], labels)
+
     return {
+        "conditions": {name: heard(name) for name in conditions},
         "method": METHOD,
         "speaker_norm": speaker_norm,
         "params": {"C": best["C"], "gamma": best["gamma"]},
@@ -203,14 +221,15 @@ def _z(
     return (rows - reference.mean(axis=0)) / np.maximum(reference.std(axis=0), MIN_STD)
 
 
-def _key(path: Path) -> str:
-    """Changes with the file's content (size, mtime) and with the feature set."""
+def _key(path: Path, condition: str | None = None, sounds: str = "") -> str:
+    """Changes with the file's content (size, mtime), the feature set and the channel."""
     try:
         stat = path.stat()
         facts = [stat.st_size, stat.st_mtime_ns]
     except OSError:  # never in the cache, so the worker says what is wrong with it
         facts = []
-    text = json.dumps([FEATURE_SET, str(path.resolve()), *facts])
+    channel = [condition, sounds] if condition else []
+    text = json.dumps([FEATURE_SET, str(path.resolve()), *facts, *channel])
     return hashlib.sha1(text.encode()).hexdigest()
 
 
@@ -258,12 +277,15 @@ def _smile() -> opensmile.Smile:
     )
 
 
-def _functionals(path: str) -> Array | str:
-    """Worker: the 88 functionals of one file, or why it has none."""
+def _functionals(job: tuple[str, str | None, str]) -> Array | str:
+    """Worker: the 88 functionals of one file (through a channel), or why it has none."""
+    path, condition, sounds = job
     try:
         audio = load(path, SAMPLE_RATE)
     except AudioFileError as e:
         return str(e)
+    if condition:
+        audio = channels.heard(audio, condition, Path(path).name, sounds)
     if not np.abs(audio).max() > 0:
         return "silent"
     with warnings.catch_warnings():  # "segment too short": answered by the NaN check below

@@ -23,6 +23,7 @@ import numpy.typing as npt
 from app.adapt import Moments, Norm, Population, blend, clip_moments, pooled
 from app.audio.files import AudioFileError, load
 from app.features import FeatureSettings, Pipeline, silence_frame
+from model_training import channels
 from model_training.augment import AugmentSettings, render
 from model_training.corpora import Clip
 
@@ -71,14 +72,18 @@ def extract(
     augment: AugmentSettings | None,
     cache_dir: Path,
     workers: int = 2,
+    condition: str | None = None,
+    sounds: str = "",
 ) -> Features:
-    """Features of every clip (and ``augment.variants`` renderings when given), in clip order.
+    """Features of every clip (and ``augment.variants`` renderings when given), in clip order;
+    with ``condition`` (a name in :data:`channels.BY_NAME`), of the clip heard through that
+    channel, with the evaluation recordings at ``sounds`` (default: their shared folder).
 
     ``workers`` > 1 computes in that many processes; 1 computes here.
     """
     from tqdm import tqdm
 
-    jobs = [(c, settings, augment, cache_dir) for c in clips]
+    jobs = [(c, settings, augment, cache_dir, condition, sounds) for c in clips]
     kept: list[Clip] = []
     variants: list[list[Array]] = []
     levels: list[Array] = []
@@ -104,15 +109,16 @@ def extract(
 
 
 def _clip_variants(
-    job: tuple[Clip, FeatureSettings, AugmentSettings | None, Path],
+    job: tuple[Clip, FeatureSettings, AugmentSettings | None, Path, str | None, str],
 ) -> list[Array] | str:
     """Worker: the cached or freshly computed variants of one clip, then its frame levels, or
     why it is unusable."""
-    clip, settings, augment, cache_dir = job
+    clip, settings, augment, cache_dir, condition, sounds = job
     count = 1 + (augment.variants if augment else 0)
     stat = clip.path.stat()
     base = json.dumps(
         [settings.to_dict(), str(clip.path.resolve()), stat.st_size, stat.st_mtime_ns]
+        + ([condition, sounds] if condition else [])
     )
     paths = [
         cache_dir / _key(base if i == 0 else f"{base}{augment.audio_key if augment else ''}{i}")
@@ -127,6 +133,8 @@ def _clip_variants(
         return str(e)
     if len(audio) < settings.n_fft or not np.abs(audio).max() > 0:
         return "too short or silent"
+    if condition:
+        audio = channels.heard(audio, condition, clip.path.name, sounds)
     rng = np.random.default_rng(
         int(hashlib.sha1(f"{SEED}{clip.path.name}".encode()).hexdigest(), 16)
     )

@@ -50,9 +50,11 @@ class Encoded:
 
 
 class Encoders:
-    """The LiteRT encoders (float16 weights), built once from the weights in the packages."""
+    """The LiteRT encoders (float16 weights), built once from the weights in the packages;
+    ``level``: each window level-normalised first (:class:`whisper.Level`)."""
 
-    def __init__(self, settings: TrainSettings) -> None:
+    def __init__(self, settings: TrainSettings, level: bool = True) -> None:
+        self.level = level
         self.weights = whisper.parse(whisper.read_model())
         self.size = window_frames(WHISPER, settings.window_seconds)
         self.hops = (hop_frames(WHISPER, settings.hop_seconds),) * 2
@@ -60,17 +62,20 @@ class Encoders:
 
     def runner(self, layers: int, every_layer: bool = False) -> tuple[str, encoded.Runner]:
         key = f"{whisper.SHA256}:{layers}:{'all' if every_layer else 'last'}:float16"
+        key += ":level" if self.level else ""
         if key not in self._runners:
-            model = whisper.encoder(self.size, layers, self.weights,
+            model = whisper.encoder(self.size, layers, self.weights, level=self.level,
                                     outputs="all" if every_layer else "batch1")  # fmt: skip
             self._runners[key] = encoded.Runner(encoded.to_tflite(model))
         return key, self._runners[key]
 
 
 def features(
-    clips: Sequence[Clip], augment: AugmentSettings | None, cache: Path, workers: int
-) -> data.Features:
-    return data.extract(clips, WHISPER, augment, cache / "features", workers)
+    clips: Sequence[Clip], augment: AugmentSettings | None, cache: Path, workers: int,
+    condition: str | None = None, sounds: str = "",
+) -> data.Features:  # fmt: skip
+    """Whisper log-mel of every clip (heard through the evaluation ``condition`` if given)."""
+    return data.extract(clips, WHISPER, augment, cache / "features", workers, condition, sounds)
 
 
 def encode(
@@ -80,17 +85,20 @@ def encode(
     augment: AugmentSettings | None,
     cache: Path,
     every_layer: bool = False,
+    condition: str | None = None,
 ) -> Encoded:
-    """Encoder windows of every clip; ``every_layer``: pooled statistics of every layer instead
-    (clean renderings only), to choose a layer."""
+    """Encoder windows of every clip (``feats`` heard through ``condition``, if they were);
+    ``every_layer``: pooled statistics of every layer instead (clean renderings only), to choose
+    a layer."""
     key, runner = encoders.runner(layers, every_layer)
     if every_layer:
         feats = replace(feats, variants=[v[:1] for v in feats.variants])
     fill = data.silence(WHISPER)
     hops = (hop_frames(WHISPER, PROBE_HOP_SECONDS),) * 2 if every_layer else encoders.hops
+    heard = f"heard:{condition}" if condition else ""
     frames = encoded.encode(
         feats, runner, key, encoders.size, hops, fill, cache / "encoded",
-        audio_key=augment.audio_key if augment else "", pool=every_layer,
+        audio_key=(augment.audio_key if augment else "") + heard, pool=every_layer,
     )  # fmt: skip
     return Encoded(list(feats.clips), frames)
 
@@ -182,16 +190,18 @@ def full_model(head: Any, encoders: Encoders, layers: int, labels: Sequence[str]
     """The model the app runs: the encoder's layers and the trained head in one graph."""
     from model_training import model as models
 
-    model = models.build_encoder_model(encoders.size, len(labels), layers, encoders.weights)
+    model = models.build_encoder_model(encoders.size, len(labels), layers, encoders.weights,
+                                       level=encoders.level)  # fmt: skip
     models.copy_head(head, model)
     return model
 
 
-def encoder_meta(layers: int, probe: dict[int, float] | None) -> dict[str, Any]:
+def encoder_meta(layers: int, probe: dict[int, float] | None, level: bool) -> dict[str, Any]:
     """What the bundle says of its encoder: enough to rebuild it and to check it is the same."""
     return {
         "name": whisper.NAME,
         "layers": layers,
+        "level": level,
         "width": whisper.WIDTH,
         "packages": list(whisper.PACKAGES),
         "sha256": whisper.SHA256,

@@ -48,6 +48,14 @@ def write_report(report: dict[str, Any], out_dir: Path) -> None:
     atomic_write(out_dir / REPORT_JSON, json.dumps(report, indent=1))
     atomic_write(out_dir / REPORT_MD, markdown(report))
     plot_confusion(report["test"]["pooled"], out_dir / CONFUSION_PNG)
+    if report.get("robustness"):
+        from model_training import robustness
+
+        robustness.plot(report["robustness"], chance(report), out_dir / robustness.PLOT)
+
+
+def chance(report: dict[str, Any]) -> float:
+    return 1 / len(report["test"]["pooled"]["labels"])
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -100,6 +108,10 @@ def markdown(report: dict[str, Any]) -> str:
             "",
         ]
     lines += encoder_lines(train)
+    if report.get("robustness"):
+        from model_training import robustness
+
+        lines += robustness.markdown(report["robustness"], chance(report))
     return "\n".join(lines)
 
 

@@ -95,13 +95,14 @@ def build_head(steps: int, width: int, labels: int) -> keras.Model:
 
 def build_encoder_model(
     frames: int, labels: int, n_layers: int, weights: dict | None = None,
-    batch_size: int | None = None,
+    batch_size: int | None = None, level: bool = True,
 ) -> keras.Model:  # fmt: skip
-    """``(frames, 80)`` Whisper log-mel -> ``emotion`` and ``attention`` (frames // 2 steps)."""
+    """``(frames, 80)`` Whisper log-mel -> ``emotion`` and ``attention`` (frames // 2 steps);
+    ``level``: the window's level normalised first (:class:`whisper.Level`)."""
     from model_training import whisper
 
     inputs = keras.Input((frames, whisper.N_MELS), batch_size=batch_size, name="features")
-    emotion, attention = head(whisper.encode(inputs, n_layers), labels)
+    emotion, attention = head(whisper.encode(inputs, n_layers, level=level), labels)
     model = keras.Model(inputs, [emotion, attention], name="emotion_meter_encoder")
     whisper.load_weights(model, whisper.parse(whisper.read_model()) if weights is None else weights)
     whisper.frozen(model)
@@ -113,7 +114,8 @@ def from_bundle(bundle: Any) -> keras.Model:
     encoder model its head over the encoder rebuilt from the installed weights."""
     if bundle.encoder is None:
         return load(bundle.keras_path)
-    model = build_encoder_model(bundle.window_frames, len(bundle.labels), bundle.encoder.layers)
+    model = build_encoder_model(bundle.window_frames, len(bundle.labels), bundle.encoder.layers,
+                                level=bundle.encoder.level)  # fmt: skip
     copy_head(load(bundle.keras_path), model)
     return model
 

@@ -33,6 +33,7 @@ FFN = 2048
 LAYERS = 6
 POSITIONS = 1500
 EPSILON = 1e-5  # PyTorch's LayerNorm default (Keras' is 1e-3)
+LEVEL_REFERENCE = 0.0  # Whisper's scale (dB / 40 + 1): about a RAVDESS window's loud frames
 DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 
 
@@ -126,6 +127,27 @@ class Positions(layers.Layer):
         return {**super().get_config(), "steps": self.steps, "width": self.width}
 
 
+@keras.saving.register_keras_serializable(package="emotion_meter")
+class Level(layers.Layer):
+    """Ours, not Whisper's: shifts a window's log-mel so that its loudest quarter of frames sits
+    at ``reference``. A microphone's gain adds the same constant to every bin of Whisper's log
+    scale; taken out here, it cannot change the emotion."""
+
+    def __init__(self, reference: float = LEVEL_REFERENCE, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.reference = reference
+
+    def call(self, x: keras.KerasTensor) -> keras.KerasTensor:
+        from keras import ops
+
+        frame = ops.mean(x, axis=-1)  # (batch, frames)
+        loud, _ = ops.top_k(frame, max(1, int(x.shape[1]) // 4))
+        return x - ops.mean(loud, axis=-1)[:, None, None] + self.reference
+
+    def get_config(self) -> dict[str, object]:
+        return {**super().get_config(), "reference": self.reference}
+
+
 def block(x: keras.KerasTensor, i: int) -> keras.KerasTensor:
     """One pre-norm transformer layer: self-attention, then a 2048-wide GELU MLP."""
     h = layers.LayerNormalization(epsilon=EPSILON, name=f"enc{i}_attn_norm")(x)
@@ -146,13 +168,16 @@ def stem(inputs: keras.KerasTensor) -> keras.KerasTensor:
     return Positions(int(x.shape[1]), name="enc_positions")(x)
 
 
-def encode(inputs: keras.KerasTensor, n_layers: int, final_norm: bool = False) -> keras.KerasTensor:
+def encode(
+    inputs: keras.KerasTensor, n_layers: int, final_norm: bool = False, level: bool = False
+) -> keras.KerasTensor:
     """The encoder's layers on ``inputs`` (``(frames, 80)``): the output of layer ``n_layers``,
-    through Whisper's own final norm only with ``final_norm``. Weights: :func:`load_weights`."""
+    through Whisper's own final norm only with ``final_norm``, on a level-normalised window with
+    ``level`` (:class:`Level`). Weights: :func:`load_weights`."""
     frames = int(inputs.shape[1])
     if not 1 <= n_layers <= LAYERS or frames % 2 or frames // 2 > POSITIONS:
         raise ValueError(f"need 1 <= layers <= {LAYERS} and an even frame count <= 3000")
-    x = stem(inputs)
+    x = stem(Level(name="level")(inputs) if level else inputs)
     for i in range(n_layers):
         x = block(x, i)
     if final_norm:
@@ -167,13 +192,14 @@ def encoder(
     *,
     final_norm: bool = False,
     outputs: str = "last",
+    level: bool = False,
 ) -> keras.Model:
     """``(frames, 80)`` Whisper log-mel -> ``(frames // 2, 512)`` with the real weights;
     ``outputs="all"`` gives every layer's output (for choosing a layer); ``"batch1"`` and
     ``"all"`` fix the batch to one, as LiteRT conversion needs."""
     inputs = keras.Input((frames, N_MELS), batch_size=None if outputs == "last" else 1,
                          name="features")  # fmt: skip
-    last = encode(inputs, n_layers, final_norm)
+    last = encode(inputs, n_layers, final_norm, level)
     model = keras.Model(inputs, last, name="whisper_encoder")
     if outputs == "all":
         model = keras.Model(

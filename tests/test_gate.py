@@ -39,3 +39,17 @@ def test_reset_forgets() -> None:
     gate.update(np.full(50, -20.0, np.float32))
     gate.reset()
     assert gate.noise_db is None and not gate.is_open
+
+
+def test_quiet_speech_over_a_quiet_floor_opens() -> None:
+    """Contrast, not level: speech at -60 dBFS over a -85 dBFS floor is speech."""
+    gate = SpeechGate()
+    room = np.random.default_rng(1).normal(-85.0, 1.0, 100).astype(np.float32)
+    assert not gate.update(room)
+    speech = room.copy()
+    speech[::2] = -60.0
+    assert gate.update(speech)
+
+
+def test_digital_silence_never_opens() -> None:
+    assert not SpeechGate().update(np.full(100, -100.0, np.float32))

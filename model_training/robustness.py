@@ -1,0 +1,157 @@
+"""The robustness evaluation: each system on the held-out speakers, clean and heard through every
+channel of :data:`channels.CONDITIONS` (evaluation recordings only), side by side.
+
+A system is a function from a condition (``None``: clean) to the clips it scored and their
+clip-level probabilities; the figures land in the report as a table and a plot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model_training import channels, data, evaluate
+from model_training.corpora import Clip
+
+CLEAN = "clean"
+PLOT = "robustness.png"
+
+System = Callable[[str | None], tuple[list[Clip], np.ndarray]]
+
+
+def bundle_system(
+    bundle: Any, clips: Sequence[Clip], cache: Path, workers: int, sounds: str = ""
+) -> System:
+    """A bundle's model as the evaluation runs it: an encoder model's head over the installed
+    encoder (refused if the bundle names other weights), a CNN's Keras model; cold, clip-level
+    (the mean over windows, as ``analyze`` takes it)."""
+    from model_training import model as models
+
+    if bundle.encoder is not None:
+        from model_training import encoder_run as er
+        from model_training import whisper
+        from model_training.train import TrainSettings
+
+        if bundle.encoder.sha256 != whisper.SHA256:
+            raise whisper.WeightsError(
+                f"This model was built on encoder weights with sha256 "
+                f"{bundle.encoder.sha256[:16]}…, not the installed {whisper.SHA256[:16]}… "
+                f"({', '.join(bundle.encoder.packages)})."
+            )
+        timing = TrainSettings(window_seconds=bundle.window_seconds,
+                               hop_seconds=bundle.hop_seconds)  # fmt: skip
+        encoders = er.Encoders(timing, bundle.encoder.level)
+        head = models.load(bundle.keras_path)
+
+        def encoder_run(condition: str | None) -> tuple[list[Clip], np.ndarray]:
+            feats = er.features(clips, None, cache, workers, condition, sounds)
+            enc = er.encode(feats, encoders, bundle.encoder.layers, None, cache,
+                            condition=condition)  # fmt: skip
+            return enc.clips, er.predict(head, enc)
+
+        return encoder_run
+
+    from app.features import hop_frames
+    from model_training.train import predict_clips
+
+    classifier = models.classifier(models.load(bundle.keras_path))
+    hop, fill = hop_frames(bundle.features, bundle.hop_seconds), data.silence(bundle.features)
+
+    def cnn_run(condition: str | None) -> tuple[list[Clip], np.ndarray]:
+        feats = data.extract(clips, bundle.features, None, cache / "features", workers, condition,
+                             sounds)  # fmt: skip
+        norms = [bundle.population.cold] * len(feats.clips)
+        return feats.clips, predict_clips(classifier, feats.clean, bundle.window_frames, hop,
+                                          fill, norms)  # fmt: skip
+
+    return cnn_run
+
+
+def score(
+    systems: dict[str, System], labels: Sequence[str], conditions: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Per system, per condition (clean first): the report's figures (pooled, by corpus)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, run in systems.items():
+        out[name] = {}
+        for condition in (CLEAN, *conditions):
+            clips, probs = run(None if condition == CLEAN else condition)
+            scored = evaluate.score_clips(clips, probs, labels)
+            out[name][condition] = {k: scored[k] for k in ("pooled", "by_corpus")}
+            print(f"{name}, {condition}: UA {scored['pooled']['ua']:.3f}", flush=True)
+    return out
+
+
+def summary(results: dict[str, Any]) -> dict[str, float]:
+    """Clean UA, the mean over the conditions, the worst condition's, and its gap to clean."""
+    ua = {c: r["pooled"]["ua"] for c, r in results.items()}
+    heard = [v for c, v in ua.items() if c != CLEAN]
+    return {
+        "clean": ua[CLEAN],
+        "mean": float(np.mean(heard)),
+        "worst": float(min(heard)),
+        "gap": ua[CLEAN] - float(np.mean(heard)),
+    }
+
+
+def markdown(table: dict[str, dict[str, Any]], chance: float) -> list[str]:
+    """UA per condition (rows) and system (columns), corpora in brackets; the summary rows."""
+    systems = list(table)
+    conditions = list(next(iter(table.values())))
+    families = {c.name: c.family for c in channels.CONDITIONS}
+    corpora = sorted(next(iter(table.values()))[CLEAN]["by_corpus"])
+    lines = [
+        "## Through other channels",
+        "",
+        "The same held-out speakers heard through each channel, with noise recordings and rooms "
+        "kept for evaluation (`../shared/noise-eval`, never used in training). UA pooled "
+        f"({' / '.join(corpora)} in brackets); chance is {chance:.3f}.",
+        "",
+        "| condition | family | " + " | ".join(systems) + " |",
+        "|---|---|" + "---:|" * len(systems),
+    ]
+    for c in conditions:
+        cells = []
+        for s in systems:
+            r = table[s][c]
+            by = " / ".join(
+                f"{r['by_corpus'][k]['ua']:.2f}" for k in corpora if k in r["by_corpus"]
+            )
+            cells.append(f"{r['pooled']['ua']:.3f} ({by})")
+        lines.append(f"| {c} | {families.get(c, CLEAN)} | " + " | ".join(cells) + " |")
+    sums = {s: summary(table[s]) for s in systems}
+    for key, what in (("mean", "mean over channels"), ("worst", "worst channel"),
+                      ("gap", "clean − mean")):  # fmt: skip
+        lines.append(
+            f"| **{what}** | | " + " | ".join(f"{sums[s][key]:.3f}" for s in systems) + " |"
+        )
+    return [*lines, "", f"UA per condition and system: `{PLOT}`.", ""]
+
+
+def plot(table: dict[str, dict[str, Any]], chance: float, path: Path) -> None:
+    """Grouped bars: UA per condition, one colour per system, chance marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    systems = list(table)
+    conditions = list(next(iter(table.values())))
+    width = 0.8 / len(systems)
+    fig, ax = plt.subplots(figsize=(12, 4.8), dpi=110)
+    for i, s in enumerate(systems):
+        values = [table[s][c]["pooled"]["ua"] for c in conditions]
+        ax.bar(np.arange(len(conditions)) + (i - (len(systems) - 1) / 2) * width, values, width,
+               label=s)  # fmt: skip
+    ax.axhline(chance, color="black", linestyle=":", linewidth=1, label="chance")
+    ax.set_xticks(range(len(conditions)), conditions, rotation=35, ha="right")
+    ax.set_ylabel("UA (held-out speakers)")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8, ncol=len(systems) + 1, loc="upper right")
+    ax.set_title("Held-out speakers through other channels")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
