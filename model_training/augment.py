@@ -1,7 +1,7 @@
 """Augmentation of training audio and features; applied after the split, to training clips only.
 
-Audio-domain changes (noise, pitch, stretch, gain, channel) are rendered once per variant and cached as
-features; time shift (random crop) and mixup are drawn fresh for every batch.
+Audio-domain changes (noise, pitch, stretch, gain, channel) are rendered once per variant and
+cached as features; time shift (random crop) and mixup are drawn fresh for every batch.
 """
 
 from __future__ import annotations
