@@ -59,6 +59,7 @@ class Bundle:
     speech_mean: npt.NDArray[np.float32]  # the training speakers' mean over speech frames
     encoder: Encoder | None  # the pretrained encoder the model is built on, if any
     meta: dict[str, Any] = field(repr=False, compare=False)
+    temperature: float = 1.0  # calibration: probabilities ** (1 / T), renormalised; 1 = none
 
     @property
     def population(self) -> Population:
@@ -166,8 +167,23 @@ def _from_meta(path: Path, meta: Any) -> Bundle:
     encoder = _encoder(meta, features, window_frames(features, window), steps)
     _check_files(path, meta)
     return Bundle(
-        path, labels, features, window, hop, mean, std, steps, seconds, speech, encoder, meta
-    )
+        path, labels, features, window, hop, mean, std, steps, seconds, speech, encoder, meta,
+        _temperature(meta),
+    )  # fmt: skip
+
+
+def _temperature(meta: dict[str, Any]) -> float:
+    """The calibration's temperature; a bundle without calibration shows raw probabilities."""
+    block = meta.get("calibration")
+    if block is None:
+        return 1.0
+    try:
+        t = float(block["temperature"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise BundleError(f"The model's calibration is invalid: {e}.") from e
+    if not (np.isfinite(t) and 0.05 <= t <= 20):
+        raise BundleError(f"The model's calibration temperature {t} is out of range.")
+    return t
 
 
 def _encoder(

@@ -19,6 +19,16 @@ THREADS = 1
 Array = npt.NDArray[np.float32]
 
 
+def temper(probs: Array, temperature: float) -> Array:
+    """Probabilities at a calibration temperature: ``softmax(log(p) / T)``, the same as dividing
+    the logits by ``T``; works on ``(..., labels)``. ``T`` > 1 softens, 1 changes nothing."""
+    if temperature == 1.0:
+        return np.array(probs, np.float32)
+    logits = np.log(np.maximum(probs, 1e-12)) / temperature
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class Prediction:
     probabilities: Array  # (labels,), sums to 1
@@ -73,9 +83,11 @@ class Engine:
             )
 
     def predict(self, window: Array) -> Prediction:
-        """Probabilities and attention for one normalised window, shape ``(frames, features)``."""
+        """Calibrated probabilities and attention for one normalised window, shape
+        ``(frames, features)``."""
         out = self._run(features=window[None].astype(np.float32, copy=False))
-        return Prediction(out[self._emotion][0].copy(), out[self._attention][0].copy())
+        probs = temper(out[self._emotion][0], self.bundle.temperature)
+        return Prediction(probs, out[self._attention][0].copy())
 
     def predict_features(self, window: Array) -> Prediction:
         """:meth:`predict` on raw features, normalised with the bundle's training statistics."""

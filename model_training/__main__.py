@@ -16,7 +16,7 @@ import numpy as np
 from app.adapt import Norm, Population, frames_for, pooled
 from app.features import WHISPER, FeatureSettings, hop_frames, window_frames, windows
 from app.offline import GATE_SECONDS
-from model_training import augment, channels, corpora, crossval, data, splits
+from model_training import augment, calibration, channels, corpora, crossval, data, splits
 from model_training.train import TrainSettings
 
 
@@ -131,6 +131,13 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--compare", nargs="+", default=[], metavar="NAME=BUNDLE",
                    help="other bundles scored the same way (e.g. an earlier model)")  # fmt: skip
     e.set_defaults(run=evaluate_bundle)
+
+    k = sub.add_parser(
+        "calibrate", parents=[common],
+        help="fit a bundle's calibration temperature on its validation speakers",
+    )  # fmt: skip
+    k.add_argument("--bundle", type=Path, default=Path("assets/model"))
+    k.set_defaults(run=calibrate_bundle)
 
     c = sub.add_parser(
         "crossval",
@@ -292,6 +299,7 @@ def train(args: argparse.Namespace) -> int:
 def train_encoder(args: argparse.Namespace) -> int:
     """The bundled model: Whisper-base's encoder (frozen) and a head trained on its cached
     output; the number of layers chosen on the validation speakers."""
+    from app import bundle as bundles
     from model_training import encoder_run as er
     from model_training import evaluate, export
     from model_training import model as models
@@ -377,14 +385,33 @@ def train_encoder(args: argparse.Namespace) -> int:
         },
         check, saved=head, half=True,
     )  # fmt: skip
+    report["training"]["calibration"] = calibrate(bundle, split, labels, args)
+    bundle = bundles.load(args.out)
+    report["test"] = bundle_scores(bundle, split.test, labels, args)  # calibrated, as the app
     report["robustness"] = heard(args, split, labels, {"this model": bundle},
                                  report.get("baselines"))  # fmt: skip
+    evaluate.atomic_write(
+        args.out / bundles.META_FILE,
+        json.dumps({**bundle.meta, "evaluation": summary(report)}, indent=1),
+    )
     evaluate.write_report(report, args.out)
     print(evaluate.markdown(report))
     if args.bundle:
         copy_bundle(args.out, args.bundle)
     print(f"bundle written to {bundle.path}" + (f" and {args.bundle}" if args.bundle else ""))
     return 0
+
+
+def bundle_scores(
+    b: Any, clips: list[corpora.Clip], labels: tuple[str, ...], args: argparse.Namespace
+) -> dict[str, Any]:
+    """A bundle's clip-level figures, calibrated as the app shows them."""
+    from model_training import evaluate, robustness
+
+    run = robustness.bundle_system(b, clips, data.cache_root(args.cache), args.workers)
+    scored, windows = run(None)
+    probs = calibration.clip_probabilities(windows, b.temperature)
+    return evaluate.score_clips(scored, probs, labels)
 
 
 def heard(
@@ -401,9 +428,10 @@ def heard(
         return None
     cache = data.cache_root(args.cache)
     systems = {
-        name: robustness.bundle_system(b, split.test, cache, args.workers, args.noise_eval)
+        name: (robustness.bundle_system(b, split.test, cache, args.workers, args.noise_eval),
+               b.temperature)
         for name, b in bundles.items()
-    }
+    }  # fmt: skip
     table = robustness.score(systems, labels, args.conditions)
     for result in (baselines or {}).values():
         if not result["speaker_norm"]:  # cold, as the models are
@@ -467,10 +495,7 @@ def evaluate_bundle(args: argparse.Namespace) -> int:
         print("error: this split's test speakers differ from the bundle's", file=sys.stderr)
         return 2
     if b.encoder is not None:
-        from model_training import robustness
-
-        run = robustness.bundle_system(b, split.test, data.cache_root(args.cache), args.workers)
-        report = {"test": evaluate.score_clips(*run(None), labels), "training": trained}
+        report = {"test": bundle_scores(b, split.test, labels, args), "training": trained}
     else:
         model = keras.models.load_model(b.keras_path, safe_mode=True)
         test_set = data.extract(
@@ -503,6 +528,43 @@ def evaluate_bundle(args: argparse.Namespace) -> int:
     evaluate.atomic_write(b.path / bundles.META_FILE, json.dumps(meta, indent=1))
     print(evaluate.markdown(report))
     return 0
+
+
+def calibrate_bundle(args: argparse.Namespace) -> int:
+    from app import bundle as bundles
+
+    b = bundles.load(args.bundle)
+    args.labels = "8" if "calm" in b.labels else "7"
+    labels, _, split = load_split(args)
+    if split.speakers("val") != b.meta.get("training", {}).get("val_speakers"):
+        print("error: this split's validation speakers differ from the bundle's", file=sys.stderr)
+        return 2
+    block = calibrate(b, split, labels, args)
+    print(f"temperature {block['temperature']:.3f}: validation ECE "
+          f"{block['val_ece_uncalibrated']:.3f} -> {block['val_ece']:.3f}")  # fmt: skip
+    return 0
+
+
+def calibrate(
+    b: Any, split: splits.Split, labels: tuple[str, ...], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Fit the temperature on the validation speakers' clips and write it into the bundle."""
+    from model_training import evaluate, robustness
+
+    run = robustness.bundle_system(b, split.val, data.cache_root(args.cache), args.workers)
+    clips, windows = run(None)
+    truth = [labels.index(c.label) for c in clips]
+    t = calibration.fit_temperature(windows, truth)
+    block = {
+        "temperature": t,
+        "method": "temperature scaling of every window's probabilities, fitted on the "
+        "validation speakers' clips (the mean of their windows) by log-likelihood",
+        "val_ece_uncalibrated": calibration.ece(calibration.clip_probabilities(windows), truth),
+        "val_ece": calibration.ece(calibration.clip_probabilities(windows, t), truth),
+    }
+    meta = {**b.meta, "calibration": block}
+    evaluate.atomic_write(b.path / "emotion.json", json.dumps(meta, indent=1))
+    return block
 
 
 def cross_validate(args: argparse.Namespace) -> int:
@@ -615,15 +677,12 @@ def copy_bundle(run: Path, target: Path) -> None:
     from model_training.evaluate import CONFUSION_PNG, REPORT_JSON, REPORT_MD
 
     target.mkdir(parents=True, exist_ok=True)
-    for name in (
-        "emotion.tflite",
-        "emotion.keras",
-        "emotion.json",
-        REPORT_JSON,
-        REPORT_MD,
-        CONFUSION_PNG,
-    ):
-        shutil.copy2(run / name, target / name)
+    from model_training.robustness import PLOT, RELIABILITY_PLOT
+
+    for name in ("emotion.tflite", "emotion.keras", "emotion.json", REPORT_JSON, REPORT_MD,
+                 CONFUSION_PNG, PLOT, RELIABILITY_PLOT):  # fmt: skip
+        if (run / name).exists():
+            shutil.copy2(run / name, target / name)
 
 
 if __name__ == "__main__":

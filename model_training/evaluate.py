@@ -52,6 +52,7 @@ def write_report(report: dict[str, Any], out_dir: Path) -> None:
         from model_training import robustness
 
         robustness.plot(report["robustness"], chance(report), out_dir / robustness.PLOT)
+        robustness.plot_reliability(report["robustness"], out_dir / robustness.RELIABILITY_PLOT)
 
 
 def chance(report: dict[str, Any]) -> float:

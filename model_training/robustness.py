@@ -2,7 +2,8 @@
 channel of :data:`channels.CONDITIONS` (evaluation recordings only), side by side.
 
 A system is a function from a condition (``None``: clean) to the clips it scored and their
-clip-level probabilities; the figures land in the report as a table and a plot.
+windows' probabilities; a clip's are the mean of its windows' after the system's calibration
+(as ``analyze`` takes them). The figures land in the report as a table and a plot.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from model_training import channels, data, evaluate
+from model_training import calibration, channels, data, evaluate
 from model_training.corpora import Clip
 
 CLEAN = "clean"
 PLOT = "robustness.png"
+RELIABILITY_PLOT = "reliability.png"
 
-System = Callable[[str | None], tuple[list[Clip], np.ndarray]]
+Windows = list[np.ndarray]  # per clip: (windows, labels) probabilities, uncalibrated
+System = Callable[[str | None], tuple[list[Clip], Windows]]
 
 
 def bundle_system(
@@ -29,6 +32,7 @@ def bundle_system(
     encoder (refused if the bundle names other weights), a CNN's Keras model; cold, clip-level
     (the mean over windows, as ``analyze`` takes it)."""
     from model_training import model as models
+    from model_training.train import window_probabilities
 
     if bundle.encoder is not None:
         from model_training import encoder_run as er
@@ -46,42 +50,54 @@ def bundle_system(
         encoders = er.Encoders(timing, bundle.encoder.level)
         head = models.load(bundle.keras_path)
 
-        def encoder_run(condition: str | None) -> tuple[list[Clip], np.ndarray]:
+        def encoder_run(condition: str | None) -> tuple[list[Clip], Windows]:
             feats = er.features(clips, None, cache, workers, condition, sounds)
             enc = er.encode(feats, encoders, bundle.encoder.layers, None, cache,
                             condition=condition)  # fmt: skip
-            return enc.clips, er.predict(head, enc)
+            return enc.clips, window_probabilities(models.classifier(head), enc.clean)
 
         return encoder_run
 
     from app.features import hop_frames
-    from model_training.train import predict_clips
+    from model_training.train import clip_windows
 
     classifier = models.classifier(models.load(bundle.keras_path))
     hop, fill = hop_frames(bundle.features, bundle.hop_seconds), data.silence(bundle.features)
 
-    def cnn_run(condition: str | None) -> tuple[list[Clip], np.ndarray]:
+    def cnn_run(condition: str | None) -> tuple[list[Clip], Windows]:
         feats = data.extract(clips, bundle.features, None, cache / "features", workers, condition,
                              sounds)  # fmt: skip
         norms = [bundle.population.cold] * len(feats.clips)
-        return feats.clips, predict_clips(classifier, feats.clean, bundle.window_frames, hop,
-                                          fill, norms)  # fmt: skip
+        batches = clip_windows(feats.clean, bundle.window_frames, hop, fill, norms)
+        return feats.clips, window_probabilities(classifier, batches)
 
     return cnn_run
 
 
 def score(
-    systems: dict[str, System], labels: Sequence[str], conditions: Sequence[str]
+    systems: dict[str, tuple[System, float]], labels: Sequence[str], conditions: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
-    """Per system, per condition (clean first): the report's figures (pooled, by corpus)."""
+    """Per system (and its calibration temperature), per condition (clean first): the report's
+    figures (pooled, by corpus), and the ECE of its clip probabilities calibrated and not."""
     out: dict[str, dict[str, Any]] = {}
-    for name, run in systems.items():
+    for name, (run, temperature) in systems.items():
         out[name] = {}
         for condition in (CLEAN, *conditions):
-            clips, probs = run(None if condition == CLEAN else condition)
+            clips, windows = run(None if condition == CLEAN else condition)
+            probs = calibration.clip_probabilities(windows, temperature)
             scored = evaluate.score_clips(clips, probs, labels)
-            out[name][condition] = {k: scored[k] for k in ("pooled", "by_corpus")}
-            print(f"{name}, {condition}: UA {scored['pooled']['ua']:.3f}", flush=True)
+            truth = [labels.index(c.label) for c in clips]
+            out[name][condition] = {
+                **{k: scored[k] for k in ("pooled", "by_corpus")},
+                "ece": calibration.ece(probs, truth),
+                "ece_uncalibrated": calibration.ece(calibration.clip_probabilities(windows), truth),
+                "reliability": calibration.reliability(probs, truth),
+                "reliability_uncalibrated": calibration.reliability(
+                    calibration.clip_probabilities(windows), truth
+                ),
+            }
+            print(f"{name}, {condition}: UA {scored['pooled']['ua']:.3f}, "
+                  f"ECE {out[name][condition]['ece']:.3f}", flush=True)  # fmt: skip
     return out
 
 
@@ -128,7 +144,47 @@ def markdown(table: dict[str, dict[str, Any]], chance: float) -> list[str]:
         lines.append(
             f"| **{what}** | | " + " | ".join(f"{sums[s][key]:.3f}" for s in systems) + " |"
         )
-    return [*lines, "", f"UA per condition and system: `{PLOT}`.", ""]
+    lines += ["", f"UA per condition and system: `{PLOT}`.", ""]
+    return lines + ece_lines(table)
+
+
+def ece_lines(table: dict[str, dict[str, Any]]) -> list[str]:
+    """Expected calibration error (10 bins, top label) per condition: raw → calibrated."""
+    models = [s for s in table if "ece" in next(iter(table[s].values()))]
+    if not models:
+        return []
+    lines = [
+        "### Calibration",
+        "",
+        "Expected calibration error (ECE, 10 bins, top emotion, clip level) on the held-out "
+        "speakers, of the raw probabilities → of those calibrated by the bundle's temperature "
+        "(fitted on the validation speakers; systems without calibration show one figure):",
+        "",
+        "| condition | " + " | ".join(models) + " |",
+        "|---|" + "---:|" * len(models),
+    ]
+    for c in next(iter(table.values())):
+        cells = []
+        for s in models:
+            r = table[s][c]
+            raw, cal = r["ece_uncalibrated"], r["ece"]
+            cells.append(f"{raw:.3f} → {cal:.3f}" if abs(raw - cal) > 1e-9 else f"{cal:.3f}")
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    return [*lines, "", f"Reliability diagram: `{RELIABILITY_PLOT}`.", ""]
+
+
+def plot_reliability(table: dict[str, dict[str, Any]], path: Path) -> None:
+    """The first system's reliability clean (raw and calibrated) and in its worst channel."""
+    results = next(iter(table.values()))
+    worst = min((c for c in results if c != CLEAN), key=lambda c: results[c]["pooled"]["ua"],
+                default=None)  # fmt: skip
+    curves = {
+        "clean, raw": results[CLEAN]["reliability_uncalibrated"],
+        "clean, calibrated": results[CLEAN]["reliability"],
+    }
+    if worst:
+        curves[f"{worst}, calibrated"] = results[worst]["reliability"]
+    calibration.plot(curves, path)
 
 
 def plot(table: dict[str, dict[str, Any]], chance: float, path: Path) -> None:

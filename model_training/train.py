@@ -7,7 +7,6 @@ level, like the report), the best weights are checkpointed, and an interrupted r
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -139,14 +138,29 @@ def predict_clips(
 ) -> Array:
     """Clip-level probabilities: the mean over every window of each clip, as the app does;
     ``norms`` gives each clip's normalisation (cold, or its speaker's)."""
-    per_clip = [
+    return clip_means(window_probabilities(classifier, clip_windows(clips, size, hop, fill, norms)))
+
+
+def clip_windows(
+    clips: Sequence[Array], size: int, hop: int, fill: Array, norms: Sequence[Norm]
+) -> list[Array]:
+    """Every clip's normalised model windows."""
+    return [
         normalise(windows(x, size, hop, fill), n.mean, n.std)
         for x, n in zip(clips, norms, strict=True)
     ]
-    counts = [len(w) for w in per_clip]
-    probs = classifier.predict(np.concatenate(per_clip), batch_size=256, verbose=0)
-    bounds = np.cumsum([0, *counts])
-    return np.stack([probs[a:b].mean(axis=0) for a, b in itertools.pairwise(bounds)])
+
+
+def window_probabilities(classifier: keras.Model, clips: Sequence[np.ndarray]) -> list[Array]:
+    """Per clip, the probabilities of each of its windows (one batch per call)."""
+    probs = classifier.predict(
+        np.concatenate(clips).astype(np.float32, copy=False), batch_size=128, verbose=0
+    )
+    return np.split(probs, np.cumsum([len(c) for c in clips])[:-1])
+
+
+def clip_means(per_window: Sequence[Array]) -> Array:
+    return np.stack([p.mean(axis=0) for p in per_window])
 
 
 class EpochsDone(keras.callbacks.Callback):
@@ -305,9 +319,7 @@ class HeadBatches(Draws):
 def predict_encoded(classifier: keras.Model, clips: Sequence[npt.NDArray[np.float16]]) -> Array:
     """Clip-level probabilities from each clip's cached encoder windows: their mean, as the
     app takes the mean over a file's windows."""
-    probs = classifier.predict(np.concatenate(clips).astype(np.float32), batch_size=128, verbose=0)
-    bounds = np.cumsum([0, *(len(c) for c in clips)])
-    return np.stack([probs[a:b].mean(axis=0) for a, b in itertools.pairwise(bounds)])
+    return clip_means(window_probabilities(classifier, clips))
 
 
 def fit_head(

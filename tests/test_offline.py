@@ -87,6 +87,25 @@ def test_analyze_cli_json_and_csv(clip: Path, tmp_path: Path) -> None:
     assert len(rows) == 1 + len(results[0]["windows"])
 
 
+def test_gain_leaves_analyze_unchanged(tmp_path: Path) -> None:
+    """A speaker 20 dB quieter or louder (short of clipping) gets the same emotion: the model
+    normalises each window's level and the speech gate reads contrast, not level."""
+    clip = some_clips("ravdess", 60)[37]  # an angry sentence
+    audio = files.load(clip, 16000)
+    audio *= 10 ** (-22 / 20) / np.abs(audio).max()  # peak at -22 dBFS: +20 dB cannot clip
+    paths = []
+    for db in (-20, 0, 20):
+        paths.append(tmp_path / f"gain{db:+d}.wav")
+        sf.write(paths[-1], audio * 10 ** (db / 20), 16000, subtype="FLOAT")
+    done = run_cli("analyze", *map(str, paths), "--json")
+    assert done.returncode == 0, done.stderr
+    plain, quiet, loud = (json.loads(done.stdout)[i] for i in (1, 0, 2))
+    for other in (quiet, loud):
+        assert other["emotion"] == plain["emotion"]
+        np.testing.assert_allclose(other["probabilities"], plain["probabilities"], atol=0.02)
+        assert [w["speech"] for w in other["windows"]] == [w["speech"] for w in plain["windows"]]
+
+
 def test_analyze_cli_cold_adapted_and_same_speaker() -> None:
     actor = some_clips("ravdess", 60)[:60:15]  # four sentences of one actor
     names = [str(p) for p in actor]

@@ -39,9 +39,36 @@ def encoder_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "train", "--datasets", str(datasets()), "--corpora", "ravdess", "emodb",
         "--limit", "3", "--epochs", "2", "--variants", "1", "--out", str(out / "bundle"),
         "--cache", str(out / "cache"), "--workers", "1",
+        "--conditions", "noise 5 dB", "telephone GSM",
     ])  # fmt: skip
     assert code == 0
     return out / "bundle"
+
+
+def test_robustness_is_scored_per_channel_beside_the_other_systems(
+    encoder_run: Path, run: Path, tmp_path: Path
+) -> None:
+    """The held-out speakers heard through channels, in the training report and by ``evaluate``
+    beside another bundle (the CNN) and eGeMAPS+SVM, run the same way."""
+    report = json.loads((encoder_run / "report.json").read_text())
+    assert set(report["robustness"]["this model"]) == {"clean", "noise 5 dB", "telephone GSM"}
+    assert (encoder_run / "robustness.png").stat().st_size > 10_000
+    assert json.loads((encoder_run / "emotion.json").read_text())["encoder"]["level"] is True
+    copy = tmp_path / "bundle"
+    shutil.copytree(encoder_run, copy)
+    code = train_main([
+        "evaluate", "--bundle", str(copy), "--datasets", str(datasets()), "--corpora", "ravdess",
+        "emodb", "--limit", "3", "--cache", str(encoder_run.parent / "cache"), "--workers", "1",
+        "--conditions", "level −30 dB", "--compare", f"CNN={run}", "--baseline",
+    ])  # fmt: skip
+    assert code == 0
+    table = json.loads((copy / "report.json").read_text())["robustness"]
+    assert list(table) == ["this model", "CNN", "eGeMAPS+SVM"]
+    for system in table.values():
+        assert list(system) == ["clean", "level −30 dB"]
+        assert system["clean"]["pooled"]["clips"] == system["level −30 dB"]["pooled"]["clips"]
+    markdown = (copy / "report.md").read_text()
+    assert "## Through other channels" in markdown and "| level −30 dB | level |" in markdown
 
 
 def test_encoder_run_exports_a_bundle_the_app_runs(encoder_run: Path) -> None:

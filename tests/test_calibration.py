@@ -1,0 +1,73 @@
+"""Calibration: the temperature the app applies, its fit on validation, the ECE that checks it,
+and bundles with and without it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app import bundle as bundles
+from app.engine import Engine, temper
+from model_training import calibration
+
+
+def overconfident(n: int, labels: int, right: float, seed: int = 0) -> tuple[list, np.ndarray]:
+    """Clips of 3 windows that put 0.9 on their top emotion, which is right ``right`` of the time."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(labels, size=n)
+    windows = []
+    for t in truth:
+        top = t if rng.random() < right else (t + 1 + rng.integers(labels - 1)) % labels
+        p = np.full((3, labels), 0.1 / (labels - 1), np.float32)
+        p[:, top] = 0.9
+        windows.append(p)
+    return windows, truth
+
+
+def test_temper_keeps_the_order_and_softens() -> None:
+    p = np.array([[0.7, 0.2, 0.1]], np.float32)
+    assert np.array_equal(temper(p, 1.0), p)
+    soft, sharp = temper(p, 2.0), temper(p, 0.5)
+    assert soft[0, 0] < 0.7 < sharp[0, 0]
+    for q in (soft, sharp):
+        assert q.argmax() == 0 and q.sum() == pytest.approx(1, abs=1e-6)
+
+
+def test_ece_of_known_confidence_and_accuracy() -> None:
+    windows, truth = overconfident(400, 4, right=0.5)
+    probs = calibration.clip_probabilities(windows)
+    accuracy = float(np.mean(probs.argmax(axis=1) == truth))
+    assert calibration.ece(probs, truth) == pytest.approx(0.9 - accuracy, abs=1e-6)
+
+
+def test_fitted_temperature_lowers_the_ece_of_an_overconfident_model() -> None:
+    fit, truth = overconfident(400, 4, right=0.5, seed=1)
+    held, held_truth = overconfident(400, 4, right=0.5, seed=2)  # other clips, same model
+    t = calibration.fit_temperature(fit, truth)
+    assert t > 1.5
+    before = calibration.ece(calibration.clip_probabilities(held), held_truth)
+    after = calibration.ece(calibration.clip_probabilities(held, t), held_truth)
+    assert before > 0.3 and after < 0.05
+
+
+def test_the_engine_applies_the_bundle_temperature(engine: Engine, tmp_path: Path) -> None:
+    copy = tmp_path / "model"
+    shutil.copytree(engine.bundle.path, copy)
+    meta = json.loads((copy / "emotion.json").read_text())
+    meta["calibration"] = {"temperature": 3.0}
+    (copy / "emotion.json").write_text(json.dumps(meta))
+    warmer = Engine(bundles.load(copy))
+    window = np.random.default_rng(0).normal(0, 1, engine.bundle.input_shape[1:]).astype(np.float32)
+    raw = temper(engine.predict(window).probabilities, 1 / engine.bundle.temperature)
+    np.testing.assert_allclose(warmer.predict(window).probabilities, temper(raw, 3.0), atol=1e-4)
+    meta["calibration"] = {"temperature": -1}
+    (copy / "emotion.json").write_text(json.dumps(meta))
+    with pytest.raises(bundles.BundleError, match="temperature"):
+        bundles.load(copy)
+    del meta["calibration"]
+    (copy / "emotion.json").write_text(json.dumps(meta))
+    assert bundles.load(copy).temperature == 1.0  # no calibration: raw probabilities
