@@ -114,13 +114,18 @@ def voices(args: argparse.Namespace, engine) -> dict[Path, tuple[object, str]]:
 
 def write_csv(results: list[dict], labels: tuple[str, ...]) -> None:
     out = csv.writer(sys.stdout)
-    out.writerow(["file", "start", "end", "speech", "emotion", *labels])
+    quality = ["level_db", "snr_db", "clipping", "bandwidth_hz"]
+    out.writerow(["file", "start", "end", "speech", "emotion", "uncertain", *labels, *quality,
+                  "flags"])  # fmt: skip
     for r in results:
         for w in r.get("windows", []):
             probs = w["probabilities"] or [""] * len(labels)
-            out.writerow(
-                [r["file"], w["start"], w["end"], int(w["speech"]), w["emotion"] or "", *probs]
-            )
+            q = w["quality"] or {}
+            out.writerow([
+                r["file"], w["start"], w["end"], int(w["speech"]), w["emotion"] or "",
+                int(w["uncertain"]), *probs, *(q.get(k, "") for k in quality),
+                " ".join(q.get("flags", [])),
+            ])  # fmt: skip
 
 
 def load_engine(model: Path | None):

@@ -17,6 +17,7 @@ from app.adapt import Adapter, Moments, SpeechFrames
 from app.engine import Engine
 from app.features import FrameStream, Pipeline, hop_frames, normalise
 from app.offline import GATE_SECONDS
+from app.quality import Meter, Quality
 
 SMOOTHING = 0.5  # weight of the previous smoothed value: 0 = none, 0.9 = very slow
 
@@ -34,6 +35,8 @@ class LiveResult:
     latency: float  # seconds from the window's last sample arriving to this result
     adaptation: float = 0.0  # how far the normalisation is the speaker's own: 0 cold, 1 all
     speech_seconds: float = 0.0  # of the current speaker's voice heard so far
+    quality: Quality | None = None  # of the analysed window
+    uncertain: bool = False  # speech, but no emotion clearly ahead
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class LiveAnalyzer:
         self._since_last = 0
         self._smoothed: Array | None = None
         self.speech_frames = SpeechFrames(self._gate_frames)
+        self.meter = Meter(s, self.engine.bundle.quality, self.engine.bundle.window_frames)
         self.samples_in = 0
 
     def set_hop(self, seconds: float) -> None:
@@ -114,6 +118,7 @@ class LiveAnalyzer:
         arrival = time.monotonic() if arrival is None else arrival
         self.samples_in += len(chunk)
         audio = chunk if self._resampler is None else self._resampler.resample_chunk(chunk)
+        self.meter.push(audio)
         log_mel, levels = self._stream.push(audio)
         if not len(log_mel):
             return Update(log_mel)
@@ -148,6 +153,10 @@ class LiveAnalyzer:
         else:
             self._smoothed = self.smoothing * self._smoothed + (1 - self.smoothing) * raw
         end = ((self._stream.frames_done - 1) * s.hop_length + s.n_fft) / s.sample_rate
+        gate = self.speech_frames.gate
+        quality = self.meter.measure(self._features, self._levels, gate.voiced(self._levels),
+                                     self._stream.frames_done)  # fmt: skip
+        shown = self._smoothed
         return LiveResult(
             time=end,
             speech=speech,
@@ -158,4 +167,6 @@ class LiveAnalyzer:
             latency=time.monotonic() - arrival,
             adaptation=norm.weight,
             speech_seconds=adapter.speech_seconds if adapter else 0.0,
+            quality=quality,
+            uncertain=shown is not None and float(shown.max()) < b.uncertain_below,
         )

@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from app.adapt import Population
 from app.features import FeatureSettings, window_frames
+from app.quality import Thresholds
 
 FORMAT = 1
 META_FILE = "emotion.json"
@@ -60,6 +61,8 @@ class Bundle:
     encoder: Encoder | None  # the pretrained encoder the model is built on, if any
     meta: dict[str, Any] = field(repr=False, compare=False)
     temperature: float = 1.0  # calibration: probabilities ** (1 / T), renormalised; 1 = none
+    quality: Thresholds = field(default_factory=Thresholds)  # where it stops being reliable
+    uncertain_below: float = 0.0  # a calibrated top probability under this: no clear emotion
 
     @property
     def population(self) -> Population:
@@ -168,8 +171,26 @@ def _from_meta(path: Path, meta: Any) -> Bundle:
     _check_files(path, meta)
     return Bundle(
         path, labels, features, window, hop, mean, std, steps, seconds, speech, encoder, meta,
-        _temperature(meta),
+        _temperature(meta), _thresholds(meta), _uncertain(meta),
     )  # fmt: skip
+
+
+def _uncertain(meta: dict[str, Any]) -> float:
+    """The top probability under which no emotion is clearly ahead (0: never uncertain)."""
+    try:
+        value = float((meta.get("calibration") or {}).get("uncertain_below", 0.0))
+    except (TypeError, ValueError) as e:
+        raise BundleError(f"The model's calibration is invalid: {e}.") from e
+    if not 0.0 <= value < 1.0:
+        raise BundleError(f"The model's uncertainty threshold {value} is out of range.")
+    return value
+
+
+def _thresholds(meta: dict[str, Any]) -> Thresholds:
+    try:
+        return Thresholds.from_meta(meta.get("quality"))
+    except ValueError as e:
+        raise BundleError(f"The model description is invalid: {e}.") from e
 
 
 def _temperature(meta: dict[str, Any]) -> float:

@@ -172,6 +172,14 @@ class Pipeline:
             return whisper_scale(log_mel)
         return (log_mel @ self.dct).astype(np.float32)
 
+    def to_log_mel(self, features: Array) -> Array | None:
+        """The log-mel (dB) behind the model's features, where they keep it (MFCCs do not)."""
+        if self.settings.kind == "logmel":
+            return features
+        if self.settings.kind == "whisper":
+            return ((features - 1.0) * 40.0).astype(np.float32)
+        return None
+
     def features(self, y: npt.ArrayLike) -> Array:
         """The model's features of every whole frame of ``y``, shape ``(frames, n_features)``."""
         return self.from_log_mel(self.log_mel(y))

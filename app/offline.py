@@ -29,6 +29,7 @@ from app.features import (
     silence_frame,
     windows,
 )
+from app.quality import FLAGS, Meter, Quality
 
 GATE_SECONDS = 1.0  # the newest part of a window that decides speech or silence
 MAX_SPECTROGRAM_COLUMNS = 60_000  # beyond this the display spectrogram is averaged in time
@@ -58,6 +59,35 @@ class Analysis:
     adaptation: float = 0.0  # how far the normalisation is the speaker's own: 0 cold
     speaker: str | None = None  # whose statistics: "this file", or the files pooled
     extra: dict[str, Any] = field(default_factory=dict)
+    quality: list[Quality] = field(default_factory=list)  # per window
+    uncertain_below: float = 0.0  # a top probability under this is "uncertain"
+
+    @property
+    def uncertain(self) -> npt.NDArray[np.bool_]:
+        """Per window: speech with no emotion clearly ahead."""
+        top = np.nan_to_num(self.probabilities, nan=1.0).max(axis=1, initial=0.0)
+        return self.speech & (top < self.uncertain_below)
+
+    def file_quality(self) -> dict[str, Any]:
+        """The file's quality over its speech windows: medians, the flags raised in at least
+        half of them, and a note when all its speech is flagged."""
+        spoken = [q for q, s in zip(self.quality, self.speech, strict=True) if s]
+        if not spoken:
+            return {"flags": [], "flagged_share": 0.0}
+        flags = [f for f in FLAGS if sum(f in q.flags for q in spoken) * 2 >= len(spoken)]
+        share = sum(bool(q.flags) for q in spoken) / len(spoken)
+        out: dict[str, Any] = {
+            "level_db": round(float(np.median([q.level_db for q in spoken])), 1),
+            "snr_db": round(float(np.median([q.snr_db for q in spoken])), 1),
+            "clipping": round(float(max(q.clipping for q in spoken)), 5),
+            "bandwidth_hz": round(float(np.nanmedian([q.bandwidth_hz for q in spoken]))),
+            "flags": flags,
+            "flagged_share": round(share, 3),
+        }
+        if share == 1.0:
+            first = next(q for q in spoken if q.flags)
+            out["note"] = f"All the speech in this file is flagged: {first.advice}"
+        return out
 
     @property
     def overall(self) -> tuple[str | None, Array]:
@@ -71,12 +101,15 @@ class Analysis:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready figures (no spectrogram)."""
         label, probs = self.overall
+        quality = self.quality or [None] * len(self.ends)
         return {
             "file": str(self.path) if self.path else None,
             "duration": round(self.duration, 3),
             "labels": list(self.labels),
             "emotion": label,
             "probabilities": _rounded(probs),
+            "uncertain": bool(label is not None and probs.max() < self.uncertain_below),
+            "quality": self.file_quality() if self.quality else None,
             "window_seconds": self.window_seconds,
             "hop_seconds": self.hop_seconds,
             "normalisation": {
@@ -91,8 +124,12 @@ class Analysis:
                     "speech": bool(s),
                     "emotion": self.labels[int(p.argmax())] if s else None,
                     "probabilities": _rounded(p) if s else None,
+                    "uncertain": bool(u),
+                    "quality": q.to_dict() if q else None,
                 }
-                for e, s, p in zip(self.ends, self.speech, self.probabilities, strict=True)
+                for e, s, p, u, q in zip(
+                    self.ends, self.speech, self.probabilities, self.uncertain, quality, strict=True
+                )
             ],
             **self.extra,
         }
@@ -244,13 +281,17 @@ def analyze_blocks(
     norm = norm or b.population.cold
     columns = Columns(s, duration)
     speech_frames = SpeechFrames(hop_frames(s, GATE_SECONDS))
+    meter = Meter(s, b.quality, size)
     ends: list[float] = []
     speech: list[bool] = []
     probs: list[Array] = []
     attention: list[Array] = []
-    for x, lv, end_frame in model_windows(blocks, pipeline, size, hop, columns.add):
+    quality: list[Quality] = []
+    for x, lv, end_frame in model_windows(metered(blocks, meter), pipeline, size, hop,
+                                          columns.add):  # fmt: skip
         speech_frames.update(x, lv, end_frame)
         spoken = speech_frames.speaking
+        quality.append(meter.measure(x, lv, speech_frames.gate.voiced(lv), end_frame))
         window = x if len(x) == size else windows(x, size, hop, fill)[0]  # short: padded
         p = engine.predict(normalise(window, norm.mean, norm.std))
         ends.append((end_frame * s.hop_length + s.n_fft - s.hop_length) / s.sample_rate)
@@ -269,4 +310,13 @@ def analyze_blocks(
         spectrogram=columns.spectrogram(),
         spectrogram_rate=columns.rate,
         adaptation=norm.weight,
+        quality=quality,
+        uncertain_below=b.uncertain_below,
     )
+
+
+def metered(blocks: Iterable[Array], meter: Meter) -> Iterator[Array]:
+    """The blocks, each counted by the quality meter before the analysis reads it."""
+    for block in blocks:
+        meter.push(block)
+        yield block

@@ -16,7 +16,7 @@ from model_training import calibration
 
 
 def overconfident(n: int, labels: int, right: float, seed: int = 0) -> tuple[list, np.ndarray]:
-    """Clips of 3 windows that put 0.9 on their top emotion, which is right ``right`` of the time."""
+    """Clips of 3 windows with 0.9 on their top emotion, which is right ``right`` of the time."""
     rng = np.random.default_rng(seed)
     truth = rng.integers(labels, size=n)
     windows = []
