@@ -69,18 +69,16 @@ class Analysis:
         return self.speech & (top < self.uncertain_below)
 
     def file_quality(self) -> dict[str, Any]:
-        """The file's quality over its speech windows: medians, the flags raised in at least
-        half of them, and a note when all its speech is flagged."""
+        """The file's quality over its speech windows (all windows if none): medians, the flags
+        raised in at least half of its speech windows, and a note when all its speech is
+        flagged. Silence raises no flag."""
         spoken = [q for q, s in zip(self.quality, self.speech, strict=True) if s]
         if not spoken:
-            return {"flags": [], "flagged_share": 0.0}
+            return {**self._medians(self.quality), "flags": [], "flagged_share": 0.0}
         flags = [f for f in FLAGS if sum(f in q.flags for q in spoken) * 2 >= len(spoken)]
         share = sum(bool(q.flags) for q in spoken) / len(spoken)
         out: dict[str, Any] = {
-            "level_db": round(float(np.median([q.level_db for q in spoken])), 1),
-            "snr_db": round(float(np.median([q.snr_db for q in spoken])), 1),
-            "clipping": round(float(max(q.clipping for q in spoken)), 5),
-            "bandwidth_hz": round(float(np.nanmedian([q.bandwidth_hz for q in spoken]))),
+            **self._medians(spoken),
             "flags": flags,
             "flagged_share": round(share, 3),
         }
@@ -97,6 +95,17 @@ class Analysis:
             return None, np.full(len(self.labels), np.nan, np.float32)
         mean = spoken.mean(axis=0)
         return self.labels[int(mean.argmax())], mean.astype(np.float32)
+
+    @staticmethod
+    def _medians(windows: list[Quality]) -> dict[str, Any]:
+        if not windows:
+            return {}
+        return {
+            "level_db": round(float(np.median([q.level_db for q in windows])), 1),
+            "snr_db": round(float(np.median([q.snr_db for q in windows])), 1),
+            "clipping": round(float(np.median([q.clipping for q in windows])), 5),
+            "bandwidth_hz": round(float(np.nanmedian([q.bandwidth_hz for q in windows]))),
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready figures (no spectrogram)."""

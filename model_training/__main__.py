@@ -134,7 +134,7 @@ def parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser(
         "calibrate", parents=[common],
-        help="fit a bundle's calibration temperature on its validation speakers",
+        help="fit a bundle's calibration and quality thresholds on its validation speakers",
     )  # fmt: skip
     k.add_argument("--bundle", type=Path, default=Path("assets/model"))
     k.set_defaults(run=calibrate_bundle)
@@ -541,30 +541,45 @@ def calibrate_bundle(args: argparse.Namespace) -> int:
         return 2
     block = calibrate(b, split, labels, args)
     print(f"temperature {block['temperature']:.3f}: validation ECE "
-          f"{block['val_ece_uncalibrated']:.3f} -> {block['val_ece']:.3f}")  # fmt: skip
+          f"{block['val_ece_uncalibrated']:.3f} -> {block['val_ece']:.3f}; uncertain below "
+          f"{block['uncertain_below']:.2f}")  # fmt: skip
+    q = block["quality"]
+    print("quality thresholds: " + ", ".join(
+        f"{k} {q[k]:.4g}" for k in ("too_quiet_db", "noisy_snr_db", "clipping", "narrowband_hz")
+    ))  # fmt: skip
     return 0
 
 
 def calibrate(
     b: Any, split: splits.Split, labels: tuple[str, ...], args: argparse.Namespace
 ) -> dict[str, Any]:
-    """Fit the temperature on the validation speakers' clips and write it into the bundle."""
-    from model_training import evaluate, robustness
+    """Fit on the validation speakers and write into the bundle: the temperature, the top
+    probability under which no emotion is clearly ahead, and the quality thresholds (found with
+    the training noise and rooms)."""
+    from app import bundle as bundles
+    from app.engine import Engine
+    from model_training import evaluate, limits, robustness
 
     run = robustness.bundle_system(b, split.val, data.cache_root(args.cache), args.workers)
     clips, windows = run(None)
     truth = [labels.index(c.label) for c in clips]
     t = calibration.fit_temperature(windows, truth)
+    calibrated = calibration.clip_probabilities(windows, t)
     block = {
         "temperature": t,
+        "uncertain_below": limits.uncertain_below(calibrated, truth),
         "method": "temperature scaling of every window's probabilities, fitted on the "
         "validation speakers' clips (the mean of their windows) by log-likelihood",
         "val_ece_uncalibrated": calibration.ece(calibration.clip_probabilities(windows), truth),
-        "val_ece": calibration.ece(calibration.clip_probabilities(windows, t), truth),
+        "val_ece": calibration.ece(calibrated, truth),
     }
-    meta = {**b.meta, "calibration": block}
-    evaluate.atomic_write(b.path / "emotion.json", json.dumps(meta, indent=1))
-    return block
+    path = b.path / bundles.META_FILE
+    evaluate.atomic_write(path, json.dumps({**b.meta, "calibration": block}, indent=1))
+    sounds = channels.Sounds.read(channels.shared_root(evaluation=False, path=args.noise))
+    quality = limits.find(Engine(bundles.load(b.path)), split.val, labels, sounds)
+    meta = json.loads(path.read_text())
+    evaluate.atomic_write(path, json.dumps({**meta, "quality": quality}, indent=1))
+    return {**block, "quality": quality}
 
 
 def cross_validate(args: argparse.Namespace) -> int:

@@ -1,0 +1,121 @@
+"""Where the model stops being reliable: the quality thresholds the bundle carries, found on the
+validation speakers heard through channels made of *training* recordings (the evaluation's
+recordings are never used to choose anything).
+
+For each measure a sweep of one kind of damage, from none to much: each step's clips are analysed
+by the app's own path (LiteRT, the speech gate, the quality meter); the threshold lies halfway
+between the measured values of the last step whose UA stays within :data:`TOLERANCE` of clean and
+the first that falls further. A measure whose sweep never falls gets its threshold beyond the
+sweep's last step: the flag is raised only outside what was checked. Bandwidth is the exception:
+a telephone line is a kind of input, not a degree of damage, so its threshold lies halfway
+between clean and telephone copies whatever their UA (the flag then says the figures are less
+reliable, not that they fail).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from app.audio.files import load
+from app.engine import Engine
+from app.offline import analyze_audio
+from model_training import channels, metrics
+from model_training.corpora import Clip
+
+TOLERANCE = 0.05  # UA below clean that still counts as reliable
+NOISE_SNRS = (20.0, 10.0, 5.0, 0.0, -5.0)
+QUIET_DB = (-20.0, -30.0, -40.0, -50.0, -60.0)
+LOUD_DB = (10.0, 20.0, 30.0)
+CODECS = ("GSM610", "ULAW")
+
+Damage = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+def sweeps(sounds: channels.Sounds) -> dict[str, tuple[str, bool, list[tuple[str, Damage]]]]:
+    """Per threshold: the quality field it reads, whether low values are bad, and its steps."""
+    return {
+        "too_quiet_db": ("level_db", True, [
+            (f"gain {db:+.0f} dB", lambda y, rng, db=db: channels.gain(y, db)) for db in QUIET_DB
+        ]),
+        "noisy_snr_db": ("snr_db", True, [
+            (f"noise {snr:.0f} dB", lambda y, rng, snr=snr: channels.add_noise(
+                y, sounds.noise(len(y), rng), snr))
+            for snr in NOISE_SNRS
+        ]),
+        "clipping": ("clipping", False, [
+            (f"gain {db:+.0f} dB", lambda y, rng, db=db: channels.gain(y, db)) for db in LOUD_DB
+        ]),
+        "narrowband_hz": ("bandwidth_hz", True, [
+            ("telephone", lambda y, rng: channels.telephone(y, CODECS[int(rng.integers(2))])),
+        ]),
+    }  # fmt: skip
+
+
+def step(
+    engine: Engine, clips: Sequence[Clip], labels: Sequence[str], damage: Damage | None
+) -> tuple[float, list[dict[str, Any]]]:
+    """UA of the clips heard through ``damage`` (``None``: clean), and each file's quality."""
+    truth, guess, quality = [], [], []
+    for i, clip in enumerate(clips):
+        y = load(clip.path, engine.bundle.features.sample_rate)
+        if damage is not None:
+            y = damage(y, np.random.default_rng(i))
+        analysis = analyze_audio(y, engine)
+        label, _ = analysis.overall
+        if label is None:  # the gate heard no speech: wrong, as a user would see it
+            label = next(x for x in labels if x != clip.label)
+        truth.append(labels.index(clip.label))
+        guess.append(labels.index(label))
+        quality.append(analysis.file_quality())
+    return float(metrics.scores(truth, guess, labels)["ua"]), quality
+
+
+def threshold(field: str, low_is_bad: bool, steps: list[tuple[float, list[float]]]) -> float:
+    """Halfway between the last reliable step and the first unreliable one (``steps``: UA drop
+    and the measured values, clean first), or just beyond the last step if none fails."""
+    medians = [float(np.median(v)) for _, v in steps]
+    if field == "bandwidth_hz":
+        return (medians[0] + medians[-1]) / 2
+    for i in range(1, len(steps)):
+        if steps[i][0] > TOLERANCE:
+            return (medians[i - 1] + medians[i]) / 2
+    beyond = np.percentile(steps[-1][1], 5 if low_is_bad else 95)
+    return float(beyond)
+
+
+def find(
+    engine: Engine, clips: Sequence[Clip], labels: Sequence[str], sounds: channels.Sounds
+) -> dict[str, Any]:
+    """The thresholds and the sweeps that gave them (UA and median measure per step)."""
+    clean_ua, clean_q = step(engine, clips, labels, None)
+    out: dict[str, Any] = {"fitted_on": "validation speakers, training noise and rooms",
+                           "tolerance": TOLERANCE, "sweeps": {}}  # fmt: skip
+    for name, (field, low_is_bad, damages) in sweeps(sounds).items():
+        measured = [(0.0, [q[field] for q in clean_q if field in q])]
+        record = [{"step": "clean", "ua": clean_ua, "median": float(np.median(measured[0][1]))}]
+        for label, damage in damages:
+            ua, q = step(engine, clips, labels, damage)
+            values = [x[field] for x in q if field in x]
+            measured.append((clean_ua - ua, values))
+            record.append({"step": label, "ua": ua, "median": float(np.median(values))})
+            print(f"{name}: {label}: UA {ua:.3f}, median {field} {record[-1]['median']:.4g}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+        out[name] = threshold(field, low_is_bad, measured)
+        out["sweeps"][name] = record
+    return out
+
+
+def uncertain_below(probs: np.ndarray, truth: Sequence[int]) -> float:
+    """The highest top probability under which validation clips are right less than half the
+    time: below it no emotion is clearly ahead (0 when even the least sure are mostly right)."""
+    top, right = probs.max(axis=1), probs.argmax(axis=1) == np.asarray(truth)
+    best = 0.0
+    for c in np.arange(0.2, 0.85, 0.05):
+        under = top < c
+        if under.sum() >= 5 and right[under].mean() < 0.5:
+            best = float(round(c, 2))
+    return best
