@@ -1,7 +1,8 @@
 """The answer at a glance: the winning emotion in large type, and every label's probability.
 
 "Silence" replaces the answer while the speech gate is closed, so silence never reads as calm
-or neutral.
+or neutral; "Uncertain" replaces it when no emotion is clearly ahead; and when the sound is
+outside what the model can judge the bars dim and one sentence says why and what to do.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ class EmotionBars(QWidget):
         self.winner = theme.label("—", "winner", centred=True)
         self.detail = theme.label("", "winnerDetail", centred=True)
         self.detail.setWordWrap(True)
+        self.advice = theme.label("", "advice", centred=True)
+        self.advice.setWordWrap(True)
+        self.advice.setAccessibleName("Input quality advice")
         self.plot = pg.PlotWidget()
         p = self.plot.getPlotItem()
         p.setMouseEnabled(x=False, y=False)
@@ -39,6 +43,7 @@ class EmotionBars(QWidget):
         layout.setContentsMargins(8, 12, 8, 8)
         layout.addWidget(self.winner)
         layout.addWidget(self.detail)
+        layout.addWidget(self.advice)
         layout.addWidget(self.plot, stretch=1)
         self.labels: tuple[str, ...] = ()
         self.setMinimumWidth(280)
@@ -76,9 +81,15 @@ class EmotionBars(QWidget):
             text.setPos(float(p) + 0.02, n - 1 - i)
 
     def show_probabilities(
-        self, probabilities: npt.NDArray[np.float32] | None, detail: str = ""
+        self,
+        probabilities: npt.NDArray[np.float32] | None,
+        detail: str = "",
+        advice: str = "",
+        uncertain: bool = False,
     ) -> None:
-        """One window's probabilities, or ``None`` for silence."""
+        """One window's probabilities, or ``None`` for silence; ``advice``: the sound is outside
+        what the model can judge (the bars dim); ``uncertain``: no emotion clearly ahead."""
+        self.advice.setText(advice if probabilities is not None else "")
         if probabilities is None:
             self.winner.setText("Silence")
             self._colour(theme.SILENCE)
@@ -86,16 +97,24 @@ class EmotionBars(QWidget):
             self._draw(np.zeros(len(self.labels), np.float32))
             return
         best = int(np.argmax(probabilities))
-        self.winner.setText(theme.label_text(self.labels[best]))
-        self._colour(theme.emotion_color(best).name())
-        self.detail.setText(f"{probabilities[best]:.0%}" + (f" · {detail}" if detail else ""))
-        self._draw(np.asarray(probabilities, np.float32))
+        top = f"{theme.label_text(self.labels[best])} {probabilities[best]:.0%}"
+        if uncertain:
+            self.winner.setText("Uncertain")
+            self._colour(theme.MUTED)
+            self.detail.setText(f"no emotion clearly ahead (top: {top})"
+                                + (f" · {detail}" if detail else ""))  # fmt: skip
+        else:
+            self.winner.setText(theme.label_text(self.labels[best]))
+            self._colour(theme.MUTED if advice else theme.emotion_color(best).name())
+            self.detail.setText(f"{probabilities[best]:.0%}" + (f" · {detail}" if detail else ""))
+        self._draw(np.asarray(probabilities, np.float32), dim=bool(advice) or uncertain)
 
     def show_message(self, headline: str, detail: str) -> None:
         """A state rather than an answer: ready, analysing, no model…"""
         self.winner.setText(headline)
         self._colour(theme.MUTED)
         self.detail.setText(detail)
+        self.advice.setText("")
         self._draw(np.zeros(len(self.labels), np.float32), dim=True)
 
     def _colour(self, colour: str) -> None:

@@ -118,9 +118,10 @@ class InspectorPanel(QWidget):
         self.title.setText(name)
         self.spectrogram.show_recording(analysis.spectrogram, analysis.spectrogram_rate)
         # a window's point sits at its centre: the moment it describes best
-        self.timeline.show_series(
-            analysis.ends - analysis.window_seconds / 2, analysis.probabilities
-        )
+        centres = analysis.ends - analysis.window_seconds / 2
+        self.timeline.show_series(centres, analysis.probabilities)
+        flagged = [bool(q.flags) for q in analysis.quality] or [False] * len(centres)
+        self.timeline.show_flags(centres, np.array(flagged, bool) & analysis.speech)
         self.attention.clear_all()
         self.attention.show_track(analysis.ends, analysis.window_seconds, analysis.attention)
         self.timeline.setXRange(0, analysis.duration, padding=0)
@@ -137,8 +138,10 @@ class InspectorPanel(QWidget):
         voice = (
             f" · adapted to the speaker {analysis.adaptation:.0%}" if analysis.adaptation else ""
         )
+        note = analysis.file_quality().get("note", "") if analysis.quality else ""
         self.info.setText(
             f"{length} · {len(analysis.ends)} windows · overall: {overall}{share}{voice}"
+            + (f" · {note}" if note else "")
         )
         self.select(min(analysis.window_seconds / 2, analysis.duration / 2))
 
@@ -157,7 +160,10 @@ class InspectorPanel(QWidget):
         self.attention.show_window(end, a.window_seconds, a.attention[k])
         start = max(0.0, end - a.window_seconds)
         where = f"window {start:.2f}–{end:.2f} s"
-        self.bars.show_probabilities(a.probabilities[k] if a.speech[k] else None, where)
+        q = a.quality[k] if a.quality else None
+        self.bars.show_probabilities(a.probabilities[k] if a.speech[k] else None, where,
+                                     advice=q.advice if q else "",
+                                     uncertain=bool(a.uncertain[k]))  # fmt: skip
 
     def set_cursor(self, seconds: float) -> None:
         self.cursor_time = seconds

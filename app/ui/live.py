@@ -11,10 +11,12 @@ from PySide6.QtWidgets import QHBoxLayout, QToolButton, QVBoxLayout, QWidget
 
 from app.analyzer import LiveResult
 from app.features import FeatureSettings
+from app.quality import Thresholds
 from app.ui import theme
 from app.ui.attention import AttentionView
 from app.ui.bars import EmotionBars
 from app.ui.layout import views_beside_bars
+from app.ui.quality import QualityStrip
 from app.ui.spectrogram import SpectrogramView
 from app.ui.timeline import TimelineView
 from app.worker import Tick
@@ -25,7 +27,11 @@ HISTORY_SECONDS = 30.0
 
 class LivePanel(QWidget):
     def __init__(
-        self, settings: FeatureSettings, labels: tuple[str, ...], window_seconds: float
+        self,
+        settings: FeatureSettings,
+        labels: tuple[str, ...],
+        window_seconds: float,
+        thresholds: Thresholds,
     ) -> None:
         super().__init__()
         self.window_seconds = window_seconds
@@ -36,6 +42,7 @@ class LivePanel(QWidget):
         self.timeline.set_labels(labels)
         self.bars = EmotionBars()
         self.bars.set_labels(labels)
+        self.quality = QualityStrip(thresholds)
         self.voice_label = theme.label("", "hint", centred=True)
         self.voice_label.setToolTip("How far the meter has adapted to the speaker's own voice")
         self.voice_label.setWordWrap(True)
@@ -44,6 +51,7 @@ class LivePanel(QWidget):
         column = QVBoxLayout(side)
         column.setContentsMargins(0, 0, 0, 8)
         column.addWidget(self.bars, stretch=1)
+        column.addWidget(self.quality)
         column.addWidget(self.voice_label)
         column.addLayout(self.voice_buttons)
         split = views_beside_bars(self.spectrogram, self.attention, self.timeline, side)
@@ -71,6 +79,7 @@ class LivePanel(QWidget):
         self.timeline.setXRange(-HISTORY_SECONDS, 0, padding=0)
         self.latest = None
         self._draw_times = []
+        self.quality.show_quality(None)
 
     def apply(self, ticks: list[Tick]) -> None:
         """Draw what the worker produced since the last frame, in one go."""
@@ -84,7 +93,10 @@ class LivePanel(QWidget):
             probabilities = [r.probabilities for r in results]
             self.timeline.append(times, probabilities, HISTORY_SECONDS, origin=now)
             latest = self.latest = results[-1]
-            self.bars.show_probabilities(latest.probabilities, f"level {latest.level_db:.0f} dB")
+            q = latest.quality
+            self.bars.show_probabilities(latest.probabilities, advice=q.advice if q else "",
+                                         uncertain=latest.uncertain)  # fmt: skip
+            self.quality.show_quality(q)
             self.attention.show_window(0.0, self.window_seconds, latest.attention)
         if self.latest is not None:  # the analysed window slides left as new audio arrives
             end = self.latest.time - now

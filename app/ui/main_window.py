@@ -40,6 +40,7 @@ from app.audio.files import AudioFileError
 from app.audio.sources import FileSource, Microphone, Player, Source, SourceError
 from app.engine import Engine
 from app.features import FeatureSettings
+from app.quality import Thresholds
 from app.ui import export, theme
 from app.ui.inspector import InspectorPanel
 from app.ui.live import LivePanel
@@ -79,7 +80,8 @@ class MainWindow(QMainWindow):
         b = engine.bundle if engine else None
         features = b.features if b else FeatureSettings()
         self.labels: tuple[str, ...] = b.labels if b else ()
-        self.live = LivePanel(features, self.labels, b.window_seconds if b else 3.0)
+        self.live = LivePanel(features, self.labels, b.window_seconds if b else 3.0,
+                              b.quality if b else Thresholds())  # fmt: skip
         self.inspector = InspectorPanel(features, has_model=b is not None)
         self.inspector.set_labels(self.labels)
         self.tabs = QTabWidget()
@@ -879,6 +881,7 @@ class MainWindow(QMainWindow):
             f"Window {b.window_seconds:g} s, hop {b.hop_seconds:g} s\n"
             f"{built_on}\n"
             f"Trained on: {', '.join(trained.get('corpora', [])) or 'unknown'}\n"
+            f"{judging_text(b)}\n"
             f"Model folder: {b.path}"
         )
 
@@ -948,3 +951,18 @@ def run(files: list[Path], model: Path | None = None) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def judging_text(b: bundle.Bundle) -> str:
+    """What the model says of its own limits, or that it says nothing (an older bundle)."""
+    calibrated = (
+        f"Probabilities calibrated (temperature {b.temperature:.2f})"
+        if "calibration" in b.meta
+        else "Note: this model has no calibration: its probabilities may be overconfident"
+    )
+    limits = (
+        "input quality is checked against its measured limits"
+        if not b.quality.empty
+        else "it has no measured quality limits, so poor input is not flagged"
+    )
+    return f"{calibrated}; {limits}."

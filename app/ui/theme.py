@@ -20,6 +20,7 @@ TEXT = "#d7dbe3"
 MUTED = "#8a91a0"
 ACCENT = "#4cc2ff"
 SILENCE = "#6b7280"
+WARNING = "#f5b841"  # input quality flags: advice text, flagged stretches of a timeline
 AXIS_WIDTH = 70  # px for every plot's left axis, so stacked plots share their x positions
 WINDOW_REGION = (255, 255, 255, 22)  # the analysed window over the spectrogram
 WINDOW_EDGE = (255, 255, 255, 170)
@@ -129,4 +130,6 @@ QLabel#winner {{ font-size: 30pt; font-weight: 700; }}
 QLabel#winnerDetail {{ color: {MUTED}; font-size: 11pt; }}
 QLabel#fileTitle {{ font-size: 12pt; font-weight: 600; }}
 QLabel#hint {{ color: {MUTED}; font-size: 11pt; }}
+QLabel#advice {{ color: {WARNING}; font-size: 11pt; font-weight: 600; }}
+QLabel#quality {{ color: {MUTED}; font-size: 10pt; }}
 """

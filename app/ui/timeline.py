@@ -1,5 +1,6 @@
 """Each emotion's probability over time, one line per label in its colour; silence is a grey
-band with no lines (the model is not asked to guess when nobody speaks)."""
+band with no lines (the model is not asked to guess when nobody speaks); stretches whose input
+quality is flagged carry an amber band along the top."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from PySide6.QtCore import Signal
 from app.ui import theme
 
 SILENCE_Y = -0.06
+FLAG_Y = 1.06  # the band over the top that marks stretches whose input quality is flagged
 
 
 class TimelineView(pg.PlotWidget):
@@ -26,9 +28,10 @@ class TimelineView(pg.PlotWidget):
         p.getAxis("left").setWidth(theme.AXIS_WIDTH)
         p.getAxis("left").setTicks([[(0.0, "0"), (0.5, "50%"), (1.0, "100%")]])
         p.showGrid(x=False, y=True, alpha=0.15)
-        self.setYRange(SILENCE_Y - 0.04, 1.04, padding=0)
+        self.setYRange(SILENCE_Y - 0.04, FLAG_Y + 0.04, padding=0)
         self.curves: list[pg.PlotDataItem] = []
         self.silence = self.plot(pen=pg.mkPen(theme.SILENCE, width=5), connect="finite")
+        self.flagged = self.plot(pen=pg.mkPen(theme.WARNING, width=5), connect="finite")
         self.cursor: pg.InfiniteLine | None = None
         if with_cursor:
             self.cursor = pg.InfiniteLine(
@@ -51,6 +54,7 @@ class TimelineView(pg.PlotWidget):
         self.clear_data()
 
     def clear_data(self) -> None:
+        self.flagged.setData([], [])
         self._origin = 0.0
         self._times = np.zeros(0)
         self._probabilities = np.zeros((0, len(self.curves)), np.float32)
@@ -94,6 +98,10 @@ class TimelineView(pg.PlotWidget):
             np.isnan(self._probabilities).any(axis=1) if len(self.curves) else np.zeros(0, bool)
         )
         self.silence.setData(self._times - self._origin, np.where(silent, SILENCE_Y, np.nan))
+
+    def show_flags(self, times: npt.NDArray[np.float64], flagged: npt.NDArray[np.bool_]) -> None:
+        """Mark the points whose input quality is flagged (a recording's, all at once)."""
+        self.flagged.setData(np.asarray(times, np.float64), np.where(flagged, FLAG_Y, np.nan))
 
     @property
     def points(self) -> int:
