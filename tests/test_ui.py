@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -493,3 +494,71 @@ def test_about_box_names_the_encoder_and_its_licence(
     assert shown == [window.about_text()]
     assert "whisper-base" in shown[0].lower() and "MIT" in shown[0]
     assert f"first {encoder.layers} layers" in shown[0]
+
+
+@pytest.fixture
+def judging_engine(engine: Engine, tmp_path: Path) -> Engine:
+    """The bundled model with quality limits of known values (the flags' wiring, whatever the
+    shipped figures are) and an uncertainty threshold."""
+    from app import bundle as bundles
+
+    copy = tmp_path / "model"
+    shutil.copytree(engine.bundle.path, copy)
+    meta = json.loads((copy / "emotion.json").read_text())
+    meta["quality"] = {"too_quiet_db": -60, "noisy_snr_db": 14, "clipping": 1e-3,
+                       "narrowband_hz": 5000}  # fmt: skip
+    (copy / "emotion.json").write_text(json.dumps(meta))
+    return Engine(bundles.load(copy))
+
+
+@pytest.mark.parametrize("flag", ["narrowband", "clipping", "too_quiet", "noisy"])
+def test_a_flag_dims_the_bars_and_says_why(
+    qtbot, tmp_path: Path, judging_engine: Engine, clip: Path, flag: str
+):
+    from app.audio.files import load
+    from app.quality import ADVICE
+    from model_training import channels as ch
+
+    y = load(clip, 16000)
+    heard = {
+        "narrowband": lambda: ch.telephone(y, "GSM610"),
+        "clipping": lambda: ch.gain(y, 25.0),
+        "too_quiet": lambda: ch.gain(y, -50.0),
+        "noisy": lambda: ch.add_noise(y, ch.evaluation_sounds().noise(len(y),
+                                                                      np.random.default_rng(0)), 5),
+    }[flag]()  # fmt: skip
+    path = tmp_path / f"{flag}.wav"
+    sf.write(path, heard, 16000, subtype="FLOAT")
+    window = make_window(qtbot, tmp_path / "s.ini", judging_engine)
+    window.hop_spin.setValue(0.25)
+    assert window.start_file_input(path, speed=2.0)
+    live = window.live
+    qtbot.waitUntil(lambda: live.latest is not None and live.latest.speech
+                    and bool(live.latest.quality.flags), timeout=10_000)  # fmt: skip
+    window.stop_live()
+    assert live.latest.quality.flags[0] == flag
+    assert live.bars.advice.text() == ADVICE[flag]
+    assert all(b.color().alpha() < 255 for b in live.bars.bars.opts["brushes"])  # dimmed
+    assert theme.WARNING in live.quality.figures.styleSheet()
+    png = window.save_screenshot(tmp_path / f"{flag}.png")
+    assert not QImage(str(png)).isNull()
+    if flag == "narrowband" and os.environ.get("EMOTION_METER_SCREENSHOTS"):
+        shutil.copy(png, Path(os.environ["EMOTION_METER_SCREENSHOTS"]) / "quality-flag.png")
+    window.open_file(path)  # the inspector marks the flagged stretch and explains it
+    wait_analysis(qtbot, window)
+    marked = window.inspector.timeline.flagged.getData()[1]
+    assert marked is not None and np.isfinite(marked).any()
+    window.inspector.select(2.0)
+    assert window.inspector.bars.advice.text() == ADVICE[flag]
+    window.close()
+
+
+def test_clean_speech_raises_no_flag(qtbot, tmp_path: Path, judging_engine: Engine, clip: Path):
+    window = make_window(qtbot, tmp_path / "s.ini", judging_engine)
+    window.open_file(clip)
+    wait_analysis(qtbot, window)
+    a = window.inspector.analysis
+    assert a is not None and a.speech.any()
+    assert not any(q.flags for q in a.quality)
+    assert window.inspector.bars.advice.text() == ""
+    window.close()
