@@ -29,7 +29,7 @@ from app.features import (
     silence_frame,
     windows,
 )
-from app.quality import FLAGS, Meter, Quality
+from app.quality import ADVICE, FLAGS, Meter, Quality
 
 GATE_SECONDS = 1.0  # the newest part of a window that decides speech or silence
 MAX_SPECTROGRAM_COLUMNS = 60_000  # beyond this the display spectrogram is averaged in time
@@ -73,8 +73,12 @@ class Analysis:
         raised in at least half of its speech windows, and a note when all its speech is
         flagged. Silence raises no flag."""
         spoken = [q for q, s in zip(self.quality, self.speech, strict=True) if s]
-        if not spoken:
-            return {**self._medians(self.quality), "flags": [], "flagged_share": 0.0}
+        if not spoken:  # no speech found: too quiet to be heard, or silence
+            quiet = sum("too_quiet" in q.flags for q in self.quality) * 2 >= len(self.quality)
+            out = {**self._medians(self.quality), "flags": ["too_quiet"] if quiet else []}
+            if quiet:
+                out["note"] = f"No speech found, and the input is very quiet: {ADVICE['too_quiet']}"
+            return {**out, "flagged_share": 0.0}
         flags = [f for f in FLAGS if sum(f in q.flags for q in spoken) * 2 >= len(spoken)]
         share = sum(bool(q.flags) for q in spoken) / len(spoken)
         out: dict[str, Any] = {

@@ -523,6 +523,11 @@ def evaluate_bundle(args: argparse.Namespace) -> int:
                   for pair in args.compare)  # fmt: skip
     bundles_ = {"this model": b, **{k: bundles.load(Path(v)) for k, v in others.items()}}
     report["robustness"] = heard(args, split, labels, bundles_, report.get("baselines"))
+    if not b.quality.empty and args.conditions:
+        from app.engine import Engine
+        from model_training import robustness
+
+        report["flags"] = robustness.flag_rates(Engine(b), split.test)
     meta = {**b.meta, "evaluation": summary(report)}
     evaluate.write_report(report, b.path)
     evaluate.atomic_write(b.path / bundles.META_FILE, json.dumps(meta, indent=1))

@@ -113,6 +113,10 @@ def markdown(report: dict[str, Any]) -> str:
         from model_training import robustness
 
         lines += robustness.markdown(report["robustness"], chance(report))
+    if report.get("flags"):
+        from model_training import robustness
+
+        lines += robustness.flag_lines(report["flags"])
     return "\n".join(lines)
 
 
@@ -133,8 +137,7 @@ def encoder_lines(train: dict[str, Any]) -> list[str]:
             "deviation of a layer's output) per layer; the best within the size and CPU budgets "
             "(at most 2 layers) was kept:",
             "",
-            "| layer | " + " | ".join(probe) + " |",
-            "|---|" + "---:|" * len(probe),
+            *table_head("layer", list(probe)),
             "| validation UA | " + " | ".join(f"{v:.3f}" for v in probe.values()) + " |",
         ]
     if val:
@@ -144,6 +147,12 @@ def encoder_lines(train: dict[str, Any]) -> list[str]:
             f"speaker {val['adapted']:.3f}.",
         ]
     return [*lines, ""]
+
+
+def table_head(first: str, columns: list[str], extra: str = "") -> list[str]:
+    """A Markdown table's header and rule: a text column, then right-aligned figures."""
+    return [f"| {first} | {extra}" + " | ".join(columns) + " |",
+            "|---|" + ("---|" if extra else "") + "---:|" * len(columns)]  # fmt: skip
 
 
 def speaker_table(cold: dict[str, Any], adapted: dict[str, Any]) -> list[str]:

@@ -101,6 +101,49 @@ def score(
     return out
 
 
+FLAG_CHECKS: tuple[tuple[str, str | None, Callable[[np.ndarray], np.ndarray]], ...] = (
+    ("clean", None, lambda y: y),
+    ("telephone GSM", "narrowband", lambda y: channels.telephone(y, "GSM610")),
+    ("telephone μ-law", "narrowband", lambda y: channels.telephone(y, "ULAW")),
+    ("level +20 dB (clipping)", "clipping", lambda y: channels.gain(y, 20.0)),
+    ("very quiet (level −50 dB)", "too_quiet", lambda y: channels.gain(y, -50.0)),
+)
+
+
+def flag_rates(engine: Any, clips: Sequence[Clip]) -> dict[str, dict[str, Any]]:
+    """Share of files whose file-level quality raises the flag each copy should raise (clean:
+    no flag), through the app's own analysis."""
+    from app.audio.files import load
+    from app.offline import analyze_audio
+
+    out = {}
+    for name, flag, damage in FLAG_CHECKS:
+        raised = []
+        for clip in clips:
+            y = damage(load(clip.path, engine.bundle.features.sample_rate))
+            raised.append(analyze_audio(y, engine).file_quality()["flags"])
+        hit = [(flag in f) if flag else not f for f in raised]
+        out[name] = {"expected": flag, "files": len(hit), "share": float(np.mean(hit))}
+        print(f"flags, {name}: {out[name]['share']:.1%} of files as expected", flush=True)
+    return out
+
+
+def flag_lines(rates: dict[str, dict[str, Any]]) -> list[str]:
+    lines = [
+        "### Input quality flags",
+        "",
+        "Share of held-out files whose file-level quality (the flags raised in at least half of "
+        "their speech windows, as `analyze` reports them) is as expected:",
+        "",
+        "| copy | expected | files | share |",
+        "|---|---|---:|---:|",
+    ]
+    for name, r in rates.items():
+        lines.append(f"| {name} | {r['expected'] or 'no flag'} | {r['files']} | "
+                     f"{r['share']:.1%} |")  # fmt: skip
+    return [*lines, ""]
+
+
 def summary(results: dict[str, Any]) -> dict[str, float]:
     """Clean UA, the mean over the conditions, the worst condition's, and its gap to clean."""
     ua = {c: r["pooled"]["ua"] for c, r in results.items()}
@@ -126,8 +169,7 @@ def markdown(table: dict[str, dict[str, Any]], chance: float) -> list[str]:
         "kept for evaluation (`../shared/noise-eval`, never used in training). UA pooled "
         f"({' / '.join(corpora)} in brackets); chance is {chance:.3f}.",
         "",
-        "| condition | family | " + " | ".join(systems) + " |",
-        "|---|---|" + "---:|" * len(systems),
+        *evaluate.table_head("condition", systems, extra="family | "),
     ]
     for c in conditions:
         cells = []
@@ -160,8 +202,7 @@ def ece_lines(table: dict[str, dict[str, Any]]) -> list[str]:
         "speakers, of the raw probabilities → of those calibrated by the bundle's temperature "
         "(fitted on the validation speakers; systems without calibration show one figure):",
         "",
-        "| condition | " + " | ".join(models) + " |",
-        "|---|" + "---:|" * len(models),
+        *evaluate.table_head("condition", models),
     ]
     for c in next(iter(table.values())):
         cells = []

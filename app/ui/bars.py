@@ -88,8 +88,9 @@ class EmotionBars(QWidget):
         uncertain: bool = False,
     ) -> None:
         """One window's probabilities, or ``None`` for silence; ``advice``: the sound is outside
-        what the model can judge (the bars dim); ``uncertain``: no emotion clearly ahead."""
-        self.advice.setText(advice if probabilities is not None else "")
+        what the model can judge (the bars dim), or too quiet to find speech in;
+        ``uncertain``: no emotion clearly ahead."""
+        self.advice.setText(advice)
         if probabilities is None:
             self.winner.setText("Silence")
             self._colour(theme.SILENCE)
