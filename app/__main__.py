@@ -113,19 +113,14 @@ def voices(args: argparse.Namespace, engine) -> dict[Path, tuple[object, str]]:
 
 
 def write_csv(results: list[dict], labels: tuple[str, ...]) -> None:
+    """One row per window of every file, the file first; files that failed have none."""
+    from app.ui.export import csv_table
+
     out = csv.writer(sys.stdout)
-    quality = ["level_db", "snr_db", "clipping", "bandwidth_hz"]
-    out.writerow(["file", "start", "end", "speech", "emotion", "uncertain", *labels, *quality,
-                  "flags"])  # fmt: skip
+    out.writerow(["file", *csv_table({"labels": labels, "windows": []})[0]])
     for r in results:
-        for w in r.get("windows", []):
-            probs = w["probabilities"] or [""] * len(labels)
-            q = w["quality"] or {}
-            out.writerow([
-                r["file"], w["start"], w["end"], int(w["speech"]), w["emotion"] or "",
-                int(w["uncertain"]), *probs, *(q.get(k, "") for k in quality),
-                " ".join(q.get("flags", [])),
-            ])  # fmt: skip
+        if "windows" in r:
+            out.writerows([r["file"], *row] for row in csv_table(r)[1])
 
 
 def load_engine(model: Path | None):

@@ -177,7 +177,10 @@ def test_exports_are_complete_files(qtbot, window: MainWindow, clip: Path, tmp_p
     png_path = window.save_screenshot(tmp_path / "window.png")
     rows = list(csv.DictReader(csv_path.open()))
     assert len(rows) == len(a.ends)
-    assert list(rows[0])[4:] == list(window.labels)
+    n = len(window.labels)
+    assert list(rows[0])[5 : 5 + n] == list(window.labels)
+    assert list(rows[0])[5 + n :] == ["level_db", "snr_db", "clipping", "bandwidth_hz", "flags"]
+    assert all(float(r["bandwidth_hz"]) > 5000 and r["flags"] == "" for r in rows)
     document = json.loads(json_path.read_text())
     assert document["labels"] == list(window.labels) and len(document["windows"]) == len(a.ends)
     assert QImage(str(png_path)).width() == window.width()
@@ -201,7 +204,11 @@ def test_recording_a_live_session_writes_audio_and_results(
     results = json.loads(wav.with_suffix(".json").read_text())
     assert results["windows"] and results["labels"] == list(window.labels)
     assert 0 <= results["audio_starts_at"] < 0.5
-    assert wav.with_suffix(".csv").read_text().startswith("start,end,speech,emotion,")
+    quality = [w["quality"] for w in results["windows"]]
+    assert all(set(q) == {"level_db", "snr_db", "clipping", "bandwidth_hz", "flags"}
+               for q in quality)  # fmt: skip
+    assert all(isinstance(w["uncertain"], bool) for w in results["windows"])
+    assert wav.with_suffix(".csv").read_text().startswith("start,end,speech,emotion,uncertain,")
 
 
 BROKEN = {

@@ -79,6 +79,8 @@ def live_document(
                 "probabilities": None
                 if r.probabilities is None
                 else [round(float(p), 4) for p in r.probabilities],
+                "uncertain": r.uncertain,
+                "quality": r.quality.to_dict() if r.quality else None,
                 "level_db": round(r.level_db, 1),
                 "latency_ms": round(r.latency * 1000, 2),
                 "adaptation": round(r.adaptation, 4),  # 0: cold, else adapted to the voice
@@ -88,16 +90,30 @@ def live_document(
     }
 
 
-def to_csv(document: dict[str, Any]) -> str:
+QUALITY = ("level_db", "snr_db", "clipping", "bandwidth_hz")
+
+
+def csv_table(document: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """A timeline's CSV header and one row per window: times, speech, emotion, uncertain, every
+    probability, the input quality and its flags (space-separated)."""
     labels = document["labels"]
+    header = ["start", "end", "speech", "emotion", "uncertain", *labels, *QUALITY, "flags"]
+    rows = []
+    for w in document["windows"]:
+        q = w.get("quality") or {}
+        rows.append([
+            w["start"], w["end"], int(w["speech"]), w["emotion"] or "",
+            int(w.get("uncertain", False)), *(w["probabilities"] or [""] * len(labels)),
+            *(q.get(k, "") for k in QUALITY), " ".join(q.get("flags", [])),
+        ])  # fmt: skip
+    return header, rows
+
+
+def to_csv(document: dict[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["start", "end", "speech", "emotion", *labels])
-    for w in document["windows"]:
-        probabilities = w["probabilities"] or [""] * len(labels)
-        writer.writerow(
-            [w["start"], w["end"], int(w["speech"]), w["emotion"] or "", *probabilities]
-        )
+    header, rows = csv_table(document)
+    writer.writerows([header, *rows])
     return out.getvalue()
 
 
