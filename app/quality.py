@@ -108,7 +108,7 @@ def measure(
     bandwidth = float("nan")
     if log_mel is not None and len(log_mel):
         loud = log_mel[voiced] if voiced.any() else log_mel
-        band = 10 * np.log10(np.mean(10 ** (loud.astype(np.float64) / 10), axis=0))
+        band = 10 * np.log10(np.mean(np.power(np.float32(10), loud * np.float32(0.1)), axis=0))
         bandwidth = float(centres[np.flatnonzero(band >= band.max() - BAND_DROP_DB)[-1]])
     q = Quality(level, level - floor, clipped, bandwidth)
     return Quality(q.level_db, q.snr_db, q.clipping, q.bandwidth_hz, flags(q, thresholds))

@@ -16,6 +16,8 @@ import soxr
 from app.analyzer import LiveAnalyzer
 from app.engine import Engine
 from app.features import FrameStream, Pipeline, normalise
+from app.gate import SpeechGate
+from app.quality import Meter
 from benchmarks import material, proc
 from benchmarks.results import Figure, Section, Summary, Target, skipped
 
@@ -86,6 +88,16 @@ def measure(windows: int = 200) -> Section:
     mic = soxr.resample(audio, s.sample_rate, MIC_RATE).astype(np.float32)
     live_mic = per_result(engine, mic, MIC_RATE, len(chunks) + 12)
 
+    meter = Meter(s, b.quality, b.window_frames)
+    meter.push(audio)
+    levels = [pipeline.level_db(c) for c in clips]
+    gate = SpeechGate()
+
+    def quality_of(k: int) -> None:
+        gate.update(levels[k])
+        meter.measure(x[k], levels[k], gate.voiced(levels[k]), len(levels[k]))
+
+    quality_ms = timed(quality_of, list(range(n)))
     librosa_ms = _librosa(clips, s)
     tf_ms, tf_note = _tensorflow(b, x, engine)
 
@@ -154,6 +166,16 @@ def measure(windows: int = 200) -> Section:
             Summary.of(live_mic),
             f"at {s.sample_rate / 1000:g} kHz input",
             live_s.median if live_s else None,
+        )
+    )
+    sec.add(
+        Figure(
+            "input quality of a window (quality.Meter.measure: level, SNR, clipping, bandwidth)",
+            "ms",
+            Summary.of(quality_ms),
+            "features + inference per result",
+            live_s.median if live_s else None,
+            Target("<=", 0.5),
         )
     )
     full = [a + c for a, c in zip(feats, litert, strict=True)]
