@@ -432,6 +432,13 @@ def heard(
                b.temperature)
         for name, b in bundles.items()
     }  # fmt: skip
+    first = next(iter(bundles.values()))
+    if first.encoder is not None and first.adapt_seconds:  # does adapting still help?
+        adapted = robustness.bundle_system(first, split.test, cache, args.workers,
+                                           args.noise_eval, adapted=True)  # fmt: skip
+        systems = {**dict(list(systems.items())[:1]),
+                   f"{next(iter(bundles))}, adapted": (adapted, first.temperature),
+                   **dict(list(systems.items())[1:])}  # fmt: skip
     table = robustness.score(systems, labels, args.conditions)
     for result in (baselines or {}).values():
         if not result["speaker_norm"]:  # cold, as the models are

@@ -171,11 +171,11 @@ def predict(head: Any, clips: Encoded) -> np.ndarray:
     return predict_encoded(models.classifier(head), clips.clean)
 
 
-def predict_normalised(
-    head: Any, feats: data.Features, norms: Sequence[Norm], encoders: Encoders, layers: int
-) -> np.ndarray:
-    """Clip-level probabilities with each clip's features normalised its own way (adapted to
-    its speaker): encoded afresh, since the encoder's input changes."""
+def encode_normalised(
+    feats: data.Features, norms: Sequence[Norm], encoders: Encoders, layers: int
+) -> Encoded:
+    """Encoder windows of every clip with its features normalised its own way (adapted to its
+    speaker): encoded afresh, since the encoder's input changes."""
     _, runner = encoders.runner(layers)
     fill = data.silence(WHISPER)
     frames = [
@@ -183,7 +183,14 @@ def predict_normalised(
                           n.mean, n.std))[0]]
         for x, n in zip(feats.clean, norms, strict=True)
     ]  # fmt: skip
-    return predict(head, Encoded(list(feats.clips), frames))
+    return Encoded(list(feats.clips), frames)
+
+
+def predict_normalised(
+    head: Any, feats: data.Features, norms: Sequence[Norm], encoders: Encoders, layers: int
+) -> np.ndarray:
+    """Clip-level probabilities of :func:`encode_normalised`'s windows."""
+    return predict(head, encode_normalised(feats, norms, encoders, layers))
 
 
 def full_model(head: Any, encoders: Encoders, layers: int, labels: Sequence[str]) -> Any:

@@ -26,11 +26,12 @@ System = Callable[[str | None], tuple[list[Clip], Windows]]
 
 
 def bundle_system(
-    bundle: Any, clips: Sequence[Clip], cache: Path, workers: int, sounds: str = ""
-) -> System:
+    bundle: Any, clips: Sequence[Clip], cache: Path, workers: int, sounds: str = "",
+    adapted: bool = False,
+) -> System:  # fmt: skip
     """A bundle's model as the evaluation runs it: an encoder model's head over the installed
-    encoder (refused if the bundle names other weights), a CNN's Keras model; cold, clip-level
-    (the mean over windows, as ``analyze`` takes it)."""
+    encoder (refused if the bundle names other weights), a CNN's Keras model; cold, or for an
+    encoder model ``adapted`` to each speaker (leave one clip out)."""
     from model_training import model as models
     from model_training.train import window_probabilities
 
@@ -52,8 +53,12 @@ def bundle_system(
 
         def encoder_run(condition: str | None) -> tuple[list[Clip], Windows]:
             feats = er.features(clips, None, cache, workers, condition, sounds)
-            enc = er.encode(feats, encoders, bundle.encoder.layers, None, cache,
-                            condition=condition)  # fmt: skip
+            if adapted:  # each clip normalised by its speaker's other clips, heard the same way
+                enc = er.encode_normalised(feats, adapted_norms(bundle, feats), encoders,
+                                           bundle.encoder.layers)  # fmt: skip
+            else:
+                enc = er.encode(feats, encoders, bundle.encoder.layers, None, cache,
+                                condition=condition)  # fmt: skip
             return enc.clips, window_probabilities(models.classifier(head), enc.clean)
 
         return encoder_run
@@ -72,6 +77,19 @@ def bundle_system(
         return feats.clips, window_probabilities(classifier, batches)
 
     return cnn_run
+
+
+def adapted_norms(bundle: Any, feats: data.Features) -> list[Any]:
+    """Each clip's normalisation adapted to its speaker from their *other* clips, as the app
+    adapts (speech frames by its gate, the bundle's prior)."""
+    from app.adapt import frames_for
+    from app.features import hop_frames
+    from app.offline import GATE_SECONDS
+
+    s = bundle.features
+    frame = (bundle.window_frames, hop_frames(s, bundle.hop_seconds), hop_frames(s, GATE_SECONDS))
+    prior = frames_for(s, bundle.adapt_seconds)
+    return data.Voices(feats.clips, feats.moments(*frame), bundle.population, prior).left_out()
 
 
 def score(
