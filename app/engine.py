@@ -6,6 +6,10 @@ millisecond, so the app never loads TensorFlow.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +21,26 @@ from app.features import normalise
 THREADS = 1
 
 Array = npt.NDArray[np.float32]
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Native code's writes to the process's stderr go nowhere meanwhile (Python's exceptions
+    still carry what went wrong); a no-op where stderr is not a real file."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(fd), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
 
 
 def temper(probs: Array, temperature: float) -> Array:
@@ -73,7 +97,8 @@ class Engine:
                 f"(described {bundle.input_shape}), outputs {shapes} (described {expect})."
             )
         try:  # a model damaged inside (types, shapes of its ops) fails only when first run
-            trial = self.predict(np.zeros(bundle.input_shape[1:], np.float32))
+            with quiet_native_stderr():  # LiteRT announces its CPU delegate on the first run
+                trial = self.predict(np.zeros(bundle.input_shape[1:], np.float32))
         except (ValueError, RuntimeError) as e:
             raise BundleError(f"The model file {bundle.tflite_path.name} is damaged: {e}") from e
         if not (np.isfinite(trial.probabilities).all() and np.isfinite(trial.attention).all()):

@@ -74,6 +74,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_analyze_cli_json_and_csv(clip: Path, tmp_path: Path) -> None:
     done = run_cli("analyze", str(clip), str(some_clips("emodb", 1)[0]), "--json")
     assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # no runtime banners: stderr is for real warnings
     results = json.loads(done.stdout)
     assert next(Path(r["file"]).name for r in results) == clip.name
     labels = results[0]["labels"]
