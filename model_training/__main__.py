@@ -552,9 +552,10 @@ def calibrate_bundle(args: argparse.Namespace) -> int:
         print("error: this split's validation speakers differ from the bundle's", file=sys.stderr)
         return 2
     block = calibrate(b, split, labels, args)
-    print(f"temperature {block['temperature']:.3f}: validation ECE "
-          f"{block['val_ece_uncalibrated']:.3f} -> {block['val_ece']:.3f}; uncertain below "
-          f"{block['uncertain_below']:.2f}")  # fmt: skip
+    print(f"temperature {block['temperature']:.3f}: validation ECE clean "
+          f"{block['val_ece_uncalibrated']:.3f} -> {block['val_ece']:.3f}, through channels "
+          f"{block['val_ece_all_uncalibrated']:.3f} -> {block['val_ece_all']:.3f}; uncertain "
+          f"below {block['uncertain_below']:.2f}")  # fmt: skip
     q = block["quality"]
     print("quality thresholds: " + ", ".join(
         f"{k} {q[k]:.4g}" for k in ("too_quiet_db", "noisy_snr_db", "clipping", "narrowband_hz")
@@ -565,32 +566,42 @@ def calibrate_bundle(args: argparse.Namespace) -> int:
 def calibrate(
     b: Any, split: splits.Split, labels: tuple[str, ...], args: argparse.Namespace
 ) -> dict[str, Any]:
-    """Fit on the validation speakers and write into the bundle: the temperature, the top
-    probability under which no emotion is clearly ahead, and the quality thresholds (found with
-    the training noise and rooms)."""
+    """Fit on the validation speakers, clean and through channels of training recordings, and
+    write into the bundle: the quality thresholds, the temperature (on every copy's speech
+    windows, as the app averages them) and the top probability under which no emotion is
+    clearly ahead."""
+    from dataclasses import replace as changed
+
     from app import bundle as bundles
     from app.engine import Engine
-    from model_training import evaluate, limits, robustness
+    from model_training import evaluate, limits
 
-    run = robustness.bundle_system(b, split.val, data.cache_root(args.cache), args.workers)
-    clips, windows = run(None)
-    truth = [labels.index(c.label) for c in clips]
+    sounds = channels.Sounds.read(channels.shared_root(evaluation=False, path=args.noise))
+    raw = Engine(changed(b, temperature=1.0))
+    quality, samples = limits.find(raw, split.val, labels, sounds)
+    every = [x for step in samples.values() for x in step]
+    windows, truth = [w for w, _ in every], [y for _, y in every]
     t = calibration.fit_temperature(windows, truth)
-    calibrated = calibration.clip_probabilities(windows, t)
+    clean_w, clean_t = [w for w, _ in samples["clean"]], [y for _, y in samples["clean"]]
+
+    def ece(w: list, truth: list, temperature: float = 1.0) -> float:
+        return calibration.ece(calibration.clip_probabilities(w, temperature), truth)
+
     block = {
         "temperature": t,
-        "uncertain_below": limits.uncertain_below(calibrated, truth),
-        "method": "temperature scaling of every window's probabilities, fitted on the "
-        "validation speakers' clips (the mean of their windows) by log-likelihood",
-        "val_ece_uncalibrated": calibration.ece(calibration.clip_probabilities(windows), truth),
-        "val_ece": calibration.ece(calibrated, truth),
+        "uncertain_below": limits.uncertain_below(
+            calibration.clip_probabilities(windows, t), truth
+        ),
+        "method": "temperature scaling of every speech window's probabilities, fitted by "
+        "log-likelihood on the validation speakers' clips (the mean of their windows, as the "
+        "app takes it), clean and through every step of the quality sweeps",
+        "val_ece_uncalibrated": ece(clean_w, clean_t),
+        "val_ece": ece(clean_w, clean_t, t),
+        "val_ece_all_uncalibrated": ece(windows, truth),
+        "val_ece_all": ece(windows, truth, t),
     }
-    path = b.path / bundles.META_FILE
-    evaluate.atomic_write(path, json.dumps({**b.meta, "calibration": block}, indent=1))
-    sounds = channels.Sounds.read(channels.shared_root(evaluation=False, path=args.noise))
-    quality = limits.find(Engine(bundles.load(b.path)), split.val, labels, sounds)
-    meta = json.loads(path.read_text())
-    evaluate.atomic_write(path, json.dumps({**meta, "quality": quality}, indent=1))
+    meta = {**b.meta, "calibration": block, "quality": quality}
+    evaluate.atomic_write(b.path / bundles.META_FILE, json.dumps(meta, indent=1))
     return {**block, "quality": quality}
 
 

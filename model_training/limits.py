@@ -55,11 +55,15 @@ def sweeps(sounds: channels.Sounds) -> dict[str, tuple[str, bool, list[tuple[str
     }  # fmt: skip
 
 
+Samples = list[tuple[np.ndarray, int]]  # per clip: its speech windows' probabilities, its label
+
+
 def step(
     engine: Engine, clips: Sequence[Clip], labels: Sequence[str], damage: Damage | None
-) -> tuple[float, list[dict[str, Any]]]:
-    """UA of the clips heard through ``damage`` (``None``: clean), and each file's quality."""
-    truth, guess, quality = [], [], []
+) -> tuple[float, list[dict[str, Any]], Samples]:
+    """UA of the clips heard through ``damage`` (``None``: clean), each file's quality, and the
+    probabilities of the speech windows of the clips that have any."""
+    truth, guess, quality, samples = [], [], [], []
     for i, clip in enumerate(clips):
         y = load(clip.path, engine.bundle.features.sample_rate)
         if damage is not None:
@@ -71,7 +75,9 @@ def step(
         truth.append(labels.index(clip.label))
         guess.append(labels.index(label))
         quality.append(analysis.file_quality())
-    return float(metrics.scores(truth, guess, labels)["ua"]), quality
+        if analysis.speech.any():
+            samples.append((analysis.probabilities[analysis.speech], truth[-1]))
+    return float(metrics.scores(truth, guess, labels)["ua"]), quality, samples
 
 
 def threshold(field: str, low_is_bad: bool, steps: list[tuple[float, list[float]]]) -> float:
@@ -89,16 +95,19 @@ def threshold(field: str, low_is_bad: bool, steps: list[tuple[float, list[float]
 
 def find(
     engine: Engine, clips: Sequence[Clip], labels: Sequence[str], sounds: channels.Sounds
-) -> dict[str, Any]:
-    """The thresholds and the sweeps that gave them (UA and median measure per step)."""
-    clean_ua, clean_q = step(engine, clips, labels, None)
+) -> tuple[dict[str, Any], dict[str, Samples]]:
+    """The thresholds and the sweeps that gave them (UA and median measure per step), and every
+    step's samples (clean first), on which the calibration is fitted: ``engine`` should give raw
+    probabilities."""
+    clean_ua, clean_q, clean = step(engine, clips, labels, None)
+    samples = {"clean": clean}
     out: dict[str, Any] = {"fitted_on": "validation speakers, training noise and rooms",
                            "tolerance": TOLERANCE, "sweeps": {}}  # fmt: skip
     for name, (field, low_is_bad, damages) in sweeps(sounds).items():
         measured = [(0.0, [q[field] for q in clean_q if field in q])]
         record = [{"step": "clean", "ua": clean_ua, "median": float(np.median(measured[0][1]))}]
         for label, damage in damages:
-            ua, q = step(engine, clips, labels, damage)
+            ua, q, samples[f"{name}: {label}"] = step(engine, clips, labels, damage)
             values = [x[field] for x in q if field in x]
             measured.append((clean_ua - ua, values))
             record.append({"step": label, "ua": ua, "median": float(np.median(values))})
@@ -106,7 +115,7 @@ def find(
                   file=sys.stderr, flush=True)  # fmt: skip
         out[name] = threshold(field, low_is_bad, measured)
         out["sweeps"][name] = record
-    return out
+    return out, samples
 
 
 def uncertain_below(probs: np.ndarray, truth: Sequence[int]) -> float:
