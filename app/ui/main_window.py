@@ -15,21 +15,15 @@ import time
 from pathlib import Path
 from typing import cast
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSettings, QStandardPaths, Qt, QTimer
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSettings, QStandardPaths, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
-    QComboBox,
-    QDoubleSpinBox,
-    QFileDialog,
     QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
-    QSizePolicy,
     QTabWidget,
-    QToolBar,
-    QWidget,
 )
 
 from app import adapt, bundle
@@ -41,9 +35,12 @@ from app.audio.sources import FileSource, Microphone, Player, Source, SourceErro
 from app.engine import Engine
 from app.features import FeatureSettings
 from app.quality import Thresholds
-from app.ui import export, theme
+from app.ui import about, export, theme
+from app.ui.about import judging_text as judging_text  # the About box's words, kept importable
 from app.ui.inspector import InspectorPanel
 from app.ui.live import LivePanel
+from app.ui.prompts import Prompts
+from app.ui.toolbar import Toolbar
 from app.worker import (
     AnalysisJob,
     Done,
@@ -60,7 +57,6 @@ APP_NAME = "Emotion Meter"
 ORGANIZATION = "EmotionMeter"
 FRAME_MS = 16  # ~60 Hz: drain the queues, redraw, move the play cursor
 RECENT_MAX = 8
-AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.oga *.mp3 *.aif *.aiff *.au);;All files (*)"
 LIVE_TAB, INSPECTOR_TAB = 0, 1
 # closed like the close button (threads stopped, settings saved) when the session ends or on
 # Ctrl+C; Python runs the handler at its next call, which the frame timer makes every 16 ms
@@ -100,8 +96,7 @@ class MainWindow(QMainWindow):
         self.job: AnalysisJob | None = None
         self.jobs: list[AnalysisJob] = []  # every job started, joined on close
         self.player: Player | None = None
-        self.last_error = ""
-        self._message: QMessageBox | None = None
+        self.prompts = Prompts(self, self.settings)
         self._latency: float | None = None
         self.voice: Moments | None = None  # the live speaker's statistics, as last reported
         self.start_voice: tuple[str, Moments] | None = None  # a saved voice to start from
@@ -129,7 +124,7 @@ class MainWindow(QMainWindow):
         self.timer.start()
         if model_problem:
             self.live.bars.show_message("No model", "Live analysis needs an emotion model.")
-            self.show_error(
+            self.prompts.error(
                 "No emotion model",
                 f"{model_problem}\n\nLive analysis is off; the inspector still shows spectrograms.",
             )
@@ -199,43 +194,11 @@ class MainWindow(QMainWindow):
         self.adapt_time_action.setEnabled(self.adaptive)
 
     def _build_toolbar(self) -> None:
-        bar = QToolBar("Controls")
-        bar.setObjectName("controls")
-        bar.setMovable(False)
-        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        bar = Toolbar([self.refresh_action, self.start_action, self.record_action],
+                      [self.open_action, self.export_action, self.screenshot_action])  # fmt: skip
         self.addToolBar(bar)
-        bar.addWidget(QLabel(" Input "))
-        self.device_combo = QComboBox()
-        self.device_combo.setMinimumWidth(260)
-        self.device_combo.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.device_combo, self.hop_spin, self.smoothing_spin = bar.devices, bar.hop, bar.smoothing
         self.device_combo.activated.connect(self._device_chosen)
-        bar.addWidget(self.device_combo)
-        bar.addAction(self.refresh_action)
-        bar.addAction(self.start_action)
-        bar.addAction(self.record_action)
-        bar.addSeparator()
-        bar.addWidget(QLabel(" Hop "))
-        self.hop_spin = self._spin(0.05, 2.0, 0.05, " s", "Seconds between two analysed windows")
-        bar.addWidget(self.hop_spin)
-        bar.addWidget(QLabel(" Smoothing "))
-        self.smoothing_spin = self._spin(0.0, 0.95, 0.05, "", "0 = none, 0.9 = very slow")
-        bar.addWidget(self.smoothing_spin)
-        spacer = QWidget()
-        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        bar.addWidget(spacer)
-        bar.addAction(self.open_action)
-        bar.addAction(self.export_action)
-        bar.addAction(self.screenshot_action)
-
-    def _spin(self, low: float, high: float, step: float, suffix: str, tip: str) -> QDoubleSpinBox:
-        spin = QDoubleSpinBox()
-        spin.setRange(low, high)
-        spin.setSingleStep(step)
-        spin.setDecimals(2)
-        spin.setSuffix(suffix)
-        spin.setToolTip(tip)
-        spin.setKeyboardTracking(False)
-        return spin
 
     def _build_menus(self) -> None:
         menu = self.menuBar().addMenu("&File")
@@ -294,60 +257,18 @@ class MainWindow(QMainWindow):
         self._show_voice(None)
         self._rebuild_recent()
 
-    # ---- small helpers ----
+    # ---- messages and file dialogs (app/ui/prompts.py) ----
 
-    def show_error(self, title: str, text: str) -> None:
-        """A clear, non-blocking message; the app carries on."""
-        self.last_error = text
-        self.statusBar().showMessage(f"{title}: {text.splitlines()[0]}", 15000)
-        if self._message is not None:
-            self._message.close()
-        box = QMessageBox(
-            QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self
-        )
-        box.setWindowModality(Qt.WindowModality.WindowModal)
-        box.open()
-        self._message = box
+    @property
+    def last_error(self) -> str:
+        return self.prompts.last_error
 
-    def _say(self, text: str) -> None:
-        self.statusBar().showMessage(text, 8000)
-
-    def _folder(self) -> Path:
-        """Where file dialogs start: the last folder used, else Documents."""
-        last = self.settings.value("last_dir")
-        return Path(
-            str(last)
-            if last
-            else QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
-        )
-
-    def _ask_save(self, title: str, name: str, filters: str) -> Path | None:
-        chosen, selected = QFileDialog.getSaveFileName(
-            self, title, str(self._folder() / name), filters
-        )
-        if not chosen:
-            return None
-        path = Path(chosen)
-        if not path.suffix and "*." in selected:  # the dialog may not add the filter's suffix
-            path = path.with_suffix(selected.split("*", 1)[1].split(")")[0].split()[0])
-            if not self.may_replace(path):  # the dialog only asked about the name as typed
-                return None
-        self.settings.setValue("last_dir", str(path.parent))
-        return path
+    @last_error.setter
+    def last_error(self, text: str) -> None:
+        self.prompts.last_error = text
 
     def may_replace(self, path: Path) -> bool:
-        """True if ``path`` is free, or the user agrees to replace it: nothing is overwritten
-        without asking."""
-        if not path.exists():
-            return True
-        answer = QMessageBox.question(
-            self,
-            "Replace file?",
-            f"{path.name} already exists in {path.parent}. Replace it?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        return answer == QMessageBox.StandardButton.Yes
+        return self.prompts.may_replace(path)
 
     # ---- live ----
 
@@ -360,7 +281,7 @@ class MainWindow(QMainWindow):
             devices = sources.input_devices()
         except SourceError as e:
             self.device_combo.addItem("No sound system", None)
-            self._say(str(e))
+            self.prompts.say(str(e))
             return
         if not devices:
             self.device_combo.addItem("No input device found", None)
@@ -406,7 +327,7 @@ class MainWindow(QMainWindow):
         if self.worker is not None:
             return True
         if self.engine is None:
-            self.show_error("No emotion model", "Live analysis needs an emotion model.")
+            self.prompts.error("No emotion model", "Live analysis needs an emotion model.")
             return False
         try:
             source = source or Microphone(self.device_combo.currentData())
@@ -424,7 +345,7 @@ class MainWindow(QMainWindow):
             worker = LiveWorker(source, analyzer, self.live_queue)
             worker.start()
         except SourceError as e:
-            self.show_error("Cannot listen", str(e))
+            self.prompts.error("Cannot listen", str(e))
             return False
         self.worker, self.source = worker, source
         self.session = []
@@ -437,7 +358,7 @@ class MainWindow(QMainWindow):
         self.rate_label.setText(f"{source.sample_rate / 1000:g} kHz")
         self.dropped_label.setText("dropped 0")
         self._show_voice(None)
-        self._say(f"Listening to {source.name}")
+        self.prompts.say(f"Listening to {source.name}")
         return True
 
     def stop_live(self) -> None:
@@ -453,25 +374,20 @@ class MainWindow(QMainWindow):
         self.latency_label.setText("")
         if self.live.latest is None:
             self.live.bars.show_message("Stopped", "Press Space or Start to listen.")
-        self._say("Stopped listening")
+        self.prompts.say("Stopped listening")
 
     def choose_live_file(self) -> None:
-        chosen, _ = QFileDialog.getOpenFileName(
-            self,
-            "Play a file as live input",
-            str(self._folder()),
-            AUDIO_FILTER,
-        )
-        if chosen:
+        path = self.prompts.open_audio("Play a file as live input")
+        if path is not None:
             self.stop_live()
-            self.start_file_input(Path(chosen))
+            self.start_file_input(path)
 
     def start_file_input(self, path: Path, speed: float = 1.0) -> bool:
         """Feed a recording to the meter in real time, as if it came from a microphone."""
         try:
             source = FileSource(path, speed=speed)
         except AudioFileError as e:
-            self.show_error("Cannot play this file", str(e))
+            self.prompts.error("Cannot play this file", str(e))
             return False
         return self.start_live(source)
 
@@ -489,9 +405,9 @@ class MainWindow(QMainWindow):
             elif isinstance(item, RecordingFailed):
                 self.recording = None  # the session's results stay, for export
                 self.record_action.setChecked(False)
-                self.show_error("Recording stopped", item.message)
+                self.prompts.error("Recording stopped", item.message)
             elif isinstance(item, Failed):
-                self.show_error("Live analysis", item.message)
+                self.prompts.error("Live analysis", item.message)
         if not ticks:
             return
         self.live.apply(ticks)
@@ -534,11 +450,11 @@ class MainWindow(QMainWindow):
         self.settings.setValue("adapt_seconds", seconds)
         if self.worker is not None:
             self.worker.configure(adapt_seconds=seconds)
-        self._say(f"The voice learnt counts half after {seconds:g} s of speech")
+        self.prompts.say(f"The voice learnt counts half after {seconds:g} s of speech")
 
     def choose_adapt_seconds(self) -> None:
         seconds, ok = QInputDialog.getDouble(
-            self,
+            self.prompts.window,
             "Adaptation time",
             "Seconds of speech after which the voice learnt counts half\n"
             "(shorter adapts faster, longer is steadier):",
@@ -557,7 +473,7 @@ class MainWindow(QMainWindow):
         if self.worker is not None:
             self.worker.new_speaker(None)
         self._show_voice(None)
-        self._say("New speaker: adapting from the start")
+        self.prompts.say("New speaker: adapting from the start")
 
     def _show_voice(self, latest: LiveResult | None) -> None:
         if not self.adaptive:
@@ -576,10 +492,12 @@ class MainWindow(QMainWindow):
     def save_voice(self, name: str | None = None) -> Path | None:
         """Keep the voice learnt so far as a named profile, to start from another day."""
         if self.engine is None or self.voice is None or self.voice.count == 0:
-            self._say("No voice to save yet: listen to someone speak first")
+            self.prompts.say("No voice to save yet: listen to someone speak first")
             return None
         if name is None:
-            name, ok = QInputDialog.getText(self, "Save voice", "Name of this voice:")
+            name, ok = QInputDialog.getText(
+                self.prompts.window, "Save voice", "Name of this voice:"
+            )
             if not ok or not name.strip():
                 return None
         safe = "".join(c if c.isalnum() or c in " -_" else "_" for c in name.strip())
@@ -590,9 +508,9 @@ class MainWindow(QMainWindow):
             self.voices_dir.mkdir(parents=True, exist_ok=True)
             adapt.save_profile(path, name.strip(), self.voice, self.engine.bundle.features)
         except OSError as e:
-            self.show_error("Could not save the voice", f"{path}: {e.strerror or e}")
+            self.prompts.error("Could not save the voice", f"{path}: {e.strerror or e}")
             return None
-        self._say(f"Saved the voice {name.strip()!r}")
+        self.prompts.say(f"Saved the voice {name.strip()!r}")
         return path
 
     def use_voice(self, path: Path) -> bool:
@@ -602,14 +520,14 @@ class MainWindow(QMainWindow):
         try:
             name, voice = adapt.load_profile(path, self.engine.bundle.features)
         except adapt.ProfileError as e:
-            self.show_error("Cannot use this voice", str(e))
+            self.prompts.error("Cannot use this voice", str(e))
             return False
         self.start_voice, self.voice = (name, voice), voice
         if self.worker is not None:
             self.worker.new_speaker(voice)
         self.adapt_action.setChecked(True)
         self._adapt_changed()
-        self._say(f"Using the saved voice {name!r}")
+        self.prompts.say(f"Using the saved voice {name!r}")
         return True
 
     def _rebuild_voices(self) -> None:
@@ -639,21 +557,17 @@ class MainWindow(QMainWindow):
         """Write the input to a WAV file, and its results beside it (JSON, CSV) when stopped."""
         if self.worker is None:
             self.record_action.setChecked(False)
-            self.show_error("Not listening", "Start listening before recording.")
+            self.prompts.error("Not listening", "Start listening before recording.")
             return False
+        name = f"emotion-meter-{time.strftime('%Y%m%d-%H%M%S')}.wav"
+        path = self.prompts.save_path(path, "Record to", name, "WAV audio (*.wav)")
         if path is None:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            path = self._ask_save("Record to", f"emotion-meter-{stamp}.wav", "WAV audio (*.wav)")
-            if path is None:
-                self.record_action.setChecked(False)
-                return False
-        elif not self.may_replace(path):
             self.record_action.setChecked(False)
             return False
         self.recording, self.recorded = path, []
         self.worker.record(path)
         self.record_action.setChecked(True)
-        self._say(f"Recording to {path}")
+        self.prompts.say(f"Recording to {path}")
         return True
 
     def stop_recording(self) -> None:
@@ -675,18 +589,16 @@ class MainWindow(QMainWindow):
             export.save_timeline(wav.with_suffix(".json"), document, overwrite=True)
             export.save_timeline(wav.with_suffix(".csv"), document, overwrite=True)
         except OSError as e:
-            self.show_error("Could not save the results", str(e))
+            self.prompts.error("Could not save the results", str(e))
             return
-        self._say(f"Saved {wav.name} with its results (.json, .csv)")
+        self.prompts.say(f"Saved {wav.name} with its results (.json, .csv)")
 
     # ---- the inspector ----
 
     def choose_file(self) -> None:
-        chosen, _ = QFileDialog.getOpenFileName(
-            self, "Open a recording", str(self._folder()), AUDIO_FILTER
-        )
-        if chosen:
-            self.open_file(Path(chosen))
+        path = self.prompts.open_audio("Open a recording")
+        if path is not None:
+            self.open_file(path)
 
     def open_file(self, path: str | os.PathLike[str]) -> None:
         """Analyse a recording on a worker thread; the inspector shows progress, then the result."""
@@ -703,7 +615,7 @@ class MainWindow(QMainWindow):
         self.inspector.begin(path.name)
         self.remember(path)
         self.settings.setValue("last_dir", str(path.parent))
-        self._say(f"Analysing {path.name}…")
+        self.prompts.say(f"Analysing {path.name}…")
 
     def cancel_analysis(self) -> None:
         """Ask the running analysis to stop; it finishes on its own thread (never waited for)."""
@@ -726,13 +638,13 @@ class MainWindow(QMainWindow):
             if isinstance(item, Done):
                 self.inspector.show_analysis(item.analysis)
                 self.setWindowTitle(f"{job.path.name} — {APP_NAME}")
-                self._say(f"Analysed {job.path.name}")
+                self.prompts.say(f"Analysed {job.path.name}")
             elif isinstance(item, Failed):
                 self.inspector.show_failure(job.path.name, "could not be analysed")
-                self.show_error(f"Cannot open {job.path.name}", item.message)
+                self.prompts.error(f"Cannot open {job.path.name}", item.message)
             elif isinstance(item, WasCancelled):
                 self.inspector.show_failure(job.path.name, "analysis cancelled")
-                self._say("Analysis cancelled")
+                self.prompts.say("Analysis cancelled")
             return
 
     def remember(self, path: Path) -> None:
@@ -779,8 +691,8 @@ class MainWindow(QMainWindow):
             player = Player(a.path, seconds)
             player.start()
         except (SourceError, AudioFileError) as e:
-            self._say(f"Cannot play: {e}")
-            self.last_error = str(e)
+            self.prompts.say(f"Cannot play: {e}")
+            self.prompts.last_error = str(e)
             return False
         self.player = player
         self.inspector.play_button.setText("■ Stop")
@@ -811,38 +723,36 @@ class MainWindow(QMainWindow):
         if self.tabs.currentIndex() == INSPECTOR_TAB:
             a = self.inspector.analysis
             if a is None or not len(a.ends):
-                self._say("Nothing to export: open a recording (with a model) first")
+                self.prompts.say("Nothing to export: open a recording (with a model) first")
                 return None
             document, name = a.to_dict(), (a.path.stem if a.path else "recording")
         else:
             if not self.session:
-                self._say("Nothing to export: no live results yet")
+                self.prompts.say("Nothing to export: no live results yet")
                 return None
             source = self.source.name if self.source else "live"
             document = export.live_document(
                 self.session, self.labels, self.live.window_seconds, self.hop_spin.value(), source
             )
             name = "live-session"
+        path = self.prompts.save_path(
+            path, "Export timeline", f"{name}.csv", "CSV (*.csv);;JSON (*.json)"
+        )
         if path is None:
-            path = self._ask_save("Export timeline", f"{name}.csv", "CSV (*.csv);;JSON (*.json)")
-            if path is None:
-                return None
-        elif not self.may_replace(path):
             return None
         try:
             export.save_timeline(path, document, overwrite=True)
         except OSError as e:
-            self.show_error("Export failed", str(e))
+            self.prompts.error("Export failed", str(e))
             return None
-        self._say(f"Exported {path}")
+        self.prompts.say(f"Exported {path}")
         return path
 
     def save_screenshot(self, path: Path | None = None) -> Path | None:
+        path = self.prompts.save_path(
+            path, "Save screenshot", "emotion-meter.png", "PNG image (*.png)"
+        )
         if path is None:
-            path = self._ask_save("Save screenshot", "emotion-meter.png", "PNG image (*.png)")
-            if path is None:
-                return None
-        elif not self.may_replace(path):
             return None
         png = QByteArray()
         buffer = QBuffer(png)
@@ -854,36 +764,21 @@ class MainWindow(QMainWindow):
                 raise export.ExportError("the picture could not be encoded as PNG.")
             export.write_atomic(path, bytes(png.data()), overwrite=True)
         except OSError as e:
-            self.show_error("Screenshot failed", str(e))
+            self.prompts.error("Screenshot failed", str(e))
             return None
-        self._say(f"Saved {path}")
+        self.prompts.say(f"Saved {path}")
         return path
 
     def about_model(self) -> None:
         if self.engine is None:
-            self.show_error("No emotion model", "No model is loaded.")
+            self.prompts.error("No emotion model", "No model is loaded.")
             return
         QMessageBox.information(self, "About the model", self.about_text())
 
     def about_text(self) -> str:
         """What the loaded model is, what it is built on and under which licence."""
         assert self.engine is not None
-        b = self.engine.bundle
-        trained = b.meta.get("training", {})
-        built_on = (
-            f"Built on: {b.encoder.name}, its first {b.encoder.layers} layers "
-            f"(licence: {b.encoder.licence})"
-            if b.encoder
-            else "Built on: a network trained from scratch (no pretrained encoder)"
-        )
-        return (
-            f"Emotions: {', '.join(theme.label_text(x) for x in b.labels)}\n"
-            f"Window {b.window_seconds:g} s, hop {b.hop_seconds:g} s\n"
-            f"{built_on}\n"
-            f"Trained on: {', '.join(trained.get('corpora', [])) or 'unknown'}\n"
-            f"{judging_text(b)}\n"
-            f"Model folder: {b.path}"
-        )
+        return about.text(self.engine.bundle)
 
     # ---- the frame clock and shutdown ----
 
@@ -893,7 +788,7 @@ class MainWindow(QMainWindow):
         self._follow_player()
         if self.worker is not None and not self.worker.is_alive():  # it failed and said why
             self.stop_live()
-            self.statusBar().showMessage(self.last_error, 15000)
+            self.prompts.say(self.prompts.last_error, 15000)
         elif (
             self.worker is not None
             and isinstance(self.source, FileSource)
@@ -902,7 +797,7 @@ class MainWindow(QMainWindow):
         ):
             name = self.source.path.name
             self.stop_live()
-            self._say(f"Reached the end of {name}")
+            self.prompts.say(f"Reached the end of {name}")
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.timer.stop()
@@ -951,18 +846,3 @@ def run(files: list[Path], model: Path | None = None) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def judging_text(b: bundle.Bundle) -> str:
-    """What the model says of its own limits, or that it says nothing (an older bundle)."""
-    calibrated = (
-        f"Probabilities calibrated (temperature {b.temperature:.2f})"
-        if "calibration" in b.meta
-        else "Note: this model has no calibration: its probabilities may be overconfident"
-    )
-    limits = (
-        "input quality is checked against its measured limits"
-        if not b.quality.empty
-        else "it has no measured quality limits, so poor input is not flagged"
-    )
-    return f"{calibrated}; {limits}."
