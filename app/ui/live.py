@@ -34,6 +34,7 @@ class LivePanel(QWidget):
         thresholds: Thresholds,
     ) -> None:
         super().__init__()
+        self.labels = labels
         self.window_seconds = window_seconds
         self.spectrogram = SpectrogramView(settings)
         self.attention = AttentionView(with_track=False)
