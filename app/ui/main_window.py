@@ -1,6 +1,6 @@
 """The main window: the live meter and the recording inspector as two tabs, with the actions,
 toolbar, menus and status bar around them. It only composes and wires: each job is a controller's
-(listening, recording, voices), and its methods below hand over.
+(listening, inspection, playback, recording, voices, saving), and its methods below hand over.
 
 It stops every thread and stream on close. Worker results arrive through queues that one GUI
 timer drains about 60 times a second, so no other thread ever touches a widget and the GUI thread
@@ -10,39 +10,38 @@ never waits on audio or the model.
 from __future__ import annotations
 
 import os
-import queue
 import signal
 import sys
 from pathlib import Path
-from typing import cast
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSettings, QTimer
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QTabWidget
 
 from app import bundle
 from app.adapt import Moments
 from app.analyzer import LiveResult
-from app.audio.files import AudioFileError
-from app.audio.sources import Player, Source, SourceError
+from app.audio.sources import Player, Source
 from app.engine import Engine
 from app.features import FeatureSettings
 from app.quality import Thresholds
-from app.ui import about, export, theme
+from app.ui import about, theme
 from app.ui.about import judging_text as judging_text  # the About box's words, kept importable
+from app.ui.inspection import Inspection
 from app.ui.inspector import InspectorPanel
 from app.ui.listening import Listening
 from app.ui.live import LivePanel
+from app.ui.playback import Playback
 from app.ui.prompts import Prompts
 from app.ui.recorder import Recorder
+from app.ui.saving import Saving
 from app.ui.toolbar import Toolbar
 from app.ui.voices import Voices
-from app.worker import AnalysisJob, Done, Failed, LiveWorker, Progress, WasCancelled
+from app.worker import AnalysisJob, LiveWorker
 
 APP_NAME = "Emotion Meter"
 ORGANIZATION = "EmotionMeter"
 FRAME_MS = 16  # ~60 Hz: drain the queues, redraw, move the play cursor
-RECENT_MAX = 8
 LIVE_TAB, INSPECTOR_TAB = 0, 1
 # closed like the close button (threads stopped, settings saved) when the session ends or on
 # Ctrl+C; Python runs the handler at its next call, which the frame timer makes every 16 ms
@@ -73,9 +72,6 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
         self.voice_label = self.live.voice_label
-        self.job: AnalysisJob | None = None
-        self.jobs: list[AnalysisJob] = []  # every job started, joined on close
-        self.player: Player | None = None
 
         self._build_actions()
         self._build_toolbar()
@@ -83,11 +79,6 @@ class MainWindow(QMainWindow):
         self._build_controllers()
         self._build_status()
         self.live.add_voice_actions([self.adapt_action, self.new_speaker_action])
-        self.inspector.adapt_box.setEnabled(self.voices.adaptive)
-        self.inspector.adapt_box.toggled.connect(self._inspector_adapt_changed)
-        self.inspector.cancel_button.clicked.connect(self.cancel_analysis)
-        self.inspector.play_button.clicked.connect(self.toggle_playback)
-        self.inspector.selected.connect(self._moved_cursor)
         self._restore()
         self.listening.refresh_devices(rescan=False)
         self.timer = QTimer(self)
@@ -127,13 +118,10 @@ class MainWindow(QMainWindow):
             "● Record", "Ctrl+R", "Record the input and its results", checkable=True
         )
         self.open_action = self._action("Open…", "Ctrl+O", "Open a recording")
-        self.open_action.triggered.connect(self.choose_file)
         self.export_action = self._action("Export…", "Ctrl+E", "Export the timeline as CSV or JSON")
-        self.export_action.triggered.connect(self.export_timeline)
         self.screenshot_action = self._action(
             "Screenshot…", "Ctrl+Shift+S", "Save a PNG of the window"
         )
-        self.screenshot_action.triggered.connect(self.save_screenshot)
         self.file_input_action = self._action(
             "Play a file as live input…", tip="Feed a recording to the meter"
         )
@@ -201,6 +189,16 @@ class MainWindow(QMainWindow):
             smoothing=self.smoothing_spin, start=self.start_action,
             file_input=self.file_input_action, refresh=self.refresh_action,
         )  # fmt: skip
+        self.playback = Playback(self.inspector, self.prompts)
+        self.inspection = Inspection(
+            self.engine, self.settings, self.inspector, self.tabs, self.open_action,
+            self.recent_menu, self.voices, self.playback, self.prompts,
+            lambda name: self.setWindowTitle(f"{name} — {APP_NAME}"),
+        )  # fmt: skip
+        self.saving = Saving(
+            self, self.tabs, self.inspector, self.listening, self.prompts,
+            export_action=self.export_action, screenshot_action=self.screenshot_action,
+        )  # fmt: skip
 
     def _build_status(self) -> None:
         readouts = self.listening.readouts
@@ -216,17 +214,14 @@ class MainWindow(QMainWindow):
             self.resize(1280, 780)
         self.listening.restore()
         self.voices.restore()
-        self.inspector.adapt_box.setChecked(
-            self.voices.adaptive and bool(self.settings.value("adapt_files", False, type=bool))
-        )
-        self._rebuild_recent()
+        self.inspection.restore()
 
     # ---- what the window does itself ----
 
     def toggle(self) -> None:
         """Space: start/stop listening, or play/stop in the inspector."""
         if self.tabs.currentIndex() == INSPECTOR_TAB:
-            self.toggle_playback()
+            self.playback.toggle()
         else:
             self.listening.toggle()
 
@@ -252,18 +247,17 @@ class MainWindow(QMainWindow):
             self.open_file(paths[0])
 
     def _frame(self) -> None:
+        """About 60 times a second: what the threads produced reaches the widgets."""
         self.listening.drain()
-        self._drain_job()
-        self._follow_player()
+        self.inspection.drain()
+        self.playback.follow()
         self.listening.end_if_over()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.timer.stop()
         self.listening.stop()
-        self.stop_playback()
-        for job in self.jobs:
-            job.stop()
-        self.jobs, self.job = [], None
+        self.playback.stop()
+        self.inspection.stop()
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.sync()
         event.accept()
@@ -329,175 +323,27 @@ class MainWindow(QMainWindow):
     def use_voice(self, path: Path) -> bool:
         return self.voices.use(path)
 
-    # ---- the inspector ----
+    # ---- handed over: the inspector, playback, saving, messages ----
 
-    def _inspector_adapt_changed(self, on: bool) -> None:
-        self.settings.setValue("adapt_files", on)
-        a = self.inspector.analysis
-        if a is not None and a.path is not None and self.job is None:
-            self.open_file(a.path)  # the same recording, analysed the new way
-
-    def choose_file(self) -> None:
-        path = self.prompts.open_audio("Open a recording")
-        if path is not None:
-            self.open_file(path)
+    @property
+    def job(self) -> AnalysisJob | None:
+        return self.inspection.job
 
     def open_file(self, path: str | os.PathLike[str]) -> None:
-        """Analyse a recording on a worker thread; the inspector shows progress, then the result."""
-        path = Path(path)
-        self.cancel_analysis()
-        self.stop_playback()
-        self.tabs.setCurrentIndex(INSPECTOR_TAB)
-        adapting = self.inspector.adapt_box.isChecked()
-        self.job = AnalysisJob(
-            path, self.engine, queue.Queue(), self.voices.adapt_seconds if adapting else None
-        )
-        self.jobs = [j for j in self.jobs if j.is_alive()] + [self.job]
-        self.job.start()
-        self.inspector.begin(path.name)
-        self.remember(path)
-        self.settings.setValue("last_dir", str(path.parent))
-        self.prompts.say(f"Analysing {path.name}…")
-
-    def cancel_analysis(self) -> None:
-        """Ask the running analysis to stop; it finishes on its own thread (never waited for)."""
-        if self.job is not None:
-            self.job.cancel.set()
-
-    def _drain_job(self) -> None:
-        job = self.job
-        if job is None:
-            return
-        while True:
-            try:
-                item = job.out.get_nowait()
-            except queue.Empty:
-                return
-            if isinstance(item, Progress):
-                self.inspector.set_progress(item.fraction)
-                continue
-            self.job = None
-            if isinstance(item, Done):
-                self.inspector.show_analysis(item.analysis)
-                self.setWindowTitle(f"{job.path.name} — {APP_NAME}")
-                self.prompts.say(f"Analysed {job.path.name}")
-            elif isinstance(item, Failed):
-                self.inspector.show_failure(job.path.name, "could not be analysed")
-                self.prompts.error(f"Cannot open {job.path.name}", item.message)
-            elif isinstance(item, WasCancelled):
-                self.inspector.show_failure(job.path.name, "analysis cancelled")
-                self.prompts.say("Analysis cancelled")
-            return
-
-    def remember(self, path: Path) -> None:
-        recent = [str(path.resolve())] + [
-            p for p in self.recent_files() if p != str(path.resolve())
-        ]
-        self.settings.setValue("recent", recent[:RECENT_MAX])
-        self._rebuild_recent()
+        self.inspection.open(path)
 
     def recent_files(self) -> list[str]:
-        return [str(p) for p in cast(list, self.settings.value("recent", [], type=list))]
+        return self.inspection.recent_files()
 
-    def _rebuild_recent(self) -> None:
-        self.recent_menu.clear()
-        for name in self.recent_files():
-            action = self.recent_menu.addAction(name)
-            action.triggered.connect(lambda checked=False, n=name: self.open_file(n))
-        self.recent_menu.setEnabled(bool(self.recent_files()))
-
-    # ---- playback ----
-
-    def toggle_playback(self) -> None:
-        if self.player is not None:
-            self.stop_playback()
-        else:
-            self.play_from(self.inspector.cursor_time)
-
-    def play_from(self, seconds: float) -> bool:
-        a = self.inspector.analysis
-        if a is None or a.path is None:
-            return False
-        self.stop_playback()
-        try:
-            player = Player(a.path, seconds)
-            player.start()
-        except (SourceError, AudioFileError) as e:
-            self.prompts.say(f"Cannot play: {e}")
-            self.prompts.last_error = str(e)
-            return False
-        self.player = player
-        self.inspector.play_button.setText("■ Stop")
-        return True
-
-    def stop_playback(self) -> None:
-        player, self.player = self.player, None
-        if player is not None:
-            player.stop()
-        self.inspector.play_button.setText("▶ Play")
-
-    def _moved_cursor(self, seconds: float) -> None:
-        if self.player is not None:
-            self.play_from(seconds)
-
-    def _follow_player(self) -> None:
-        if self.player is None:
-            return
-        if self.player.playing:
-            self.inspector.select(self.player.position)
-        else:
-            self.stop_playback()
-
-    # ---- exports ----
+    @property
+    def player(self) -> Player | None:
+        return self.playback.player
 
     def export_timeline(self, path: Path | None = None) -> Path | None:
-        """Ctrl+E: the inspector's or the live session's timeline as CSV or JSON."""
-        if self.tabs.currentIndex() == INSPECTOR_TAB:
-            a = self.inspector.analysis
-            if a is None or not len(a.ends):
-                self.prompts.say("Nothing to export: open a recording (with a model) first")
-                return None
-            document, name = a.to_dict(), (a.path.stem if a.path else "recording")
-        else:
-            if not self.session:
-                self.prompts.say("Nothing to export: no live results yet")
-                return None
-            document, name = self.listening.document(), "live-session"
-        path = self.prompts.save_path(
-            path, "Export timeline", f"{name}.csv", "CSV (*.csv);;JSON (*.json)"
-        )
-        if path is None:
-            return None
-        try:
-            export.save_timeline(path, document, overwrite=True)
-        except OSError as e:
-            self.prompts.error("Export failed", str(e))
-            return None
-        self.prompts.say(f"Exported {path}")
-        return path
+        return self.saving.timeline(path)
 
     def save_screenshot(self, path: Path | None = None) -> Path | None:
-        path = self.prompts.save_path(
-            path, "Save screenshot", "emotion-meter.png", "PNG image (*.png)"
-        )
-        if path is None:
-            return None
-        png = QByteArray()
-        buffer = QBuffer(png)
-        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-        encoded = self.grab().save(buffer, "PNG")
-        buffer.close()
-        try:
-            if not encoded:
-                raise export.ExportError("the picture could not be encoded as PNG.")
-            export.write_atomic(path, bytes(png.data()), overwrite=True)
-        except OSError as e:
-            self.prompts.error("Screenshot failed", str(e))
-            return None
-        self.prompts.say(f"Saved {path}")
-        return path
-
-    # ---- messages ----
+        return self.saving.screenshot(path)
 
     @property
     def last_error(self) -> str:
@@ -534,7 +380,7 @@ def run(files: list[Path], model: Path | None = None) -> int:
     window = MainWindow(engine, problem)
     window.show()
     for path in files[:-1]:
-        window.remember(Path(path))
+        window.inspection.remember(Path(path))
     if files:
         window.open_file(files[-1])
     previous = {
