@@ -76,7 +76,7 @@ def test_core_export_refuses_to_overwrite_unless_told(tmp_path: Path, report: Re
         export.save_timeline(target, DOCUMENT)
     assert target.read_text() == "the user's own file\n"
     export.save_timeline(target, DOCUMENT, overwrite=True)
-    assert target.read_text().startswith("start,end,speech,emotion,calm,angry")
+    assert target.read_text().startswith("start,end,speech,emotion,uncertain,calm,angry")
     assert [p.name for p in tmp_path.iterdir()] == ["timeline.csv"]
     report(
         "Exports",

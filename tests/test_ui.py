@@ -569,3 +569,20 @@ def test_clean_speech_raises_no_flag(qtbot, tmp_path: Path, judging_engine: Engi
     assert not any(q.flags for q in a.quality)
     assert window.inspector.bars.advice.text() == ""
     window.close()
+
+
+def test_menu_actions_save_where_the_user_chooses(
+    qtbot, window: MainWindow, clip: Path, tmp_path: Path, monkeypatch
+):
+    """The menu's Export… and Screenshot… (QAction.triggered passes ``checked``, which once
+    arrived as the path and crashed them)."""
+    from PySide6.QtWidgets import QFileDialog
+
+    chosen = iter([str(tmp_path / "shot.png"), str(tmp_path / "timeline.csv")])
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (next(chosen), ""))
+    window.screenshot_action.trigger()
+    assert QImage(str(tmp_path / "shot.png")).width() == window.width()
+    window.open_file(clip)
+    wait_analysis(qtbot, window)
+    window.export_action.trigger()
+    assert (tmp_path / "timeline.csv").read_text().startswith("start,end,speech,emotion,")

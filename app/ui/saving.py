@@ -33,8 +33,9 @@ class Saving:
         self.inspector = inspector
         self.listening = listening
         self.prompts = prompts
-        export_action.triggered.connect(self.timeline)
-        screenshot_action.triggered.connect(self.screenshot)
+        # QAction.triggered passes ``checked``: called bare, so it never lands in ``path``
+        export_action.triggered.connect(lambda: self.timeline())
+        screenshot_action.triggered.connect(lambda: self.screenshot())
 
     def timeline(self, path: Path | None = None) -> Path | None:
         """Ctrl+E: the inspector's or the live session's timeline as CSV or JSON."""

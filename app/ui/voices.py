@@ -53,7 +53,7 @@ class Voices:
         for action, slot in (
             (adapt, self.adapt_changed),
             (new_speaker, self.new_speaker),
-            (save, self.save),
+            (save, lambda: self.save()),  # bare: ``checked`` must not become the name
             (adapt_time, self.choose_adapt_seconds),
         ):
             action.triggered.connect(slot)
