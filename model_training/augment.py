@@ -107,6 +107,10 @@ def render(y: Array, sample_rate: int, s: AugmentSettings, rng: np.random.Genera
     if rng.random() < s.gain:
         y = gain(y, rng.uniform(*s.gain_db))
     if rng.random() < s.channel:
+        if sample_rate != channels.SAMPLE_RATE:
+            raise ValueError(
+                f"channels are rendered at {channels.SAMPLE_RATE} Hz, not {sample_rate}"
+            )
         y = channels.draw(y, training_sounds(s.sounds), rng)
     if rng.random() < s.noise:
         y = add_noise(y, rng.uniform(*s.snr_db), rng)

@@ -8,8 +8,9 @@ threshold lies halfway between the measured values of the last step whose UA sta
 :data:`TOLERANCE` of clean and the first that falls further; a sweep that never falls gets its
 threshold beyond its last step (the flag is raised only outside what was checked). Clipping and
 a telephone line are defects of the recording rather than degrees of difficulty, and worth
-fixing at the source even where the model copes: their thresholds lie halfway between clean
-copies and the first step that shows the defect.
+fixing at the source even where the model copes: a telephone line is flagged below halfway
+between clean and telephone copies' bandwidth, clipping above what 95 % of clean copies show
+(and at least :data:`MIN_CLIPPING`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from model_training import channels, metrics
 from model_training.corpora import Clip
 
 TOLERANCE = 0.08  # UA below clean that still counts as reliable (163 clips: about ±0.04 of noise)
-DEFECTS = ("clipping", "bandwidth_hz")  # flagged wherever they show, whatever the UA
+MIN_CLIPPING = 1e-4  # of samples: 5 in a 3 s window, audible distortion
 NOISE_SNRS = (20.0, 10.0, 5.0, 0.0, -5.0)
 QUIET_DB = (-20.0, -30.0, -40.0, -50.0, -60.0)
 LOUD_DB = (10.0, 20.0, 30.0)
@@ -85,9 +86,10 @@ def threshold(field: str, low_is_bad: bool, steps: list[tuple[float, list[float]
     """Halfway between the last reliable step and the first unreliable one (``steps``: UA drop
     and the measured values, clean first), or just beyond the last step if none fails."""
     medians = [float(np.median(v)) for _, v in steps]
-    if field in DEFECTS:
-        shown = next((m for m in medians[1:] if m != medians[0]), medians[-1])
-        return (medians[0] + shown) / 2
+    if field == "clipping":
+        return max(float(np.percentile(steps[0][1], 95)), MIN_CLIPPING)
+    if field == "bandwidth_hz":
+        return (medians[0] + medians[-1]) / 2
     for i in range(1, len(steps)):
         if steps[i][0] > TOLERANCE:
             return (medians[i - 1] + medians[i]) / 2

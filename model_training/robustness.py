@@ -3,7 +3,8 @@ channel of :data:`channels.CONDITIONS` (evaluation recordings only), side by sid
 
 A system is a function from a condition (``None``: clean) to the clips it scored and their
 windows' probabilities; a clip's are the mean of its windows' after the system's calibration
-(as ``analyze`` takes them). The figures land in the report as a table and a plot.
+(``analyze`` averages the speech windows only; these clips are single sentences, nearly all
+speech). The figures land in the report as a table and a plot.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ FLAG_CHECKS: tuple[tuple[str, str | None, Callable[[np.ndarray], np.ndarray]], .
     ("telephone GSM", "narrowband", lambda y: channels.telephone(y, "GSM610")),
     ("telephone μ-law", "narrowband", lambda y: channels.telephone(y, "ULAW")),
     ("level +20 dB (clipping)", "clipping", lambda y: channels.gain(y, 20.0)),
-    ("very quiet (level −50 dB)", "too_quiet", lambda y: channels.gain(y, -50.0)),
+    ("very quiet (level −60 dB)", "too_quiet", lambda y: channels.gain(y, -60.0)),
 )
 
 
@@ -264,8 +265,8 @@ def plot(table: dict[str, dict[str, Any]], chance: float, path: Path) -> None:
     ax.axhline(chance, color="black", linestyle=":", linewidth=1, label="chance")
     ax.set_xticks(range(len(conditions)), conditions, rotation=35, ha="right")
     ax.set_ylabel("UA (held-out speakers)")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=8, ncol=len(systems) + 1, loc="upper right")
+    ax.set_ylim(0, 1.15)
+    ax.legend(fontsize=8, ncol=len(systems) + 1, loc="upper center")
     ax.set_title("Held-out speakers through other channels")
     fig.tight_layout()
     fig.savefig(path)
