@@ -16,6 +16,7 @@ import numpy.typing as npt
 from app.engine import temper
 
 BINS = 10  # of top-label confidence, for the ECE and the diagram
+MIN_GAIN = 0.01  # of ECE, on average over held-out validation speakers, for a temperature to stay
 TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(8.0), 121))  # the grid searched
 
 Array = npt.NDArray[np.float32]
@@ -36,6 +37,21 @@ def fit_temperature(windows: Sequence[Array], truth: npt.ArrayLike) -> float:
     from 0.25 to 8; 1 is no change)."""
     losses = [nll(clip_probabilities(windows, t), truth) for t in TEMPERATURES]
     return float(TEMPERATURES[int(np.argmin(losses))])
+
+
+def transfers(windows: Sequence[Array], truth: Sequence[int], speakers: Sequence[str]) -> bool:
+    """Whether a temperature fitted on some speakers lowers the ECE of another (by more than
+    :data:`MIN_GAIN`): fitted without each speaker in turn and scored on that speaker, on
+    average (validation speakers only)."""
+    who = np.asarray(speakers)
+    gains = []
+    for speaker in np.unique(who):
+        out = np.flatnonzero(who == speaker).tolist()
+        kept = np.flatnonzero(who != speaker).tolist()
+        t = fit_temperature([windows[i] for i in kept], [truth[i] for i in kept])
+        held, y = [windows[i] for i in out], [truth[i] for i in out]
+        gains.append(ece(clip_probabilities(held), y) - ece(clip_probabilities(held, t), y))
+    return bool(np.mean(gains) > MIN_GAIN)
 
 
 def reliability(probs: Array, truth: npt.ArrayLike, bins: int = BINS) -> dict[str, list[float]]:

@@ -57,7 +57,8 @@ def sweeps(sounds: channels.Sounds) -> dict[str, tuple[str, bool, list[tuple[str
     }  # fmt: skip
 
 
-Samples = list[tuple[np.ndarray, int]]  # per clip: its speech windows' probabilities, its label
+# per clip: its speech windows' probabilities, its label, its speaker
+Samples = list[tuple[np.ndarray, int, str]]
 
 
 def step(
@@ -78,7 +79,7 @@ def step(
         guess.append(labels.index(label))
         quality.append(analysis.file_quality())
         if analysis.speech.any():
-            samples.append((analysis.probabilities[analysis.speech], truth[-1]))
+            samples.append((analysis.probabilities[analysis.speech], truth[-1], clip.speaker))
     return float(metrics.scores(truth, guess, labels)["ua"]), quality, samples
 
 

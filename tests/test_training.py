@@ -16,7 +16,7 @@ from app.offline import analyze_file
 from model_training.__main__ import main as train_main
 from tests.data import datasets
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # a fixture trains a model
 
 
 @pytest.fixture(scope="module")
