@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -17,6 +20,24 @@ from app.engine import Engine
 def engine() -> Engine:
     """The bundled model (or ``$EMOTION_METER_MODEL``): it ships with the app, so it must load."""
     return Engine(bundle.load())
+
+
+def adaptive_copy(folder: Path) -> Path:
+    """The bundled model with speaker adaptation on (as a model trained for it ships), in
+    ``folder``; the bundled one keeps it off when it did not help on validation."""
+    b = bundle.load()
+    copy = folder / "model"
+    shutil.copytree(b.path, copy)
+    meta = json.loads((copy / bundle.META_FILE).read_text())
+    meta["adaptation"]["trained"] = True
+    (copy / bundle.META_FILE).write_text(json.dumps(meta))
+    return copy
+
+
+@pytest.fixture(scope="module")
+def adaptive_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    """An engine whose model adapts to the speaker: what the adaptation tests exercise."""
+    return Engine(bundle.load(adaptive_copy(tmp_path_factory.mktemp("adaptive"))))
 
 
 @pytest.fixture
