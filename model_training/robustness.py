@@ -124,9 +124,15 @@ FLAG_CHECKS: tuple[tuple[str, str | None, Callable[[np.ndarray], np.ndarray]], .
     ("clean", None, lambda y: y),
     ("telephone GSM", "narrowband", lambda y: channels.telephone(y, "GSM610")),
     ("telephone μ-law", "narrowband", lambda y: channels.telephone(y, "ULAW")),
-    ("level +20 dB (clipping)", "clipping", lambda y: channels.gain(y, 20.0)),
+    ("clipped (peak 6 dB over full scale)", "clipping", lambda y: channels.gain(y, clip_gain(y))),
     ("very quiet (level −60 dB)", "too_quiet", lambda y: channels.gain(y, -60.0)),
 )
+
+
+def clip_gain(y: np.ndarray) -> float:
+    """The gain that takes a clip's peak 6 dB over full scale: every copy clips (+20 dB leaves
+    the softer clips unclipped)."""
+    return 6.0 - 20 * float(np.log10(np.abs(y).max() + 1e-12))
 
 
 def flag_rates(engine: Any, clips: Sequence[Clip]) -> dict[str, dict[str, Any]]:

@@ -109,11 +109,12 @@ def test_gain_leaves_analyze_unchanged(tmp_path: Path) -> None:
         assert [w["speech"] for w in other["windows"]] == [w["speech"] for w in plain["windows"]]
 
 
-def test_analyze_cli_cold_adapted_and_same_speaker() -> None:
+def test_analyze_cli_cold_adapted_and_same_speaker(adaptive_engine: Engine) -> None:
     actor = some_clips("ravdess", 60)[:60:15]  # four sentences of one actor
     names = [str(p) for p in actor]
+    model = ["--model", str(adaptive_engine.bundle.path)]
     runs = {
-        mode: json.loads(run_cli("analyze", *names, "--json", *flags).stdout)
+        mode: json.loads(run_cli("analyze", *names, "--json", *model, *flags).stdout)
         for mode, flags in (("cold", []), ("own", ["--adapt"]), ("same", ["--same-speaker"]))
     }
     assert all(r["normalisation"] == {"mode": "cold", "adaptation": 0, "speaker": None}
