@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QPainter
-from PySide6.QtWidgets import QHBoxLayout, QWidget
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from app.quality import Quality, Thresholds
 from app.ui import theme
@@ -59,9 +59,11 @@ class QualityStrip(QWidget):
                               "red is close to clipping")  # fmt: skip
         self.figures = theme.label("", "quality")
         self.figures.setAccessibleName("Input quality")
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.meter, stretch=1)
+        self.figures.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.figures.setWordWrap(True)
+        layout = QVBoxLayout(self)  # the figures under the meter: the side column is narrow
+        layout.setContentsMargins(8, 0, 8, 0)
+        layout.addWidget(self.meter)
         layout.addWidget(self.figures)
         self.show_quality(None)
 
@@ -73,6 +75,5 @@ class QualityStrip(QWidget):
             return
         band = f"{q.bandwidth_hz / 1000:.1f} kHz" if q.bandwidth_hz == q.bandwidth_hz else "—"
         self.figures.setText(f"{q.level_db:.0f} dBFS · SNR {q.snr_db:.0f} dB · "
-                             f"clipped {q.clipping:.1%} · {band}")  # fmt: skip
+                             f"clip {q.clipping:.1%} · {band}")  # fmt: skip
         self.figures.setStyleSheet(f"color: {theme.WARNING};" if q.flags else "")
-        self.figures.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
