@@ -22,6 +22,8 @@ from model_training.train import TrainSettings
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.conditions is None:  # not given: every channel, but a cross-validation only if asked
+        args.conditions = [] if args.run is cross_validate else list(channels.BY_NAME)
     args.argv = sys.argv[1:] if argv is None else argv
     try:
         return int(args.run(args))
@@ -61,9 +63,8 @@ def parser() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--conditions", nargs="*", choices=list(channels.BY_NAME), metavar="CONDITION",
-        default=list(channels.BY_NAME),
-        help="channels the test speakers are also heard through (default all; none: "
-        "--conditions alone): " + ", ".join(channels.BY_NAME),
+        help="channels the test speakers are also heard through (default all, for crossval "
+        "none: hours more; none: --conditions alone): " + ", ".join(channels.BY_NAME),
     )  # fmt: skip
 
     t = sub.add_parser("train", parents=[common], help="train, evaluate and export a bundle")
@@ -621,7 +622,7 @@ def cross_validate(args: argparse.Namespace) -> int:
     runner = crossval.Runner(
         clips, labels, TrainSettings(epochs=args.epochs),
         augment.AugmentSettings(sounds=args.noise or ""), data.cache_root(args.cache), args.out,
-        args.workers, args.layers,
+        args.workers, args.layers, args.conditions, args.noise_eval,
     )  # fmt: skip
     command = "emotion-meter-train " + " ".join(args.argv)
     crossval.run(clips, labels, args.folds, args.systems, runner, command)

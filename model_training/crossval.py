@@ -57,10 +57,13 @@ class Runner:
         out: Path,
         workers: int,
         layers: int | None,
+        conditions: Sequence[str] = (),
+        sounds: str = "",
     ) -> None:
         self.clips, self.labels, self.settings = list(clips), labels, settings
         self.augmenting, self.cache, self.out, self.workers = augmenting, cache, out, workers
         self.layers = layers
+        self.conditions, self.sounds = list(conditions), sounds  # the encoder's test channels
         self._encoder: Any = None
         self._cnn: data.Features | None = None
 
@@ -98,10 +101,14 @@ class Runner:
         head = er.train_head(
             enc.subset(train), enc.subset(val), self.labels, self.augmenting, self.settings, out
         )
-        scored = evaluate.score_clips(
-            enc.subset(test).clips, er.predict(head, enc.subset(test)), self.labels
-        )
-        return {"test": scored, "layers": layers, "probe": probe}
+        tested = enc.subset(test)
+        scored = evaluate.score_clips(tested.clips, er.predict(head, tested), self.labels)
+        heard = {}
+        for c in self.conditions:  # the fold's test speakers through each evaluation channel
+            feats_c = er.features(tested.clips, None, self.cache, self.workers, c, self.sounds)
+            enc_c = er.encode(feats_c, encoders, layers, None, self.cache, condition=c)
+            heard[c] = evaluate.score_clips(enc_c.clips, er.predict(head, enc_c), self.labels)
+        return {"test": scored, "layers": layers, "probe": probe, "conditions": heard}
 
     def cnn(self, split: splits.Split, out: Path) -> dict[str, Any]:
         from app.adapt import frames_for
@@ -156,6 +163,13 @@ def summarise(results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
                    for m, v in metrics.items()}
             for name, metrics in rows.items()
         }  # fmt: skip
+        heard = [f.get("conditions") or {} for f in folds]
+        if heard and all(heard):
+            out[system]["channels"] = {
+                c: {"mean": float(np.mean(v)), "std": float(np.std(v)), "folds": v}
+                for c in heard[0]
+                if (v := [h[c]["pooled"]["ua"] for h in heard if c in h])
+            }
     return out
 
 
@@ -190,6 +204,12 @@ def markdown(summary: dict[str, Any], k: int, command: str) -> str:
         folds = s["pooled"]["ua"]["folds"]
         cells = [f"{v:.3f}" for v in folds] + ["–"] * (k - len(folds))
         lines.append(f"| {NAMES[system]} | " + " | ".join(cells) + " |")
+    for system, s in summary.items():
+        if s.get("channels"):
+            lines += ["", f"{NAMES[system]} through the evaluation channels, pooled UA:", "",
+                      "| channel | UA |", "|---|---:|"]  # fmt: skip
+            lines += [f"| {c} | {v['mean']:.3f} ± {v['std']:.3f} |"
+                      for c, v in s["channels"].items()]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

@@ -236,6 +236,7 @@ def test_crossval_tests_every_speaker_once_and_summarises(encoder_run: Path) -> 
     code = train_main([
         "crossval", "--datasets", str(datasets()), "--corpora", "ravdess", "emodb", "tess",
         "--limit", "2", "--folds", "2", "--epochs", "1", "--layers", "1",
+        "--conditions", "telephone GSM",
         "--systems", "encoder", "baseline", "--cache", str(encoder_run.parent / "cache"),
         "--workers", "1", "--out", str(out),
     ])  # fmt: skip
@@ -252,3 +253,5 @@ def test_crossval_tests_every_speaker_once_and_summarises(encoder_run: Path) -> 
         assert {"ravdess", "emodb"} <= set(summary[system])
     table = (out / "crossval.md").read_text()
     assert "eGeMAPS + SVM" in table and "± " in table and "crossval" in table
+    assert len(summary["encoder"]["channels"]["telephone GSM"]["folds"]) == 2
+    assert "| telephone GSM |" in table
