@@ -156,7 +156,6 @@ class LiveAnalyzer:
         gate = self.speech_frames.gate
         quality = self.meter.measure(self._features, self._levels, gate.voiced(self._levels),
                                      self._stream.frames_done)  # fmt: skip
-        shown = self._smoothed
         return LiveResult(
             time=end,
             speech=speech,
@@ -168,5 +167,5 @@ class LiveAnalyzer:
             adaptation=norm.weight,
             speech_seconds=adapter.speech_seconds if adapter else 0.0,
             quality=quality,
-            uncertain=shown is not None and float(shown.max()) < b.uncertain_below,
+            uncertain=speech and float(self._smoothed.max()) < b.uncertain_below,
         )

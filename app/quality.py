@@ -83,6 +83,16 @@ class Quality:
         return ADVICE[self.flags[0]] if self.flags else ""
 
 
+def advice(q: Quality | None, speaking: bool) -> str:
+    """What to do about the input: any flag while speaking; in silence only "too quiet" (the
+    one flag that can hide speech from the gate)."""
+    if q is None:
+        return ""
+    if speaking:
+        return q.advice
+    return ADVICE["too_quiet"] if "too_quiet" in q.flags else ""
+
+
 def band_centres(n_mels: int, fmin: float, fmax: float) -> Array:
     """The centre frequency (Hz) of every mel band of the feature pipeline."""
     edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from app.features import FeatureSettings
 from app.offline import Analysis
-from app.quality import ADVICE
+from app.quality import advice
 from app.ui import theme
 from app.ui.attention import AttentionView
 from app.ui.bars import EmotionBars
@@ -162,10 +162,9 @@ class InspectorPanel(QWidget):
         start = max(0.0, end - a.window_seconds)
         where = f"window {start:.2f}–{end:.2f} s"
         q = a.quality[k] if a.quality else None
-        quiet = q is not None and "too_quiet" in q.flags
-        advice = (q.advice if a.speech[k] else ADVICE["too_quiet"] if quiet else "") if q else ""
         self.bars.show_probabilities(a.probabilities[k] if a.speech[k] else None, where,
-                                     advice=advice, uncertain=bool(a.uncertain[k]))  # fmt: skip
+                                     advice=advice(q, bool(a.speech[k])),
+                                     uncertain=bool(a.uncertain[k]))  # fmt: skip
 
     def set_cursor(self, seconds: float) -> None:
         self.cursor_time = seconds

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QHBoxLayout, QToolButton, QVBoxLayout, QWidget
 
 from app.analyzer import LiveResult
 from app.features import FeatureSettings
-from app.quality import ADVICE, Thresholds
+from app.quality import Thresholds, advice
 from app.ui import theme
 from app.ui.attention import AttentionView
 from app.ui.bars import EmotionBars
@@ -95,7 +95,8 @@ class LivePanel(QWidget):
             self.timeline.append(times, probabilities, HISTORY_SECONDS, origin=now)
             latest = self.latest = results[-1]
             q = latest.quality
-            self.bars.show_probabilities(latest.probabilities, advice=advice(latest),
+            speaking = latest.probabilities is not None
+            self.bars.show_probabilities(latest.probabilities, advice=advice(q, speaking),
                                          uncertain=latest.uncertain)  # fmt: skip
             self.quality.show_quality(q)
             self.attention.show_window(0.0, self.window_seconds, latest.attention)
@@ -110,12 +111,3 @@ class LivePanel(QWidget):
     def frames_per_second(self) -> float:
         """Redraws in the last second: the meter's actual frame rate."""
         return float(len(self._draw_times))
-
-
-def advice(result: LiveResult) -> str:
-    """What to do about the input: any flag while speaking; in silence only "too quiet" (the
-    one flag that can hide speech from the gate)."""
-    q = result.quality
-    if q is None or (result.probabilities is None and "too_quiet" not in q.flags):
-        return ""
-    return ADVICE["too_quiet"] if result.probabilities is None else q.advice
