@@ -67,7 +67,24 @@ def parser() -> argparse.ArgumentParser:
         "none: hours more; none: --conditions alone): " + ", ".join(channels.BY_NAME),
     )  # fmt: skip
 
-    t = sub.add_parser("train", parents=[common], help="train, evaluate and export a bundle")
+    recipe = argparse.ArgumentParser(add_help=False)  # how training clips are augmented
+    recipe.add_argument(
+        "--variants",
+        type=int,
+        default=augment.AugmentSettings.variants,
+        help="augmented renderings per training clip",
+    )
+    recipe.add_argument(
+        "--augment",
+        nargs="*",
+        choices=augment.NAMES,
+        default=list(augment.NAMES),
+        help="augmentations to use, training clips only (default all; none: --augment alone)",
+    )
+
+    t = sub.add_parser(
+        "train", parents=[common, recipe], help="train, evaluate and export a bundle"
+    )
     t.add_argument(
         "--model",
         choices=["encoder", "cnn"],
@@ -88,19 +105,6 @@ def parser() -> argparse.ArgumentParser:
         choices=["mfcc", "logmel"],
         default="logmel",
         help="the CNN's input (logmel, chosen by validation UA); the encoder reads Whisper's",
-    )
-    t.add_argument(
-        "--variants",
-        type=int,
-        default=augment.AugmentSettings.variants,
-        help="augmented renderings per training clip",
-    )
-    t.add_argument(
-        "--augment",
-        nargs="*",
-        choices=augment.NAMES,
-        default=list(augment.NAMES),
-        help="augmentations to use, training clips only (default all; none: --augment alone)",
     )
     t.add_argument(
         "--no-adapt",
@@ -142,7 +146,7 @@ def parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser(
         "crossval",
-        parents=[common],
+        parents=[common, recipe],
         help="speaker-fold cross-validation of the models and the baseline (hours)",
     )
     c.add_argument("--folds", type=int, default=5)
@@ -621,11 +625,12 @@ def cross_validate(args: argparse.Namespace) -> int:
     clips = limit_per_speaker(scan.clips, args.limit) if args.limit else scan.clips
     runner = crossval.Runner(
         clips, labels, TrainSettings(epochs=args.epochs),
-        augment.AugmentSettings(sounds=args.noise or ""), data.cache_root(args.cache), args.out,
+        replace(augment.only(args.augment, args.variants), sounds=args.noise or ""),
+        data.cache_root(args.cache), args.out,
         args.workers, args.layers, args.conditions, args.noise_eval,
+        "emotion-meter-train " + " ".join(args.argv),
     )  # fmt: skip
-    command = "emotion-meter-train " + " ".join(args.argv)
-    crossval.run(clips, labels, args.folds, args.systems, runner, command)
+    crossval.run(clips, labels, args.folds, args.systems, runner)
     print((args.out / crossval.RESULTS_MD).read_text())
     if args.report:
         import shutil

@@ -59,11 +59,13 @@ class Runner:
         layers: int | None,
         conditions: Sequence[str] = (),
         sounds: str = "",
+        command: str = "",
     ) -> None:
         self.clips, self.labels, self.settings = list(clips), labels, settings
         self.augmenting, self.cache, self.out, self.workers = augmenting, cache, out, workers
         self.layers = layers
         self.conditions, self.sounds = list(conditions), sounds  # the encoder's test channels
+        self.command = command
         self._encoder: Any = None
         self._cnn: data.Features | None = None
 
@@ -74,6 +76,7 @@ class Runner:
         print(f"fold {i}: {system}", file=sys.stderr, flush=True)
         result = getattr(self, system)(split, path.parent / system)
         result["max_epochs"] = self.settings.epochs if system != "baseline" else None
+        result["command"] = self.command
         result["test_speakers"] = split.speakers("test")
         result["val_speakers"] = split.speakers("val")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -173,7 +176,7 @@ def summarise(results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     return out
 
 
-def markdown(summary: dict[str, Any], k: int, command: str) -> str:
+def markdown(summary: dict[str, Any], k: int, commands: Sequence[str]) -> str:
     lines = [
         f"# Speaker-fold cross-validation ({k} folds)",
         "",
@@ -182,7 +185,8 @@ def markdown(summary: dict[str, Any], k: int, command: str) -> str:
         "speakers and trained on the rest and TESS. Mean ± standard deviation over the folds; "
         "UA is unweighted average recall (RAVDESS 8 classes, EmoDB 6).",
         "",
-        f"Command: `{command}`",
+        "Commands (each fold records the one that ran it): "
+        + ", ".join(f"`{c}`" for c in commands),
         "",
         "| system | folds | UA pooled | UA RAVDESS | UA EmoDB | accuracy pooled |",
         "|---|---:|---:|---:|---:|---:|",
@@ -219,7 +223,6 @@ def run(
     k: int,
     systems: Sequence[str],
     runner: Runner,
-    command: str,
 ) -> dict[str, Any]:
     """Every fold of every system asked for (folds first, so their figures grow together); the
     summary also keeps what earlier runs in the same folder measured for other systems."""
@@ -227,11 +230,11 @@ def run(
         print(split.describe(labels), file=sys.stderr)
         for system in systems:
             runner.fold(i, split, system)
-            summary = write(runner.out, k, command)
+            summary = write(runner.out, k)
     return summary
 
 
-def write(out: Path, k: int, command: str) -> dict[str, Any]:
+def write(out: Path, k: int) -> dict[str, Any]:
     """``crossval.json`` and ``crossval.md`` from every fold result in ``out``."""
     results = {
         s: [
@@ -243,9 +246,10 @@ def write(out: Path, k: int, command: str) -> dict[str, Any]:
     }
     results = {s: r for s, r in results.items() if r}
     summary = summarise(results)
+    commands = list(dict.fromkeys(f["command"] for r in results.values() for f in r))
     evaluate.atomic_write(
         out / RESULTS_JSON,
-        json.dumps({"k": k, "command": command, "summary": summary, "folds": results}, indent=1),
+        json.dumps({"k": k, "commands": commands, "summary": summary, "folds": results}, indent=1),
     )
-    evaluate.atomic_write(out / RESULTS_MD, markdown(summary, k, command))
+    evaluate.atomic_write(out / RESULTS_MD, markdown(summary, k, commands))
     return summary
