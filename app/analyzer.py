@@ -17,6 +17,7 @@ from app.adapt import Adapter, Moments, SpeechFrames
 from app.engine import Engine
 from app.features import FrameStream, Pipeline, hop_frames, normalise
 from app.offline import GATE_SECONDS
+from app.prosody import PitchRange, PitchStream, Prosody, summarise
 from app.quality import Meter, Quality
 
 SMOOTHING = 0.5  # weight of the previous smoothed value: 0 = none, 0.9 = very slow
@@ -37,6 +38,8 @@ class LiveResult:
     speech_seconds: float = 0.0  # of the current speaker's voice heard so far
     quality: Quality | None = None  # of the analysed window
     uncertain: bool = False  # speech, but no emotion clearly ahead
+    prosody: Prosody | None = None  # of the analysed window
+    pitch_range: tuple[float, float, float] | None = None  # the speaker's 10/50/90 % F0 (Hz)
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class Update:
 
     log_mel: Array  # (new frames, n_mels)
     results: list[LiveResult] = field(default_factory=list)
+    pitch: Array = field(default_factory=lambda: np.zeros(0, np.float32))  # F0 (Hz) per new frame
+    loudness: Array = field(default_factory=lambda: np.zeros(0, np.float32))  # dB per new frame
 
 
 class LiveAnalyzer:
@@ -83,6 +88,9 @@ class LiveAnalyzer:
         )
         self._features = np.zeros((0, s.n_features), np.float32)
         self._levels = np.zeros(0, np.float32)
+        self._pitch = np.zeros(0, np.float32)
+        self._pitch_stream = PitchStream(s)
+        self.pitch_range = PitchRange()
         self._since_last = 0
         self._smoothed: Array | None = None
         self.speech_frames = SpeechFrames(self._gate_frames)
@@ -112,6 +120,7 @@ class LiveAnalyzer:
         """Forget the current voice (or take a saved one): adaptation starts again."""
         if self.adapter is not None:
             self.adapter.reset(voice)
+        self.pitch_range.reset()
 
     def push(self, chunk: Array, arrival: float | None = None) -> Update:
         """Feed mono samples at the input rate; ``arrival`` is when the last one arrived."""
@@ -120,6 +129,7 @@ class LiveAnalyzer:
         audio = chunk if self._resampler is None else self._resampler.resample_chunk(chunk)
         self.meter.push(audio)
         log_mel, levels = self._stream.push(audio)
+        pitch = self._pitch_stream.push(audio, levels)
         if not len(log_mel):
             return Update(log_mel)
         size = self.engine.bundle.window_frames
@@ -127,14 +137,16 @@ class LiveAnalyzer:
             -size:
         ]
         self._levels = np.concatenate([self._levels, levels])[-size:]
+        self._pitch = np.concatenate([self._pitch, pitch])[-size:]
         self._since_last += len(log_mel)
         results = []
         if len(self._features) == size and self._since_last >= self._hop:
-            self._since_last = 0
-            results.append(self._run(arrival))
-        return Update(log_mel, results)
+            new, self._since_last = self._since_last, 0
+            results.append(self._run(arrival, new))
+        return Update(log_mel, results, pitch, levels)
 
-    def _run(self, arrival: float) -> LiveResult:
+    def _run(self, arrival: float, new: int) -> LiveResult:
+        """The window of the newest frames, ``new`` of them not in the previous window."""
         b = self.engine.bundle
         s = b.features
         voiced = self.speech_frames.update(self._features, self._levels, self._stream.frames_done)
@@ -154,8 +166,12 @@ class LiveAnalyzer:
             self._smoothed = self.smoothing * self._smoothed + (1 - self.smoothing) * raw
         end = ((self._stream.frames_done - 1) * s.hop_length + s.n_fft) / s.sample_rate
         gate = self.speech_frames.gate
-        quality = self.meter.measure(self._features, self._levels, gate.voiced(self._levels),
+        voiced_now = gate.voiced(self._levels)
+        quality = self.meter.measure(self._features, self._levels, voiced_now,
                                      self._stream.frames_done)  # fmt: skip
+        self.pitch_range.add(self._pitch[-new:][voiced_now[-new:]])
+        hop_seconds = s.hop_length / s.sample_rate
+        prosody = summarise(self._pitch, self._levels, voiced_now, hop_seconds)
         return LiveResult(
             time=end,
             speech=speech,
@@ -168,4 +184,6 @@ class LiveAnalyzer:
             speech_seconds=adapter.speech_seconds if adapter else 0.0,
             quality=quality,
             uncertain=speech and float(self._smoothed.max()) < b.uncertain_below,
+            prosody=prosody if speech else None,
+            pitch_range=self.pitch_range.range(),
         )

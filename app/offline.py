@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from app import affect
 from app.adapt import TIME_CONSTANT, Moments, Norm, SpeechFrames, blend, frames_for
 from app.audio import files
 from app.bundle import Bundle
@@ -29,6 +30,7 @@ from app.features import (
     silence_frame,
     windows,
 )
+from app.prosody import PitchRange, PitchStream, Prosody, summarise
 from app.quality import ADVICE, FLAGS, Meter, Quality
 
 GATE_SECONDS = 1.0  # the newest part of a window that decides speech or silence
@@ -61,6 +63,11 @@ class Analysis:
     extra: dict[str, Any] = field(default_factory=dict)
     quality: list[Quality] = field(default_factory=list)  # per window
     uncertain_below: float = 0.0  # a top probability under this is "uncertain"
+    prosody: list[Prosody] = field(default_factory=list)  # per window
+    pitch: Array = field(default_factory=lambda: np.zeros(0, np.float32))  # F0 per frame
+    loudness: Array = field(default_factory=lambda: np.zeros(0, np.float32))  # dB per frame
+    frame_rate: float = 100.0  # of pitch and loudness, frames per second
+    pitch_range: tuple[float, float, float] | None = None  # the file's 10/50/90 % F0 (Hz)
 
     @property
     def uncertain(self) -> npt.NDArray[np.bool_]:
@@ -115,6 +122,9 @@ class Analysis:
         """Plain JSON-ready figures (no spectrogram)."""
         label, probs = self.overall
         quality = self.quality or [None] * len(self.ends)
+        prosody = self.prosody or [None] * len(self.ends)
+        places = affect.position(self.probabilities, self.labels).reshape(-1, 2)
+        file_place = affect.position(probs, self.labels)[0]
         return {
             "file": str(self.path) if self.path else None,
             "duration": round(self.duration, 3),
@@ -122,9 +132,11 @@ class Analysis:
             "emotion": label,
             "probabilities": _rounded(probs),
             "uncertain": bool(label is not None and probs.max() < self.uncertain_below),
+            **affect_fields(file_place),
             "quality": self.file_quality() if self.quality else None,
             "window_seconds": self.window_seconds,
             "hop_seconds": self.hop_seconds,
+            "pitch_range_hz": [round(f, 1) for f in self.pitch_range] if self.pitch_range else None,
             "normalisation": {
                 "mode": "adapted" if self.adaptation > 0 else "cold",
                 "adaptation": round(self.adaptation, 4),
@@ -139,13 +151,31 @@ class Analysis:
                     "probabilities": _rounded(p) if s else None,
                     "uncertain": bool(u),
                     "quality": q.to_dict() if q else None,
+                    "prosody": v.to_dict() if v else None,
+                    **affect_fields(xy),
                 }
-                for e, s, p, u, q in zip(
-                    self.ends, self.speech, self.probabilities, self.uncertain, quality, strict=True
+                for e, s, p, u, q, v, xy in zip(
+                    self.ends,
+                    self.speech,
+                    self.probabilities,
+                    self.uncertain,
+                    quality,
+                    prosody,
+                    places,
+                    strict=True,
                 )
             ],
+            "affect_source": f"valence and arousal derived from the emotions ({affect.SOURCE})",
             **self.extra,
         }
+
+
+def affect_fields(xy: npt.NDArray[np.float64]) -> dict[str, float | None]:
+    """Valence and arousal, rounded; None in silence."""
+    return {
+        k: None if np.isnan(v) else round(float(v), 3)
+        for k, v in zip(("valence", "arousal"), xy, strict=True)
+    }
 
 
 def _rounded(values: Array) -> list[float] | None:
@@ -222,12 +252,12 @@ def model_windows(
     pipeline: Pipeline,
     size: int,
     hop: int,
-    columns: Callable[[Array], None] | None = None,
+    frames: Callable[[Array, Array, Array], None] | None = None,
 ) -> Iterator[tuple[Array, Array, int]]:
     """Stream blocks through the frame pipeline and yield each model window's features, frame
     levels and end frame, keeping only the frames the next window needs. A recording shorter
-    than one window yields its frames once, unpadded. ``columns`` receives every log-mel frame.
-    """
+    than one window yields its frames once, unpadded. ``frames`` receives every block with the
+    log-mel frames and frame levels it completed, before the windows they end."""
     stream = FrameStream(pipeline)
     n = pipeline.settings.n_features
     feats, levels = np.zeros((0, n), np.float32), np.zeros(0, np.float32)
@@ -235,8 +265,8 @@ def model_windows(
     count = 0
     for block in blocks:
         log_mel, level = stream.push(block)
-        if columns is not None:
-            columns(log_mel)
+        if frames is not None:
+            frames(block, log_mel, level)
         feats = np.concatenate([feats, pipeline.from_log_mel(log_mel)])
         levels = np.concatenate([levels, level])
         start = count * hop - offset  # next window's first frame within feats
@@ -295,16 +325,24 @@ def analyze_blocks(
     columns = Columns(s, duration)
     speech_frames = SpeechFrames(hop_frames(s, GATE_SECONDS))
     meter = Meter(s, b.quality, size)
+    voice = Voice(s, duration)
     ends: list[float] = []
     speech: list[bool] = []
     probs: list[Array] = []
     attention: list[Array] = []
     quality: list[Quality] = []
-    for x, lv, end_frame in model_windows(metered(blocks, meter), pipeline, size, hop,
-                                          columns.add):  # fmt: skip
+    prosody: list[Prosody] = []
+
+    def frames(block: Array, log_mel: Array, levels: Array) -> None:
+        columns.add(log_mel)
+        voice.push(block, levels)
+
+    for x, lv, end_frame in model_windows(metered(blocks, meter), pipeline, size, hop, frames):
         speech_frames.update(x, lv, end_frame)
         spoken = speech_frames.speaking
-        quality.append(meter.measure(x, lv, speech_frames.gate.voiced(lv), end_frame))
+        voiced = speech_frames.gate.voiced(lv)
+        quality.append(meter.measure(x, lv, voiced, end_frame))
+        prosody.append(voice.window(end_frame - len(lv), end_frame, voiced))
         window = x if len(x) == size else windows(x, size, hop, fill)[0]  # short: padded
         p = engine.predict(normalise(window, norm.mean, norm.std))
         ends.append((end_frame * s.hop_length + s.n_fft - s.hop_length) / s.sample_rate)
@@ -325,7 +363,57 @@ def analyze_blocks(
         adaptation=norm.weight,
         quality=quality,
         uncertain_below=b.uncertain_below,
+        prosody=prosody,
+        pitch=voice.pitch.array(),
+        loudness=voice.loudness.array(),
+        frame_rate=s.sample_rate / s.hop_length,
+        pitch_range=voice.range.range(),
     )
+
+
+class Track:
+    """A per-frame series that grows without copying it all on every block."""
+
+    def __init__(self, capacity: int) -> None:
+        self._data = np.zeros(max(16, capacity), np.float32)
+        self.size = 0
+
+    def extend(self, values: Array) -> None:
+        if self.size + len(values) > len(self._data):
+            self._data = np.resize(self._data, 2 * (self.size + len(values)))
+        self._data[self.size : self.size + len(values)] = values
+        self.size += len(values)
+
+    def slice(self, lo: int, hi: int) -> Array:
+        return self._data[max(0, lo) : min(hi, self.size)]
+
+    def array(self) -> Array:
+        return self._data[: self.size].copy()
+
+
+class Voice:
+    """A recording's pitch and loudness, frame by frame, and each window's prosody from them."""
+
+    def __init__(self, settings: FeatureSettings, duration: float) -> None:
+        frames = int(duration * settings.sample_rate / settings.hop_length) + 2
+        self.stream = PitchStream(settings)
+        self.pitch, self.loudness = Track(frames), Track(frames)
+        self.range = PitchRange()
+        self.hop_seconds = settings.hop_length / settings.sample_rate
+        self._ranged = 0  # frames already in the pitch range
+
+    def push(self, block: Array, levels: Array) -> None:
+        self.pitch.extend(self.stream.push(block, levels))
+        self.loudness.extend(levels)
+
+    def window(self, start: int, end: int, speech: npt.NDArray[np.bool_]) -> Prosody:
+        """The prosody of frames ``start`` to ``end`` given which of them are speech."""
+        f0 = self.pitch.slice(start, end)
+        new = min(len(f0), end - max(start, self._ranged))  # frames no window has added yet
+        if new > 0:
+            self.range.add(f0[-new:][speech[-new:]])
+        self._ranged = end
+        return summarise(f0, self.loudness.slice(start, end), speech, self.hop_seconds)
 
 
 def metered(blocks: Iterable[Array], meter: Meter) -> Iterator[Array]:

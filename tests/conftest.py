@@ -41,6 +41,15 @@ def adaptive_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
 
 
 @pytest.fixture
+def clip() -> Path:
+    """A RAVDESS sentence spoken loudly up to its end (so its last windows hold speech); test
+    modules that need another clip define their own."""
+    from tests.data import datasets
+
+    return datasets() / "ravdess" / "Actor_01" / "03-01-05-02-01-01-01.flac"
+
+
+@pytest.fixture
 def no_output_device() -> None:
     """For tests of what happens without speakers: skip where this machine has some."""
     from app.audio import sources

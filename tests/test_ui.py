@@ -27,17 +27,10 @@ from app.audio import sources
 from app.engine import Engine
 from app.ui import theme
 from app.ui.main_window import INSPECTOR_TAB, LIVE_TAB, MainWindow
-from tests.data import datasets
 from tests.signals import needs_proc, wait_for_handler
 
 ROOT = Path(__file__).resolve().parents[1]
 OUR_THREADS = {"live-worker", "file-source", "analysis", "player-feed"}
-
-
-@pytest.fixture
-def clip() -> Path:
-    """A RAVDESS sentence spoken loudly up to its end (so its last windows hold speech)."""
-    return datasets() / "ravdess" / "Actor_01" / "03-01-05-02-01-01-01.flac"
 
 
 def make_window(qtbot, settings_file: Path, engine: Engine | None, problem: str | None = None):
@@ -179,8 +172,13 @@ def test_exports_are_complete_files(qtbot, window: MainWindow, clip: Path, tmp_p
     assert len(rows) == len(a.ends)
     n = len(window.labels)
     assert list(rows[0])[5 : 5 + n] == list(window.labels)
-    assert list(rows[0])[5 + n :] == ["level_db", "snr_db", "clipping", "bandwidth_hz", "flags"]
+    assert list(rows[0])[5 + n :] == ["level_db", "snr_db", "clipping", "bandwidth_hz", "flags",
+                                      "pitch_hz", "pitch_range_st", "loudness_db", "tempo",
+                                      "valence", "arousal"]  # fmt: skip
     assert all(float(r["bandwidth_hz"]) > 5000 and r["flags"] == "" for r in rows)
+    spoken = [r for r in rows if r["speech"] == "1"]
+    assert spoken and all(60 < float(r["pitch_hz"]) < 500 for r in spoken)
+    assert all(-1 <= float(r["valence"]) <= 1 for r in spoken)
     document = json.loads(json_path.read_text())
     assert document["labels"] == list(window.labels) and len(document["windows"]) == len(a.ends)
     assert QImage(str(png_path)).width() == window.width()

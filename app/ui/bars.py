@@ -67,7 +67,7 @@ class EmotionBars(QWidget):
         n = len(self.labels)
         brushes = []
         for i in range(n):
-            colour = theme.emotion_color(i)
+            colour = theme.emotion_color(self.labels, i)
             colour.setAlpha(90 if dim else 255)
             brushes.append(pg.mkBrush(colour))
         self.bars.setOpts(
@@ -106,7 +106,7 @@ class EmotionBars(QWidget):
                                 + (f" · {detail}" if detail else ""))  # fmt: skip
         else:
             self.winner.setText(theme.label_text(self.labels[best]))
-            self._colour(theme.MUTED if advice else theme.emotion_color(best).name())
+            self._colour(theme.MUTED if advice else theme.emotion_color(self.labels, best).name())
             self.detail.setText(f"{probabilities[best]:.0%}" + (f" · {detail}" if detail else ""))
         self._draw(np.asarray(probabilities, np.float32), dim=bool(advice) or uncertain)
 

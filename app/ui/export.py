@@ -10,7 +10,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from app import affect
 from app.analyzer import LiveResult
+from app.offline import affect_fields
+from app.prosody import PROSODY_FIELDS
 from app.worker import partial_path
 
 
@@ -63,6 +68,10 @@ def live_document(
 ) -> dict[str, Any]:
     """A live session in the same shape as a file's analysis, plus loudness, latency and how far
     each result was adapted to the speaker's voice."""
+    places = affect.position(
+        [r.probabilities if r.probabilities is not None else [np.nan] * len(labels)
+         for r in results] or np.zeros((0, len(labels))), labels,
+    ).reshape(-1, 2)  # fmt: skip
     return {
         "source": source,
         "labels": list(labels),
@@ -81,30 +90,38 @@ def live_document(
                 else [round(float(p), 4) for p in r.probabilities],
                 "uncertain": r.uncertain,
                 "quality": r.quality.to_dict() if r.quality else None,
+                "prosody": r.prosody.to_dict() if r.prosody else None,
+                **affect_fields(xy),
                 "level_db": round(r.level_db, 1),
                 "latency_ms": round(r.latency * 1000, 2),
                 "adaptation": round(r.adaptation, 4),  # 0: cold, else adapted to the voice
             }
-            for r in results
+            for r, xy in zip(results, places, strict=True)
         ],
+        "affect_source": f"valence and arousal derived from the emotions ({affect.SOURCE})",
     }
 
 
 QUALITY = ("level_db", "snr_db", "clipping", "bandwidth_hz")
+AFFECT = ("valence", "arousal")
 
 
 def csv_table(document: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     """A timeline's CSV header and one row per window: times, speech, emotion, uncertain, every
-    probability, the input quality and its flags (space-separated)."""
+    probability, the input quality and its flags (space-separated), the voice's prosody and the
+    derived valence and arousal; empty cells where a value is not known."""
     labels = document["labels"]
-    header = ["start", "end", "speech", "emotion", "uncertain", *labels, *QUALITY, "flags"]
+    header = ["start", "end", "speech", "emotion", "uncertain", *labels, *QUALITY, "flags",
+              *PROSODY_FIELDS, *AFFECT]  # fmt: skip
     rows = []
     for w in document["windows"]:
-        q = w.get("quality") or {}
+        q, v = w.get("quality") or {}, w.get("prosody") or {}
         rows.append([
             w["start"], w["end"], int(w["speech"]), w["emotion"] or "",
             int(w.get("uncertain", False)), *(w["probabilities"] or [""] * len(labels)),
             *(q.get(k, "") for k in QUALITY), " ".join(q.get("flags", [])),
+            *("" if v.get(k) is None else v[k] for k in PROSODY_FIELDS),
+            *("" if w.get(k) is None else w[k] for k in AFFECT),
         ])  # fmt: skip
     return header, rows
 

@@ -1,5 +1,6 @@
-"""The recording inspector: a whole file's spectrogram, attention and emotion timeline on one
-time axis; click or drag to a moment to see the window there, play from it with a cursor."""
+"""The recording inspector: a whole file's spectrogram, attention, pitch and loudness and emotion
+timeline on one time axis; click or drag to a moment to see the window there (its emotions, its
+voice's figures, where it sits between calm and excited), play from it with a cursor."""
 
 from __future__ import annotations
 
@@ -21,11 +22,13 @@ from app.features import FeatureSettings
 from app.offline import Analysis
 from app.quality import advice
 from app.ui import theme
+from app.ui.affect import AffectView
 from app.ui.attention import AttentionView
 from app.ui.bars import EmotionBars
 from app.ui.layout import views_beside_bars
 from app.ui.spectrogram import SpectrogramView
 from app.ui.timeline import TimelineView
+from app.ui.voice import VoiceView
 
 HINT = "Open a recording to inspect it\n\nCtrl+O, drag and drop a file here, or File ▸ Recent"
 
@@ -35,6 +38,7 @@ class InspectorPanel(QWidget):
 
     def __init__(self, settings: FeatureSettings, has_model: bool) -> None:
         super().__init__()
+        self.settings = settings
         self.has_model = has_model
         self.analysis: Analysis | None = None
         self.cursor_time = 0.0
@@ -65,20 +69,27 @@ class InspectorPanel(QWidget):
         self.attention = AttentionView(with_track=True)
         self.timeline = TimelineView(with_cursor=True)
         self.bars = EmotionBars()
+        self.voice = VoiceView()
+        self.affect = AffectView()
         assert self.timeline.cursor is not None
         self.lines: list[pg.InfiniteLine] = [self.timeline.cursor]
-        for plot in (self.spectrogram, self.attention):
+        for plot in (self.spectrogram, self.attention, self.voice):
             plot.setXLink(self.timeline)
             line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(theme.ACCENT, width=1.5))
             line.setZValue(20)
             plot.addItem(line)
             self.lines.append(line)
-        for plot in (self.spectrogram, self.attention, self.timeline):
+        for plot in (self.spectrogram, self.attention, self.voice, self.timeline):
             plot.scene().sigMouseClicked.connect(lambda event, p=plot: self._clicked(p, event))
         self.timeline.getPlotItem().setMouseEnabled(x=True, y=False)  # wheel zooms time
         self.timeline.scrubbed.connect(self._scrubbed)
 
-        split = views_beside_bars(self.spectrogram, self.attention, self.timeline, self.bars)
+        side = QWidget()
+        column = QVBoxLayout(side)
+        column.setContentsMargins(0, 0, 0, 8)
+        column.addWidget(self.bars, stretch=3)
+        column.addWidget(self.affect, stretch=2)
+        split = views_beside_bars(self.spectrogram, self.attention, self.voice, self.timeline, side)
         self.hint = theme.label(HINT, "hint", centred=True)
         self.stack = QStackedLayout()
         self.stack.addWidget(self.hint)
@@ -91,6 +102,7 @@ class InspectorPanel(QWidget):
     def set_labels(self, labels: tuple[str, ...]) -> None:
         self.timeline.set_labels(labels)
         self.bars.set_labels(labels)
+        self.affect.set_labels(labels)
 
     def set_busy(self, busy: bool) -> None:
         self.progress.setVisible(busy)
@@ -125,6 +137,10 @@ class InspectorPanel(QWidget):
         self.timeline.show_flags(centres, np.array(flagged, bool) & analysis.speech)
         self.attention.clear_all()
         self.attention.show_track(analysis.ends, analysis.window_seconds, analysis.attention)
+        s = self.settings
+        centres = (np.arange(len(analysis.pitch)) * s.hop_length + s.n_fft / 2) / s.sample_rate
+        self.voice.show_series(centres, analysis.pitch, analysis.loudness)
+        self.voice.show_range(analysis.pitch_range)
         self.timeline.setXRange(0, analysis.duration, padding=0)
         self.timeline.getViewBox().setLimits(xMin=0, xMax=max(analysis.duration, 0.1))
         self.play_button.setEnabled(True)
@@ -165,6 +181,8 @@ class InspectorPanel(QWidget):
         self.bars.show_probabilities(a.probabilities[k] if a.speech[k] else None, where,
                                      advice=advice(q, bool(a.speech[k])),
                                      uncertain=bool(a.uncertain[k]))  # fmt: skip
+        self.voice.show_prosody(a.prosody[k] if a.prosody and a.speech[k] else None)
+        self.affect.show_until(a.probabilities, k)
 
     def set_cursor(self, seconds: float) -> None:
         self.cursor_time = seconds

@@ -7,15 +7,17 @@ from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
 
 def views_beside_bars(
-    spectrogram: QWidget, attention: QWidget, timeline: QWidget, bars: QWidget
+    spectrogram: QWidget, attention: QWidget, voice: QWidget, timeline: QWidget, bars: QWidget
 ) -> QSplitter:
-    """Spectrogram over its attention strip over the timeline, all sharing one time axis."""
+    """Spectrogram over its attention strip, the voice's pitch and loudness, and the timeline,
+    all sharing one time axis."""
     views = QWidget()
     column = QVBoxLayout(views)
     column.setContentsMargins(0, 0, 0, 0)
     column.setSpacing(0)
     column.addWidget(spectrogram, stretch=5)
     column.addWidget(attention)
+    column.addWidget(voice, stretch=2)
     column.addSpacing(6)
     column.addWidget(timeline, stretch=3)
     split = QSplitter(Qt.Orientation.Horizontal)

@@ -1,5 +1,6 @@
 """The live meter: scrolling spectrogram with the analysed window shaded, that window's attention
-under it, the probability history, and the current answer in large type."""
+under it, the voice's pitch and loudness, the probability history, the current answer in large
+type and where the voice sits between calm and excited, unpleasant and pleasant."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from app.analyzer import LiveResult
 from app.features import FeatureSettings
 from app.quality import Thresholds, advice
 from app.ui import theme
+from app.ui.affect import AffectView
 from app.ui.attention import AttentionView
 from app.ui.bars import EmotionBars
 from app.ui.layout import views_beside_bars
 from app.ui.quality import QualityStrip
 from app.ui.spectrogram import SpectrogramView
 from app.ui.timeline import TimelineView
+from app.ui.voice import VoiceView
 from app.worker import Tick
 
 SPECTROGRAM_SECONDS = 10.0
@@ -35,10 +38,15 @@ class LivePanel(QWidget):
     ) -> None:
         super().__init__()
         self.labels = labels
+        self.settings = settings
         self.window_seconds = window_seconds
         self.spectrogram = SpectrogramView(settings)
         self.attention = AttentionView(with_track=False)
         self.attention.setXLink(self.spectrogram)
+        self.voice = VoiceView()
+        self.voice.setXLink(self.spectrogram)
+        self.affect = AffectView()
+        self.affect.set_labels(labels)
         self.timeline = TimelineView(with_cursor=False)
         self.timeline.set_labels(labels)
         self.bars = EmotionBars()
@@ -51,11 +59,12 @@ class LivePanel(QWidget):
         side = QWidget()
         column = QVBoxLayout(side)
         column.setContentsMargins(0, 0, 0, 8)
-        column.addWidget(self.bars, stretch=1)
+        column.addWidget(self.bars, stretch=3)
+        column.addWidget(self.affect, stretch=2)
         column.addWidget(self.quality)
         column.addWidget(self.voice_label)
         column.addLayout(self.voice_buttons)
-        split = views_beside_bars(self.spectrogram, self.attention, self.timeline, side)
+        split = views_beside_bars(self.spectrogram, self.attention, self.voice, self.timeline, side)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(split)
@@ -76,6 +85,9 @@ class LivePanel(QWidget):
         """A new session: empty views."""
         self.spectrogram.start_live(SPECTROGRAM_SECONDS)
         self.attention.clear_all()
+        self.voice.clear_data()
+        self.affect.clear_data()
+        self._frames = 0  # frames drawn in the voice tracks: their times
         self.timeline.clear_data()
         self.timeline.setXRange(-HISTORY_SECONDS, 0, padding=0)
         self.latest = None
@@ -88,6 +100,15 @@ class LivePanel(QWidget):
         now = ticks[-1].stream_time
         if columns:
             self.spectrogram.append(np.concatenate(columns))
+        pitch = [t.update.pitch for t in ticks if len(t.update.pitch)]
+        if pitch:
+            f0 = np.concatenate(pitch)
+            loudness = np.concatenate([t.update.loudness for t in ticks if len(t.update.pitch)])
+            s = self.settings
+            centres = (np.arange(self._frames, self._frames + len(f0)) * s.hop_length
+                       + s.n_fft / 2) / s.sample_rate  # fmt: skip
+            self._frames += len(f0)
+            self.voice.append(centres, f0, loudness, SPECTROGRAM_SECONDS, origin=now)
         results = [r for t in ticks for r in t.update.results]
         if results:
             times = [r.time for r in results]
@@ -100,6 +121,10 @@ class LivePanel(QWidget):
                                          uncertain=latest.uncertain)  # fmt: skip
             self.quality.show_quality(q)
             self.attention.show_window(0.0, self.window_seconds, latest.attention)
+            self.voice.show_prosody(latest.prosody)
+            self.voice.show_range(latest.pitch_range)
+            for r in results:
+                self.affect.append(r.probabilities)
         if self.latest is not None:  # the analysed window slides left as new audio arrives
             end = self.latest.time - now
             self.spectrogram.show_window(end - self.window_seconds, end)

@@ -1,8 +1,5 @@
-"""Look and feel: a dark theme that lets spectrograms stand out, and one colour per emotion.
-
-Colours are given by a label's position in the model bundle (labels are never named here), so
-the same emotion has the same colour in the bars, the timeline and the exports' screenshots.
-"""
+"""Look and feel: a dark theme that lets spectrograms stand out, and one colour per emotion
+(:mod:`app.colours`: by convention, and apart for the colour-blind)."""
 
 from __future__ import annotations
 
@@ -12,6 +9,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import QApplication, QLabel
+
+from app.colours import emotion_colour
 
 BACKGROUND = "#121419"
 PANEL = "#1a1d24"
@@ -25,30 +24,14 @@ AXIS_WIDTH = 70  # px for every plot's left axis, so stacked plots share their x
 WINDOW_REGION = (255, 255, 255, 22)  # the analysed window over the spectrogram
 WINDOW_EDGE = (255, 255, 255, 170)
 
-# qualitative, distinct on a dark background (Tableau 10, brightened)
-PALETTE = (
-    "#5b9bd5",
-    "#f5a03a",
-    "#6cc24a",
-    "#ef5b5b",
-    "#b48ce0",
-    "#f2d04b",
-    "#4fc7bd",
-    "#ff8fb1",
-    "#c4956a",
-    "#c7c7c7",
-)
-
 SPECTROGRAM_LEVELS = (-95.0, 5.0)  # dB of the log-mel display: near silence to loud speech
 SPECTROGRAM_COLORMAP = "inferno"
 ATTENTION_COLORMAP = "viridis"
 
 
-def emotion_color(index: int) -> QColor:
-    """The colour of the bundle's ``index``-th label, everywhere in the app."""
-    if index < len(PALETTE):
-        return QColor(PALETTE[index])
-    return pg.intColor(index, hues=max(index + 1, 12), values=1, maxValue=230, minValue=200)
+def emotion_color(labels: tuple[str, ...], index: int) -> QColor:
+    """The colour of the ``index``-th of a bundle's ``labels``, everywhere in the app."""
+    return QColor(emotion_colour(labels, index))
 
 
 def lookup_table(name: str) -> npt.NDArray[np.uint8]:

@@ -48,7 +48,9 @@ class TimelineView(pg.PlotWidget):
         for curve in self.curves:
             self.removeItem(curve)
         self.curves = [
-            self.plot(pen=pg.mkPen(theme.emotion_color(i), width=2), connect="finite", name=label)
+            self.plot(
+                pen=pg.mkPen(theme.emotion_color(labels, i), width=2), connect="finite", name=label
+            )
             for i, label in enumerate(labels)
         ]
         self.clear_data()

@@ -1,0 +1,70 @@
+"""The voice's pitch and loudness tracks and the valence–arousal view, live and in the inspector
+(offscreen, real parts), and a screenshot that shows them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtGui import QImage
+
+from app import affect
+from app.engine import Engine
+from app.prosody import FMAX_HZ, FMIN_HZ
+from tests.test_ui import make_window, variance, wait_analysis
+
+
+def test_live_tracks_and_valence_arousal_update(qtbot, tmp_path: Path, engine: Engine, clip: Path):
+    window = make_window(qtbot, tmp_path / "s.ini", engine)
+    window.hop_spin.setValue(0.25)
+    assert window.start_file_input(clip, speed=2.0)
+    live = window.live
+    qtbot.waitUntil(lambda: live.latest is not None and live.latest.prosody is not None
+                    and live.affect.current is not None, timeout=15_000)  # fmt: skip
+    window.stop_live()
+    f0, loudness = live.voice.pitch.yData, live.voice.loudness.yData  # all, not just drawn
+    assert f0 is not None and np.isfinite(f0).sum() > 20
+    assert np.nanmin(f0) >= FMIN_HZ and np.nanmax(f0) <= FMAX_HZ
+    assert loudness is not None and len(loudness) == len(f0) and np.nanmax(loudness) > -40
+    assert "Hz" in live.voice.text.toPlainText()
+    point = live.affect.current
+    assert point is not None and np.all(np.abs(point) <= 1)
+    np.testing.assert_allclose(
+        point, affect.position(live.latest.probabilities, window.labels)[0], atol=1e-9
+    )
+    assert variance(live.voice) > 0 and variance(live.affect) > 0
+    png = window.save_screenshot(tmp_path / "voice.png")
+    assert png is not None and not QImage(str(png)).isNull()
+    if os.environ.get("EMOTION_METER_SCREENSHOTS"):
+        shutil.copy(png, Path(os.environ["EMOTION_METER_SCREENSHOTS"]) / "voice-live.png")
+    window.close()
+
+
+def test_inspector_tracks_follow_the_file_and_the_cursor(
+    qtbot, tmp_path: Path, engine: Engine, clip: Path
+):
+    window = make_window(qtbot, tmp_path / "s.ini", engine)
+    window.open_file(clip)
+    wait_analysis(qtbot, window)
+    inspector = window.inspector
+    a = inspector.analysis
+    assert a is not None
+    times = inspector.voice.pitch.xData
+    assert times is not None and len(times) == len(a.pitch)
+    assert times[-1] == pytest.approx(a.duration, abs=0.05)
+    spoken = np.flatnonzero(a.speech)
+    first, last = spoken[0], spoken[-1]
+    for k in (first, last):
+        inspector.select(float(a.ends[k] - a.window_seconds / 2))
+        np.testing.assert_allclose(
+            inspector.affect.current, affect.position(a.probabilities[k], a.labels)[0]
+        )
+        assert f"{a.prosody[k].pitch_hz:.0f} Hz" in inspector.voice.text.toPlainText()
+    if os.environ.get("EMOTION_METER_SCREENSHOTS"):
+        png = window.save_screenshot(tmp_path / "inspector.png")
+        assert png is not None
+        shutil.copy(png, Path(os.environ["EMOTION_METER_SCREENSHOTS"]) / "voice-inspector.png")
+    window.close()
