@@ -18,9 +18,9 @@ import numpy.typing as npt
 
 from app.features import FeatureSettings, frames
 
-FMIN_HZ = 65.0  # lowest pitch tracked (a low male voice)
+FMIN_HZ = 75.0  # lowest pitch tracked (a low male voice; Praat's default floor)
 FMAX_HZ = 500.0  # highest (a child's or a shout)
-FRAME_SECONDS = 0.04  # YIN's frame: its lag range plus an integration window of 1.6 periods
+FRAME_SECONDS = 0.032  # YIN's frame: its lag range plus an integration window of 1.4 periods
 THRESHOLD = 0.25  # YIN's aperiodicity below which a frame is voiced
 LEVEL_FLOOR_DB = -70.0  # frames quieter than this carry no pitch
 SMOOTH_FRAMES = 5  # loudness smoothed over 50 ms before looking for syllable peaks
@@ -39,17 +39,18 @@ Mask = npt.NDArray[np.bool_]
 def yin(frame: npt.ArrayLike, rate: int) -> tuple[Array, Array]:
     """F0 in Hz (NaN where unvoiced) and aperiodicity (YIN's cumulative mean normalised
     difference at the chosen lag) of each row of ``frame``."""
-    x = np.asarray(frame, np.float64)
+    x = np.asarray(frame, np.float32)
     n, length = x.shape
     lo, hi = int(rate / FMAX_HZ), int(np.ceil(rate / FMIN_HZ))
     w = length - hi
     if n == 0 or w < 1:
         return np.zeros(0, np.float32), np.zeros(0, np.float32)
-    size = 1 << int(np.ceil(np.log2(length + w)))
+    size = 1 << int(np.ceil(np.log2(length)))  # x[:w] zero-padded never wraps onto lags 0..hi
     acf = np.fft.irfft(np.conj(np.fft.rfft(x[:, :w], size)) * np.fft.rfft(x, size), size)
     acf = acf[:, : hi + 1]  # sum over j < w of x[j] x[j + lag]
-    energy = np.concatenate([np.zeros((n, 1)), np.cumsum(x * x, axis=1)], axis=1)
-    shifted = energy[:, w : w + hi + 1] - energy[:, : hi + 1]  # sum of x[j + lag]^2 over j < w
+    energy = np.cumsum(x * x, axis=1)
+    before = np.concatenate([np.zeros((n, 1), np.float32), energy[:, :hi]], axis=1)
+    shifted = energy[:, w - 1 : w + hi] - before  # sum of x[j + lag]^2 over j < w
     diff = np.maximum(shifted[:, :1] + shifted - 2 * acf, 0.0)
     total = np.cumsum(diff[:, 1:], axis=1)
     cmnd = np.ones_like(diff)

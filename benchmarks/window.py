@@ -17,6 +17,7 @@ from app.analyzer import LiveAnalyzer
 from app.engine import Engine
 from app.features import FrameStream, Pipeline, normalise
 from app.gate import SpeechGate
+from app.prosody import PitchStream, summarise
 from app.quality import Meter
 from benchmarks import material, proc
 from benchmarks.results import Figure, Section, Summary, Target, skipped
@@ -98,6 +99,17 @@ def measure(windows: int = 200) -> Section:
         meter.measure(x[k], levels[k], gate.voiced(levels[k]), len(levels[k]))
 
     quality_ms = timed(quality_of, list(range(n)))
+
+    pitch, frames_of = PitchStream(s), FrameStream(pipeline)  # in step: the live path's levels
+    window_f0 = PitchStream(s).push(clips[0], levels[0])
+    prosody_ms = []
+    for k, chunk in enumerate(chunks):  # a hop's new pitch frames, then the window's summary
+        _, hop_levels = frames_of.push(chunk)
+        start = time.perf_counter()
+        pitch.push(chunk, hop_levels)
+        summarise(window_f0, levels[k % n], levels[k % n] > -50, s.hop_length / s.sample_rate)
+        prosody_ms.append((time.perf_counter() - start) * 1000)
+    prosody_ms = prosody_ms[WARMUP:]
     librosa_ms = _librosa(clips, s)
     tf_ms, tf_note = _tensorflow(b, x, engine)
 
@@ -173,6 +185,16 @@ def measure(windows: int = 200) -> Section:
             "input quality of a window (quality.Meter.measure: level, SNR, clipping, bandwidth)",
             "ms",
             Summary.of(quality_ms),
+            "features + inference per result",
+            live_s.median if live_s else None,
+            Target("<=", 0.5),
+        )
+    )
+    sec.add(
+        Figure(
+            "prosody of a hop (prosody.PitchStream on its new frames + summarise the window)",
+            "ms",
+            Summary.of(prosody_ms),
             "features + inference per result",
             live_s.median if live_s else None,
             Target("<=", 0.5),

@@ -38,7 +38,7 @@ def track(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return prosody.pitch(y, S, levels), levels
 
 
-@pytest.mark.parametrize("f0", [70.0, 110.0, 196.0, 330.0, 480.0])
+@pytest.mark.parametrize("f0", [80.0, 110.0, 196.0, 330.0, 480.0])
 def test_pitch_of_tones(f0: float) -> None:
     got, _ = track(voice(f0, 1.0))
     assert np.isfinite(got).mean() > 0.95
@@ -55,17 +55,17 @@ def test_noise_and_silence_carry_no_pitch() -> None:
 
 
 def test_pitch_matches_pyin_on_real_speech() -> None:
-    """Against librosa's pYIN on real clips (its frames centred where ours are, 1.5 frames
-    later): median error in cents, octave-or-worse errors, and voicing agreement."""
+    """Against librosa's pYIN on real clips (our frame i+1 is centred 3 ms from its
+    frame i): median error in cents, octave-or-worse errors, and voicing agreement."""
     clips = some_clips("ravdess", 200)[::25] + some_clips("emodb", 200)[::50]
     errors, gross, agree = [], [], []
     for path in clips:
         y = files.load(path, RATE)
         ours, _ = track(y)
         ref, _, _ = librosa.pyin(y, fmin=prosody.FMIN_HZ, fmax=prosody.FMAX_HZ, sr=RATE,
-                                 frame_length=640, hop_length=160, center=False)  # fmt: skip
-        n = min(len(ref) + 2, len(ours))
-        a, b = ours[2:n], ref[: n - 2]
+                                 frame_length=512, hop_length=160, center=False)  # fmt: skip
+        n = min(len(ref) + 1, len(ours))
+        a, b = ours[1:n], ref[: n - 1]
         both = np.isfinite(a) & np.isfinite(b)
         if np.isfinite(b).sum() < 20:  # pYIN finds no voice in some EmoDB clips (10a01Ac)
             continue
