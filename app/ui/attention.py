@@ -20,6 +20,8 @@ from app.ui.spectrogram import ColourImage
 class AttentionView(pg.PlotWidget):
     def __init__(self, with_track: bool) -> None:
         super().__init__()
+        theme.describe(self, "Model attention", "Which moments of the analysed window the model "
+                       "weighed most (brighter is more)")  # fmt: skip
         lut = theme.lookup_table(theme.ATTENTION_COLORMAP)
         self.window_image = ColourImage(axisOrder="row-major")
         self.track_image = ColourImage(axisOrder="row-major")

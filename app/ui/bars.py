@@ -27,6 +27,7 @@ class EmotionBars(QWidget):
         self.advice.setWordWrap(True)
         self.advice.setAccessibleName("Input quality advice")
         self.plot = pg.PlotWidget()
+        theme.describe(self.plot, "Emotion probabilities", "No result yet")
         p = self.plot.getPlotItem()
         p.setMouseEnabled(x=False, y=False)
         p.hideButtons()
@@ -91,6 +92,7 @@ class EmotionBars(QWidget):
         what the model can judge (the bars dim), or too quiet to find speech in;
         ``uncertain``: no emotion clearly ahead."""
         self.advice.setText(advice)
+        self.plot.setAccessibleDescription(self.spoken(probabilities))
         if probabilities is None:
             self.winner.setText("Silence")
             self._colour(theme.SILENCE)
@@ -109,6 +111,15 @@ class EmotionBars(QWidget):
             self._colour(theme.MUTED if advice else theme.emotion_color(self.labels, best).name())
             self.detail.setText(f"{probabilities[best]:.0%}" + (f" · {detail}" if detail else ""))
         self._draw(np.asarray(probabilities, np.float32), dim=bool(advice) or uncertain)
+
+    def spoken(self, probabilities: npt.NDArray[np.float32] | None) -> str:
+        """The bars in words, likeliest first: what a screen reader reads."""
+        if probabilities is None:
+            return "Silence: no speech detected"
+        order = np.argsort(probabilities)[::-1]
+        return ", ".join(
+            f"{theme.label_text(self.labels[i])} {probabilities[i]:.0%}" for i in order
+        )
 
     def show_message(self, headline: str, detail: str) -> None:
         """A state rather than an answer: ready, analysing, no model…"""

@@ -8,6 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.GraphicsScene.mouseEvents import MouseClickEvent
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -47,6 +48,7 @@ class InspectorPanel(QWidget):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setFixedWidth(320)
+        self.progress.setAccessibleName("Analysis progress")
         self.cancel_button = QPushButton("Cancel")
         self.adapt_box = QCheckBox("Adapt to the speaker")
         self.adapt_box.setToolTip(
@@ -79,6 +81,9 @@ class InspectorPanel(QWidget):
             line.setZValue(20)
             plot.addItem(line)
             self.lines.append(line)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # arrows move the cursor (keyPressEvent)
+        for plot in (self.spectrogram, self.attention, self.voice, self.timeline, self.affect):
+            plot.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         for plot in (self.spectrogram, self.attention, self.voice, self.timeline):
             plot.scene().sigMouseClicked.connect(lambda event, p=plot: self._clicked(p, event))
         self.timeline.getPlotItem().setMouseEnabled(x=True, y=False)  # wheel zooms time
@@ -198,6 +203,19 @@ class InspectorPanel(QWidget):
             return
         point = plot.getViewBox().mapSceneToView(event.scenePos())
         self._scrubbed(point.x())
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Left/Right step one window, Home/End go to either end: the timeline by keyboard."""
+        a, key = self.analysis, event.key()
+        steps = {Qt.Key.Key_Left: -1, Qt.Key.Key_Right: 1}
+        if a is None or key not in (*steps, Qt.Key.Key_Home, Qt.Key.Key_End):
+            super().keyPressEvent(event)
+            return
+        if key in steps:
+            target = self.cursor_time + steps[key] * a.hop_seconds
+        else:
+            target = 0.0 if key == Qt.Key.Key_Home else a.duration
+        self._scrubbed(self._clamp(target))
 
     def _clamp(self, seconds: float) -> float:
         duration = self.analysis.duration if self.analysis else 0.0

@@ -15,6 +15,7 @@ from app.features import FeatureSettings
 from app.quality import Thresholds, advice
 from app.ui import theme
 from app.ui.affect import AffectView
+from app.ui.announce import Announcer
 from app.ui.attention import AttentionView
 from app.ui.bars import EmotionBars
 from app.ui.layout import views_beside_bars
@@ -70,6 +71,7 @@ class LivePanel(QWidget):
         layout.addWidget(split)
         self.latest: LiveResult | None = None
         self._draw_times: list[float] = []
+        self.announcer = Announcer(self.bars.winner)
         self.reset()
 
     def add_voice_actions(self, actions: list[QAction]) -> None:
@@ -92,6 +94,7 @@ class LivePanel(QWidget):
         self.timeline.setXRange(-HISTORY_SECONDS, 0, padding=0)
         self.latest = None
         self._draw_times = []
+        self.announcer.reset()
         self.quality.show_quality(None)
 
     def apply(self, ticks: list[Tick]) -> None:
@@ -125,6 +128,7 @@ class LivePanel(QWidget):
             self.voice.show_range(latest.pitch_range)
             for r in results:
                 self.affect.append(r.probabilities)
+            self.announcer.update(self.bars.winner.text())
         if self.latest is not None:  # the analysed window slides left as new audio arrives
             end = self.latest.time - now
             self.spectrogram.show_window(end - self.window_seconds, end)

@@ -145,6 +145,13 @@ class MainWindow(QMainWindow):
         self.adapt_time_action = self._action(
             "Adaptation time…", tip="Seconds of speech after which the voice learnt counts half"
         )
+        self.announce_action = self._action(
+            "Announce the leading emotion",
+            tip="Screen readers say the leading emotion when it changes",
+            checkable=True,
+        )
+        self.announce_action.toggled.connect(self._announce)
+        self.announce_action.setChecked(bool(self.settings.value("announce", False, type=bool)))
         self.about_action = self._action("About the model")
         self.about_action.triggered.connect(self.about_model)
 
@@ -165,6 +172,8 @@ class MainWindow(QMainWindow):
         menu.addActions(
             [self.start_action, self.record_action, self.file_input_action, self.refresh_action]
         )
+        menu.addSeparator()
+        menu.addAction(self.announce_action)
         menu = self.menuBar().addMenu("&Voice")
         menu.addActions([self.adapt_action, self.new_speaker_action, self.save_voice_action,
                          self.adapt_time_action])  # fmt: skip
@@ -224,6 +233,10 @@ class MainWindow(QMainWindow):
             self.playback.toggle()
         else:
             self.listening.toggle()
+
+    def _announce(self, on: bool) -> None:
+        self.live.announcer.enabled = on
+        self.settings.setValue("announce", on)
 
     def about_model(self) -> None:
         if self.engine is None:

@@ -40,6 +40,8 @@ class ColourImage(pg.ImageItem):
 class SpectrogramView(pg.PlotWidget):
     def __init__(self, settings: FeatureSettings) -> None:
         super().__init__()
+        theme.describe(self, "Spectrogram", "How loud each frequency is over time (brighter is "
+                       "louder); the shaded region is the window the model judges")  # fmt: skip
         self.settings = settings
         self.image = ColourImage(axisOrder="row-major")
         self.image.setLookupTable(theme.lookup_table(theme.SPECTROGRAM_COLORMAP))

@@ -8,7 +8,7 @@ import numpy.typing as npt
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QPalette
-from PySide6.QtWidgets import QApplication, QLabel
+from PySide6.QtWidgets import QApplication, QLabel, QWidget
 
 from app.colours import emotion_colour
 
@@ -42,6 +42,12 @@ def lookup_table(name: str) -> npt.NDArray[np.uint8]:
 def label_text(label: str) -> str:
     """How a bundle label is shown to people: ``pleasant_surprise`` → ``Pleasant surprise``."""
     return label.replace("_", " ").strip().capitalize()
+
+
+def describe(widget: QWidget, name: str, description: str) -> None:
+    """What a screen reader says of ``widget``: its name, then what it shows."""
+    widget.setAccessibleName(name)
+    widget.setAccessibleDescription(description)
 
 
 def label(text: str, role: str, centred: bool = False) -> QLabel:

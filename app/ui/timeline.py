@@ -20,6 +20,8 @@ class TimelineView(pg.PlotWidget):
 
     def __init__(self, with_cursor: bool) -> None:
         super().__init__()
+        theme.describe(self, "Emotion timeline", "Each emotion's probability over time, a line "
+                       "per emotion; grey is silence, amber flagged input")  # fmt: skip
         p = self.getPlotItem()
         p.setMouseEnabled(x=False, y=False)
         p.hideButtons()

@@ -18,15 +18,16 @@ class Toolbar(QToolBar):
         self.addWidget(QLabel(" Input "))
         self.devices = QComboBox()
         self.devices.setMinimumWidth(260)
-        self.devices.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.devices.setFocusPolicy(Qt.FocusPolicy.TabFocus)  # Tab reaches it; clicks keep focus
+        self.devices.setAccessibleName("Input device")
         self.addWidget(self.devices)
         self.addActions(live)
         self.addSeparator()
         self.addWidget(QLabel(" Hop "))
-        self.hop = spin(0.05, 2.0, 0.05, " s", "Seconds between two analysed windows")
+        self.hop = spin(0.05, 2.0, 0.05, " s", "Hop", "Seconds between two analysed windows")
         self.addWidget(self.hop)
         self.addWidget(QLabel(" Smoothing "))
-        self.smoothing = spin(0.0, 0.95, 0.05, "", "0 = none, 0.9 = very slow")
+        self.smoothing = spin(0.0, 0.95, 0.05, "", "Smoothing", "0 = none, 0.9 = very slow")
         self.addWidget(self.smoothing)
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
@@ -34,8 +35,10 @@ class Toolbar(QToolBar):
         self.addActions(files)
 
 
-def spin(low: float, high: float, step: float, suffix: str, tip: str) -> QDoubleSpinBox:
+def spin(low: float, high: float, step: float, suffix: str, name: str, tip: str) -> QDoubleSpinBox:
     spin = QDoubleSpinBox()
+    spin.setAccessibleName(name)
+    spin.setAccessibleDescription(tip)
     spin.setRange(low, high)
     spin.setSingleStep(step)
     spin.setDecimals(2)
