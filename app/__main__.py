@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import json
+import multiprocessing
+import os
 import sys
 from pathlib import Path
 
@@ -12,6 +12,7 @@ SAMPLE = "samples/sample.flac"
 
 
 def main(argv: list[str] | None = None) -> int:
+    multiprocessing.freeze_support()  # analyze --jobs in the installed (frozen) app
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "analyze":
         return analyze(argv[1:])
@@ -36,12 +37,28 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def analyze(argv: list[str]) -> int:
-    """Print each file's emotion and per-window results as JSON or CSV."""
-    p = argparse.ArgumentParser(prog="emotion-meter analyze")
-    p.add_argument("files", nargs="+", type=Path)
+    """Print or write each file's emotion and per-window results as JSON, JSON Lines or CSV."""
+    p = argparse.ArgumentParser(
+        prog="emotion-meter analyze",
+        description="Analyse recordings; folders are searched for audio files (by content).",
+    )
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE_OR_FOLDER")
     fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true", help="JSON (the default)")
+    fmt.add_argument("--json", action="store_true", help="one JSON array (the default)")
+    fmt.add_argument("--jsonl", action="store_true", help="JSON Lines: a line per file as it ends")
     fmt.add_argument("--csv", action="store_true", help="one CSV row per window")
+    p.add_argument("--out", type=Path, help="write here instead of standard output")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip the files already in --out (JSON Lines or CSV) and add the rest",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="files analysed at once, one core each (default: all cores)",
+    )
     p.add_argument("--model", type=Path)
     voice = p.add_mutually_exclusive_group()
     voice.add_argument(
@@ -59,29 +76,29 @@ def analyze(argv: list[str]) -> int:
         help="seconds of speech after which the voice's statistics weigh half (model's default)",
     )
     args = p.parse_args(argv)
+    form = "jsonl" if args.jsonl else "csv" if args.csv else "json"
+    if args.resume and (args.out is None or form == "json"):
+        p.error("--resume continues an --out file written with --jsonl or --csv")
     engine = load_engine(args.model)
     if engine is None:
         return 2
-    from app.audio.files import AudioFileError
-    from app.offline import analyze_file
+    from app import batch
 
+    files, not_audio = batch.audio_files(args.files)
+    if not_audio:
+        print(f"note: {not_audio} files in the folders are not audio; skipped", file=sys.stderr)
+    if not files:
+        print("error: no audio files found", file=sys.stderr)
+        return 1
+    args.files = files
     norms = voices(args, engine) if args.adapt or args.same_speaker else {}
-    results, failed = [], 0
-    for path in args.files:
-        try:
-            norm, speaker = norms.get(path, (None, None))
-            analysis = analyze_file(path, engine, norm=norm)
-            analysis.speaker = speaker
-            results.append(analysis.to_dict())
-        except AudioFileError as e:
-            print(f"error: {e}", file=sys.stderr)
-            results.append({"file": str(path), "error": str(e)})
-            failed += 1
-    if args.csv:
-        write_csv(results, engine.bundle.labels)
-    else:
-        json.dump(results, sys.stdout, indent=1)
-        print()
+    try:
+        output = batch.Output(form, engine.bundle.labels, args.out, args.resume)
+    except (OSError, ValueError) as e:
+        print(f"error: cannot write {args.out}: {e}", file=sys.stderr)
+        return 2
+    report = lambda line: print(line, file=sys.stderr)  # noqa: E731
+    failed = batch.run(files, engine, args.model, args.jobs, norms, output, report)
     return 1 if failed else 0
 
 
@@ -110,17 +127,6 @@ def voices(args: argparse.Namespace, engine) -> dict[Path, tuple[object, str]]:
         path: (speaker_norm(engine, m, args.time_constant), "this file")
         for path, m in heard.items()
     }
-
-
-def write_csv(results: list[dict], labels: tuple[str, ...]) -> None:
-    """One row per window of every file, the file first; files that failed have none."""
-    from app.ui.export import csv_table
-
-    out = csv.writer(sys.stdout)
-    out.writerow(["file", *csv_table({"labels": labels, "windows": []})[0]])
-    for r in results:
-        if "windows" in r:
-            out.writerows([r["file"], *row] for row in csv_table(r)[1])
 
 
 def load_engine(model: Path | None):

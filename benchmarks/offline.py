@@ -87,6 +87,58 @@ def speed(minutes: float = 200.0) -> Section:
     return sec
 
 
+def folders(minutes: float = 20.0) -> Section:
+    """``emotion-meter analyze FOLDER --jsonl`` over corpus clips with one job, then one per
+    core: wall time from the command's start (its process start-up included), and the speed-up.
+    """
+    import os
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    title = "Folders: analyze DIR on one core and on every core"
+    problem = material.model_problem()
+    if problem:
+        return skipped("folders", title, problem)
+    cores = os.cpu_count() or 1
+    budget, total = minutes * 60, 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "clips"
+        folder.mkdir()
+        for i, path in enumerate(material.clips()):
+            (folder / f"{i:05d}{path.suffix}").symlink_to(path)
+            total += files.info(path).duration
+            if total >= budget:
+                break
+        speeds = {}
+        for jobs in sorted({1, cores}):
+            out = Path(tmp) / f"jobs{jobs}.jsonl"
+            cmd = [sys.executable, "-m", "app", "analyze", str(folder), "--jsonl",
+                   "--out", str(out), "--jobs", str(jobs)]  # fmt: skip
+            start = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True, timeout=3600)
+            speeds[jobs] = total / (time.perf_counter() - start)
+    sec = Section("folders", title, size=minutes)
+    sec.add(Figure("one job", "× real time", Summary.single(speeds[1])))
+    if cores > 1:
+        sec.add(
+            Figure(
+                f"{cores} jobs (--jobs default: every core)",
+                "× real time",
+                Summary.single(speeds[cores]),
+                "one job",
+                speeds[1],
+                Target(">=", 0.8 * cores, "ratio"),
+            )
+        )
+    sec.notes.append(
+        f"{total / 60:.1f} min of corpus clips ({material.describe()}) in one folder; each run "
+        f"is one `emotion-meter analyze` command, its start-up and worker processes included; "
+        f"{cores} cores here. Target: at least 80 % of linear scaling."
+    )
+    return sec
+
+
 def _length(minutes: float) -> str:
     return f"{minutes:g} min" if minutes >= 1 else f"{minutes * 60:.3g} s"
 

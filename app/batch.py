@@ -1,0 +1,213 @@
+"""Many recordings at once: folders walked for audio (found by content, not by name), every core
+used, each result written the moment it exists, and an interrupted run resumed where it stopped.
+
+A file that cannot be analysed is reported and skipped, never the end of the run. No Qt here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, TextIO
+
+FORMATS = ("json", "jsonl", "csv")
+
+_engine: Any = None  # each worker process's own engine
+
+
+def audio_files(paths: Iterable[Path]) -> tuple[list[Path], int]:
+    """The files to analyse: each path given, and inside each folder (recursively, in name
+    order) every file that opens as audio; also how many files in folders were not audio."""
+    from app.audio.files import AudioFileError, info
+
+    found, skipped = [], 0
+    for path in paths:
+        if not path.is_dir():
+            found.append(path)  # given by name: analysed, or reported if it cannot be
+            continue
+        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            try:
+                info(f)
+            except AudioFileError:
+                skipped += 1
+                continue
+            found.append(f)
+    return found, skipped
+
+
+def analyse(path: Path, norm: Any = None, speaker: str | None = None) -> dict[str, Any]:
+    """One file's results as a plain dict, or ``{"file", "error"}`` saying why there are none."""
+    from app.audio.files import AudioFileError
+    from app.offline import analyze_file
+
+    try:
+        analysis = analyze_file(path, _engine, norm=norm)
+    except AudioFileError as e:
+        return {"file": str(path), "error": str(e)}
+    except Exception as e:  # one bad file must never end a run over an archive
+        return {"file": str(path), "error": f"unexpected failure: {type(e).__name__}: {e}"}
+    analysis.speaker = speaker
+    return analysis.to_dict()
+
+
+def _start_worker(model: Path | None) -> None:
+    global _engine
+    from app import bundle
+    from app.engine import Engine
+
+    _engine = Engine(bundle.load(model), threads=1)  # one core each: the processes share them
+
+
+def results(
+    files: list[Path],
+    engine: Any,
+    model: Path | None,
+    jobs: int,
+    norms: dict[Path, tuple[Any, str]],
+) -> Iterator[dict[str, Any]]:
+    """Each file's result as soon as it is ready: in order with one job, else as they finish."""
+    global _engine
+    if jobs <= 1 or len(files) <= 1:
+        _engine = engine
+        for f in files:
+            yield analyse(f, *norms.get(f, (None, None)))
+        return
+    context = get_context("spawn")  # no fork of a process running LiteRT's threads
+    with ProcessPoolExecutor(jobs, context, _start_worker, (model,)) as pool:
+        futures = [pool.submit(analyse, f, *norms.get(f, (None, None))) for f in files]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+class Output:
+    """Where results go: a JSON array (written at the end), JSON Lines or CSV (written and
+    flushed file by file), on standard output or in a file that ``resume`` continues."""
+
+    def __init__(
+        self, fmt: str, labels: tuple[str, ...], path: Path | None = None, resume: bool = False
+    ) -> None:
+        self.fmt, self.labels, self.path = fmt, labels, path
+        self.done: set[str] = set()
+        self.order: dict[str, int] = {}  # of the JSON array: the files' order as given
+        self._array: list[dict[str, Any]] = []
+        had = resume and path is not None and path.exists() and path.stat().st_size > 0
+        if had and path is not None:
+            self.done = self._finished(path)
+        self.stream: TextIO = sys.stdout
+        if path is not None:
+            self.stream = path.open("a" if had else "w", encoding="utf-8", newline="")
+        if fmt == "csv" and not had:
+            self._write(_csv_rows([["file", *_csv_header(labels)]]))
+
+    def _finished(self, path: Path) -> set[str]:
+        """Files a previous run completed; a line cut short by the interruption is dropped."""
+        if self.fmt == "json":
+            raise ValueError("--resume needs --jsonl or --csv output, written as it goes")
+        text = path.read_text(encoding="utf-8")
+        whole = text[: text.rfind("\n") + 1]
+        if len(whole) < len(text):
+            path.write_text(whole, encoding="utf-8")
+        if self.fmt == "jsonl":
+            done = set()
+            for line in whole.splitlines():
+                entry = json.loads(line)
+                if "error" not in entry:  # files that failed are tried again
+                    done.add(entry["file"])
+            return done
+        return {row[0] for row in list(csv.reader(io.StringIO(whole)))[1:] if row}
+
+    def write(self, result: dict[str, Any]) -> None:
+        if self.fmt == "json":
+            self._array.append(result)
+        elif self.fmt == "jsonl":
+            self._write(json.dumps(result) + "\n")
+        elif "windows" in result:
+            from app.ui.export import csv_table
+
+            self._write(_csv_rows([[result["file"], *r] for r in csv_table(result)[1]]))
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text)  # one write per file: an interruption cuts at most one line
+        self.stream.flush()
+        if self.stream is not sys.stdout:
+            os.fsync(self.stream.fileno())
+
+    def close(self) -> None:
+        if self.fmt == "json":
+            self._array.sort(key=lambda r: self.order.get(r["file"], len(self.order)))
+            self._write(json.dumps(self._array, indent=1) + "\n")
+        if self.stream is not sys.stdout:
+            self.stream.close()
+
+
+def _csv_header(labels: tuple[str, ...]) -> list[str]:
+    from app.ui.export import csv_table
+
+    return csv_table({"labels": labels, "windows": []})[0]
+
+
+def _csv_rows(rows: list[list[Any]]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue()
+
+
+class Progress:
+    """``[12/340] 3 failed · 1:05 left · name.wav`` on one terminal line; silent otherwise."""
+
+    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+        self.total, self.count, self.failed = total, 0, 0
+        self.stream = stream or sys.stderr
+        self.shown = self.stream.isatty()
+        self.start = time.monotonic()
+
+    def update(self, result: dict[str, Any]) -> None:
+        self.count += 1
+        self.failed += "error" in result
+        if not self.shown:
+            return
+        rate = self.count / max(time.monotonic() - self.start, 1e-9)
+        left = (self.total - self.count) / rate
+        name = Path(result["file"]).name[:40]
+        failed = f" · {self.failed} failed" if self.failed else ""
+        self.stream.write(f"\r\033[K[{self.count}/{self.total}]{failed} · "
+                          f"{int(left // 60)}:{int(left % 60):02d} left · {name}")  # fmt: skip
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\n")
+
+
+def run(
+    files: list[Path],
+    engine: Any,
+    model: Path | None,
+    jobs: int,
+    norms: dict[Path, tuple[Any, str]],
+    output: Output,
+    report: Callable[[str], None],
+) -> int:
+    """Analyse ``files`` (those ``output`` already holds skipped) into ``output``; the number
+    that failed, each reported once through ``report``."""
+    todo = [f for f in files if str(f) not in output.done]
+    output.order = {str(f): i for i, f in enumerate(todo)}
+    progress = Progress(len(todo))
+    try:
+        for result in results(todo, engine, model, jobs, norms):
+            if "error" in result:
+                report(f"error: {result['error']}")
+            output.write(result)
+            progress.update(result)
+    finally:
+        progress.close()
+        output.close()
+    return progress.failed

@@ -1,0 +1,134 @@
+"""``analyze`` over folders: audio found by content, every core, results written as they come,
+one bad file reported and skipped, an interrupted run resumed, progress on a terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.data import some_clips
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def analyze(*args: str, **kw) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "app", "analyze", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600, **kw)
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Path:
+    """A folder as people keep them: nested, odd names, a note and a damaged file among them."""
+    root = tmp_path / "archive"
+    (root / "day 2").mkdir(parents=True)
+    clips = some_clips("ravdess", 6)
+    for i, clip in enumerate(clips[:4]):
+        shutil.copy(clip, root / f"take{i}.flac")
+    shutil.copy(clips[4], root / "day 2" / "no-extension")  # audio, found by content
+    shutil.copy(clips[5], root / "day 2" / "speech.dat")
+    (root / "notes.wav").write_text("not audio at all, whatever the name says")
+    (root / "day 2" / "readme.txt").write_text("hello")
+    return root
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def test_folders_by_content_on_every_core(archive: Path, tmp_path: Path) -> None:
+    out1, out2 = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    done = analyze(str(archive), "--jsonl", "--out", str(out1), "--jobs", "1")
+    assert done.returncode == 0, done.stderr
+    assert "2 files in the folders are not audio" in done.stderr
+    one = {r["file"]: r for r in lines(out1)}
+    assert {Path(f).name for f in one} == {*(f"take{i}.flac" for i in range(4)), "no-extension",
+                                           "speech.dat"}  # fmt: skip
+    assert analyze(str(archive), "--jsonl", "--out", str(out2), "--jobs", "2").returncode == 0
+    two = {r["file"]: r for r in lines(out2)}
+    assert two.keys() == one.keys()
+    for f, r in one.items():  # the same results whichever process analysed the file
+        assert r["emotion"] == two[f]["emotion"]
+        np.testing.assert_allclose(r["probabilities"], two[f]["probabilities"], atol=1e-4)
+
+
+def test_a_bad_file_is_reported_and_skipped(archive: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "cut.flac"
+    bad.write_bytes(some_clips("ravdess", 1)[0].read_bytes()[:3000])  # a header, then nothing
+    done = analyze(str(bad), str(archive / "take0.flac"), "--csv", "--jobs", "2")
+    assert done.returncode == 1
+    assert done.stderr.count("error:") == 1 and "cut.flac" in done.stderr
+    rows = done.stdout.strip().splitlines()
+    assert rows[0].startswith("file,start,end") and len(rows) > 1
+    assert all(r.split(",")[0].endswith("take0.flac") for r in rows[1:])
+
+
+@pytest.mark.parametrize("form", ["--jsonl", "--csv"])
+def test_an_interrupted_run_resumes_where_it_stopped(
+    archive: Path, tmp_path: Path, form: str
+) -> None:
+    for i in range(14):  # 20 files: the run is still going when it is killed
+        shutil.copy(archive / "take0.flac", archive / f"copy{i:02d}.flac")
+    out = tmp_path / f"results{form.replace('--', '.')}"
+    cmd = [sys.executable, "-m", "app", "analyze", str(archive), form, "--out", str(out),
+           "--jobs", "1"]  # fmt: skip
+    run = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    header = 1 if form == "--csv" else 0
+    while time.monotonic() < deadline and run.poll() is None:
+        if out.exists() and len(out.read_text().splitlines()) > header + 1:
+            break
+        time.sleep(0.02)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    before = out.read_text()
+    assert len(before.splitlines()) - header < 20  # it stopped part-way
+    with out.open("a") as f:
+        f.write('{"file": "half a line, as a power cut leaves it')  # cut short: dropped
+    resumed = analyze(str(archive), form, "--out", str(out), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    after = out.read_text()
+    assert after.startswith(before[: before.rfind("\n") + 1])  # what was written stays
+    if form == "--jsonl":
+        files = [r["file"] for r in lines(out)]
+    else:
+        files = list(dict.fromkeys(r.split(",")[0] for r in after.splitlines()[1:]))
+        assert after.splitlines()[0].startswith("file,")
+    assert len(files) == len(set(files)) == 20  # every file exactly once
+
+
+def test_progress_shows_on_a_terminal_only(archive: Path) -> None:
+    main, term = pty.openpty()
+    run = subprocess.run(
+        [sys.executable, "-m", "app", "analyze", str(archive), "--jsonl", "--jobs", "2"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=term, timeout=600,
+    )  # fmt: skip
+    os.close(term)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main)
+    assert run.returncode == 0
+    assert b"[6/6]" in shown and b"left" in shown
+    piped = analyze(str(archive), "--jsonl")
+    assert "/6]" not in piped.stderr  # piped: no progress, only real messages
+
+
+def test_resume_needs_a_file_written_as_it_goes(archive: Path) -> None:
+    done = analyze(str(archive), "--resume")
+    assert done.returncode == 2 and "--resume" in done.stderr
