@@ -6,6 +6,7 @@ the newest frames; the speech gate blanks silence; probabilities are smoothed ov
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 
@@ -15,12 +16,13 @@ import soxr
 
 from app.adapt import Adapter, Moments, SpeechFrames
 from app.engine import Engine
-from app.features import FrameStream, Pipeline, hop_frames, normalise
+from app.features import FrameStream, Pipeline, fit_frames, hop_frames, normalise, silence_frame
 from app.offline import GATE_SECONDS
 from app.prosody import PitchRange, PitchStream, Prosody, summarise
 from app.quality import Meter, Quality
 
 SMOOTHING = 0.5  # weight of the previous smoothed value: 0 = none, 0.9 = very slow
+FIRST_SECONDS = 0.45  # of audio after which a first, provisional result comes (not 3 s later)
 
 Array = npt.NDArray[np.float32]
 
@@ -39,6 +41,7 @@ class LiveResult:
     quality: Quality | None = None  # of the analysed window
     uncertain: bool = False  # speech, but no emotion clearly ahead
     prosody: Prosody | None = None  # of the analysed window
+    provisional: bool = False  # judged on less than a whole window (the session's first seconds)
     pitch_range: tuple[float, float, float] | None = None  # the speaker's 10/50/90 % F0 (Hz)
 
 
@@ -69,6 +72,8 @@ class LiveAnalyzer:
         self.smoothing = smoothing
         self._hop = hop_frames(b.features, self.hop_seconds)
         self._gate_frames = hop_frames(b.features, GATE_SECONDS)
+        self._first = hop_frames(b.features, FIRST_SECONDS)
+        self._fill = silence_frame(self.pipeline)
         # None for a model trained without speaker adaptation: it always runs cold
         self.adapter = (
             Adapter(b.population, b.features, b.adapt_seconds, enabled=adapt)
@@ -92,6 +97,7 @@ class LiveAnalyzer:
         self._pitch_stream = PitchStream(s)
         self.pitch_range = PitchRange()
         self._since_last = 0
+        self._last_partial = -self._first  # frame count at the last provisional result
         self._smoothed: Array | None = None
         self.speech_frames = SpeechFrames(self._gate_frames)
         self.meter = Meter(s, self.engine.bundle.quality, self.engine.bundle.window_frames)
@@ -140,23 +146,31 @@ class LiveAnalyzer:
         self._pitch = np.concatenate([self._pitch, pitch])[-size:]
         self._since_last += len(log_mel)
         results = []
-        if len(self._features) == size and self._since_last >= self._hop:
+        have = len(self._features)
+        if have == size and self._since_last >= self._hop:
             new, self._since_last = self._since_last, 0
             results.append(self._run(arrival, new))
+        elif self._first <= have < size and have - self._last_partial >= self._hop:
+            self._last_partial = have  # judged as a file this short would be, until it is whole
+            results.append(self._run(arrival, 0, provisional=True))
         return Update(log_mel, results, pitch, levels)
 
-    def _run(self, arrival: float, new: int) -> LiveResult:
-        """The window of the newest frames, ``new`` of them not in the previous window."""
+    def _run(self, arrival: float, new: int, provisional: bool = False) -> LiveResult:
+        """The window of the newest frames, ``new`` of them not in the previous window; a
+        ``provisional`` one (the session's first seconds) leaves the gate, the voice learnt
+        and the pitch range as they were, so whole windows are what they would be without it."""
         b = self.engine.bundle
         s = b.features
-        voiced = self.speech_frames.update(self._features, self._levels, self._stream.frames_done)
-        speech = self.speech_frames.speaking
+        frames = copy.deepcopy(self.speech_frames) if provisional else self.speech_frames
+        voiced = frames.update(self._features, self._levels, self._stream.frames_done)
+        speech = frames.speaking
         norm, adapter = b.population.cold, self.adapter
         if adapter is not None:
-            if adapter.enabled:  # the gate let only speech through: silence never adapts
+            if adapter.enabled and not provisional:  # only speech: silence never adapts
                 adapter.add(voiced)
             norm = adapter.norm()
-        prediction = self.engine.predict(normalise(self._features, norm.mean, norm.std))
+        window = fit_frames(self._features, b.window_frames, self._fill)
+        prediction = self.engine.predict(normalise(window, norm.mean, norm.std))
         raw = prediction.probabilities
         if not speech:
             self._smoothed = None
@@ -165,11 +179,11 @@ class LiveAnalyzer:
         else:
             self._smoothed = self.smoothing * self._smoothed + (1 - self.smoothing) * raw
         end = ((self._stream.frames_done - 1) * s.hop_length + s.n_fft) / s.sample_rate
-        gate = self.speech_frames.gate
-        voiced_now = gate.voiced(self._levels)
+        voiced_now = frames.gate.voiced(self._levels)
         quality = self.meter.measure(self._features, self._levels, voiced_now,
                                      self._stream.frames_done)  # fmt: skip
-        self.pitch_range.add(self._pitch[-new:][voiced_now[-new:]])
+        if new:
+            self.pitch_range.add(self._pitch[-new:][voiced_now[-new:]])
         hop_seconds = s.hop_length / s.sample_rate
         prosody = summarise(self._pitch, self._levels, voiced_now, hop_seconds)
         return LiveResult(
@@ -185,5 +199,6 @@ class LiveAnalyzer:
             quality=quality,
             uncertain=speech and float(self._smoothed.max()) < b.uncertain_below,
             prosody=prosody if speech else None,
+            provisional=provisional,
             pitch_range=self.pitch_range.range(),
         )

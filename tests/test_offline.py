@@ -153,3 +153,26 @@ def test_missing_model_is_a_message(tmp_path: Path) -> None:
     done = run_cli("--self-test", "--model", str(tmp_path))
     assert done.returncode == 2
     assert "No emotion model found" in done.stderr
+
+
+def test_first_result_within_a_second_then_whole_windows(engine: Engine, clip: Path) -> None:
+    """A session's first emotion comes from the first half second of speech, marked provisional
+    and judged exactly as a file that short is; whole windows follow, as the file's are."""
+    from app.analyzer import LiveAnalyzer
+
+    rate = engine.bundle.features.sample_rate
+    audio = files.load(clip, rate)
+    loud = np.abs(audio) > 0.1 * np.abs(audio).max()
+    audio = audio[int(np.argmax(loud)) :]  # the session starts as the speaker does
+    live = LiveAnalyzer(engine, rate, smoothing=0.0)
+    results = [r for c in np.array_split(audio, len(audio) // 1600) for r in live.push(c).results]
+    first = next(r for r in results if r.speech)
+    assert first.provisional and first.time <= 1.0
+    provisional = [r for r in results if r.provisional]
+    assert all(r.time < engine.bundle.window_seconds for r in provisional)
+    assert not any(r.provisional for r in results[len(provisional) :])  # then only whole ones
+    for r in provisional:
+        short = analyze_audio(audio[: round(r.time * rate)], engine)
+        assert len(short.ends) == 1 and short.speech[0] == r.speech
+        if r.speech:
+            np.testing.assert_allclose(r.raw, short.probabilities[0], atol=1e-5)

@@ -23,7 +23,8 @@ def test_live_tracks_and_valence_arousal_update(qtbot, tmp_path: Path, engine: E
     assert window.start_file_input(clip, speed=2.0)
     live = window.live
     qtbot.waitUntil(lambda: live.latest is not None and live.latest.prosody is not None
-                    and live.affect.current is not None, timeout=15_000)  # fmt: skip
+                    and not live.latest.provisional and live.affect.current is not None,
+                    timeout=15_000)  # fmt: skip
     window.stop_live()
     f0, loudness = live.voice.pitch.yData, live.voice.loudness.yData  # all, not just drawn
     assert f0 is not None and np.isfinite(f0).sum() > 20

@@ -120,7 +120,8 @@ class LivePanel(QWidget):
             latest = self.latest = results[-1]
             q = latest.quality
             speaking = latest.probabilities is not None
-            self.bars.show_probabilities(latest.probabilities, advice=advice(q, speaking),
+            first = "provisional: from the first seconds" if latest.provisional else ""
+            self.bars.show_probabilities(latest.probabilities, first, advice=advice(q, speaking),
                                          uncertain=latest.uncertain)  # fmt: skip
             self.quality.show_quality(q)
             self.attention.show_window(0.0, self.window_seconds, latest.attention)
