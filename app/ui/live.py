@@ -26,6 +26,7 @@ from app.ui.voice import VoiceView
 from app.worker import Tick
 
 SPECTROGRAM_SECONDS = 10.0
+FRAME_SECONDS = 0.03  # scrolling views redrawn at most every other 16 ms GUI frame (~30/s)
 HISTORY_SECONDS = 30.0
 
 
@@ -94,11 +95,21 @@ class LivePanel(QWidget):
         self.timeline.setXRange(-HISTORY_SECONDS, 0, padding=0)
         self.latest = None
         self._draw_times = []
+        self._held: list[Tick] = []  # ticks not drawn yet
+        self._drawn = 0.0  # when the views were last drawn
         self.announcer.reset()
         self.quality.show_quality(None)
 
     def apply(self, ticks: list[Tick]) -> None:
-        """Draw what the worker produced since the last frame, in one go."""
+        """Draw what the worker produced since the last frame, in one go: at once when it holds
+        a result, else about 30 times a second (each redraw of the scrolling views costs the
+        same however few columns it adds)."""
+        self._held += ticks
+        clock = time.monotonic()
+        result = any(t.update.results for t in ticks)
+        if not result and clock - self._drawn < FRAME_SECONDS:
+            return
+        ticks, self._held, self._drawn = self._held, [], clock
         columns = [t.update.log_mel for t in ticks if len(t.update.log_mel)]
         now = ticks[-1].stream_time
         if columns:
@@ -134,7 +145,6 @@ class LivePanel(QWidget):
             end = self.latest.time - now
             self.spectrogram.show_window(end - self.window_seconds, end)
             self.attention.move_window(end, self.window_seconds)
-        clock = time.monotonic()
         self._draw_times = [t for t in self._draw_times if clock - t < 1.0] + [clock]
 
     @property

@@ -47,6 +47,7 @@ class VoiceView(pg.PlotWidget):
         p.getAxis("bottom").setStyle(showValues=False)
         self.setYRange(FMIN_HZ, FMAX_HZ, padding=0)
         self.setMinimumHeight(80)
+        self.setAntialiasing(False)  # thin lines redrawn ~30 times a second: speed over polish
         self.band = pg.LinearRegionItem(
             orientation="horizontal",
             movable=False,
