@@ -628,7 +628,7 @@ def cross_validate(args: argparse.Namespace) -> int:
         replace(augment.only(args.augment, args.variants), sounds=args.noise or ""),
         data.cache_root(args.cache), args.out,
         args.workers, args.layers, args.conditions, args.noise_eval,
-        "emotion-meter-train " + " ".join(args.argv),
+        "emotion-meter-train " + " ".join(args.argv), crossval.known(args.report),
     )  # fmt: skip
     crossval.run(clips, labels, args.folds, args.systems, runner)
     print((args.out / crossval.RESULTS_MD).read_text())

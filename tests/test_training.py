@@ -231,15 +231,16 @@ def test_training_continues_from_a_saved_model(run: Path, capsys: pytest.Capture
     assert "another shape" in capsys.readouterr().err
 
 
-def test_crossval_tests_every_speaker_once_and_summarises(encoder_run: Path) -> None:
-    out = encoder_run.parent / "cv"
-    code = train_main([
+def test_crossval_tests_every_speaker_once_and_summarises(encoder_run: Path, capsys) -> None:
+    out, report = encoder_run.parent / "cv", encoder_run.parent / "report"
+    args = [
         "crossval", "--datasets", str(datasets()), "--corpora", "ravdess", "emodb", "tess",
         "--limit", "2", "--folds", "2", "--epochs", "1", "--layers", "1",
         "--conditions", "telephone GSM",
         "--systems", "encoder", "baseline", "--cache", str(encoder_run.parent / "cache"),
-        "--workers", "1", "--out", str(out),
-    ])  # fmt: skip
+        "--workers", "1", "--report", str(report),
+    ]  # fmt: skip
+    code = train_main([*args, "--out", str(out)])
     assert code == 0
     result = json.loads((out / "crossval.json").read_text())
     folds = result["folds"]["encoder"]
@@ -255,3 +256,9 @@ def test_crossval_tests_every_speaker_once_and_summarises(encoder_run: Path) -> 
     assert "eGeMAPS + SVM" in table and "± " in table and "crossval" in table
     assert len(summary["encoder"]["channels"]["telephone GSM"]["folds"]) == 2
     assert "| telephone GSM |" in table
+    # on another machine only the report is left: its folds are kept, not measured again
+    capsys.readouterr()
+    assert train_main([*args, "--out", str(encoder_run.parent / "cv-elsewhere")]) == 0
+    assert "fold 0: encoder" not in capsys.readouterr().err
+    again = json.loads((encoder_run.parent / "cv-elsewhere" / "crossval.json").read_text())
+    assert again["summary"] == summary
