@@ -75,6 +75,16 @@ def wait_analysis(qtbot, window: MainWindow) -> None:
     qtbot.waitUntil(lambda: window.job is None, timeout=20_000)
 
 
+def inspecting(qtbot, tmp_path: Path, engine: Engine, clip: Path):
+    """A new window with ``clip`` analysed in its inspector, and that analysis."""
+    window = make_window(qtbot, tmp_path / "s.ini", engine)
+    window.open_file(clip)
+    wait_analysis(qtbot, window)
+    analysis = window.inspector.analysis
+    assert analysis is not None
+    return window, analysis
+
+
 def test_live_session_from_a_file_updates_every_view(qtbot, window: MainWindow, clip: Path):
     assert window.start_file_input(clip, speed=2.0)
     live = window.live

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from app.engine import Engine
 from app.ui import theme
-from tests.test_ui import make_window, wait_analysis
+from tests.test_ui import inspecting, make_window
 
 CONTROLS = (QAbstractButton, QAbstractSpinBox, QComboBox, QSlider, QProgressBar, pg.PlotWidget)
 
@@ -58,12 +58,8 @@ def test_bars_read_out_likeliest_first(qtbot, tmp_path: Path, engine: Engine) ->
 
 
 def test_inspector_cursor_moves_by_keyboard(qtbot, tmp_path: Path, engine: Engine, clip: Path):
-    window = make_window(qtbot, tmp_path / "s.ini", engine)
-    window.open_file(clip)
-    wait_analysis(qtbot, window)
+    window, a = inspecting(qtbot, tmp_path, engine, clip)
     inspector = window.inspector
-    a = inspector.analysis
-    assert a is not None
     inspector.setFocus()
     qtbot.keyClick(inspector, Qt.Key.Key_Home)
     assert inspector.cursor_time == 0.0

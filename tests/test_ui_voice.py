@@ -14,7 +14,7 @@ from PySide6.QtGui import QImage
 from app import affect
 from app.engine import Engine
 from app.prosody import FMAX_HZ, FMIN_HZ
-from tests.test_ui import make_window, variance, wait_analysis
+from tests.test_ui import inspecting, make_window, variance
 
 
 def test_live_tracks_and_valence_arousal_update(qtbot, tmp_path: Path, engine: Engine, clip: Path):
@@ -47,12 +47,8 @@ def test_live_tracks_and_valence_arousal_update(qtbot, tmp_path: Path, engine: E
 def test_inspector_tracks_follow_the_file_and_the_cursor(
     qtbot, tmp_path: Path, engine: Engine, clip: Path
 ):
-    window = make_window(qtbot, tmp_path / "s.ini", engine)
-    window.open_file(clip)
-    wait_analysis(qtbot, window)
+    window, a = inspecting(qtbot, tmp_path, engine, clip)
     inspector = window.inspector
-    a = inspector.analysis
-    assert a is not None
     times = inspector.voice.pitch.xData
     assert times is not None and len(times) == len(a.pitch)
     assert times[-1] == pytest.approx(a.duration, abs=0.05)

@@ -21,9 +21,7 @@ class AffectView(pg.PlotWidget):
     def __init__(self) -> None:
         super().__init__()
         p = self.getPlotItem()
-        p.setMouseEnabled(x=False, y=False)
-        p.hideButtons()
-        p.setMenuEnabled(False)
+        theme.still(p)
         p.setTitle("valence · arousal (derived)", size="9pt")
         p.setLabel("bottom", "unpleasant ← → pleasant")
         p.setLabel("left", "calm ← → excited")

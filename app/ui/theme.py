@@ -44,6 +44,13 @@ def label_text(label: str) -> str:
     return label.replace("_", " ").strip().capitalize()
 
 
+def still(plot: pg.PlotItem) -> None:
+    """A plot that is read, not navigated: no mouse panning or zooming, no buttons, no menu."""
+    plot.setMouseEnabled(x=False, y=False)
+    plot.hideButtons()
+    plot.setMenuEnabled(False)
+
+
 def describe(widget: QWidget, name: str, description: str) -> None:
     """What a screen reader says of ``widget``: its name, then what it shows."""
     widget.setAccessibleName(name)

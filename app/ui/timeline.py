@@ -23,9 +23,7 @@ class TimelineView(pg.PlotWidget):
         theme.describe(self, "Emotion timeline", "Each emotion's probability over time, a line "
                        "per emotion; grey is silence, amber flagged input")  # fmt: skip
         p = self.getPlotItem()
-        p.setMouseEnabled(x=False, y=False)
-        p.hideButtons()
-        p.setMenuEnabled(False)
+        theme.still(p)
         p.setLabel("bottom", "seconds")
         p.getAxis("left").setWidth(theme.AXIS_WIDTH)
         p.getAxis("left").setTicks([[(0.0, "0"), (0.5, "50%"), (1.0, "100%")]])

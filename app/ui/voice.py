@@ -38,9 +38,7 @@ class VoiceView(pg.PlotWidget):
     def __init__(self) -> None:
         super().__init__()
         p = self.getPlotItem()
-        p.setMouseEnabled(x=False, y=False)
-        p.hideButtons()
-        p.setMenuEnabled(False)
+        theme.still(p)
         p.getAxis("left").setWidth(theme.AXIS_WIDTH)
         p.setLabel("left", "pitch", units="Hz")
         p.getAxis("left").enableAutoSIPrefix(False)
