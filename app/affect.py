@@ -23,6 +23,7 @@ RATINGS = {  # word: (valence, arousal), Warriner et al. 2013 V.Mean.Sum, A.Mean
     "surprised": (6.57, 5.95),
 }
 SOURCE = "Warriner, Kuperman & Brysbaert (2013) word ratings"
+NOTE = f"valence and arousal derived from the emotions ({SOURCE})"  # beside every output
 
 
 def coordinates(labels: tuple[str, ...]) -> npt.NDArray[np.float64]:

@@ -18,8 +18,6 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, TextIO
 
-FORMATS = ("json", "jsonl", "csv")
-
 _engine: Any = None  # each worker process's own engine
 
 
@@ -94,7 +92,7 @@ class Output:
     def __init__(
         self, fmt: str, labels: tuple[str, ...], path: Path | None = None, resume: bool = False
     ) -> None:
-        self.fmt, self.labels, self.path = fmt, labels, path
+        self.fmt = fmt
         self.done: set[str] = set()
         self.order: dict[str, int] = {}  # of the JSON array: the files' order as given
         self._array: list[dict[str, Any]] = []

@@ -66,7 +66,6 @@ class Analysis:
     prosody: list[Prosody] = field(default_factory=list)  # per window
     pitch: Array = field(default_factory=lambda: np.zeros(0, np.float32))  # F0 per frame
     loudness: Array = field(default_factory=lambda: np.zeros(0, np.float32))  # dB per frame
-    frame_rate: float = 100.0  # of pitch and loudness, frames per second
     pitch_range: tuple[float, float, float] | None = None  # the file's 10/50/90 % F0 (Hz)
 
     @property
@@ -165,7 +164,7 @@ class Analysis:
                     strict=True,
                 )
             ],
-            "affect_source": f"valence and arousal derived from the emotions ({affect.SOURCE})",
+            "affect_source": affect.NOTE,
             **self.extra,
         }
 
@@ -334,10 +333,11 @@ def analyze_blocks(
     prosody: list[Prosody] = []
 
     def frames(block: Array, log_mel: Array, levels: Array) -> None:
+        meter.push(block)
         columns.add(log_mel)
         voice.push(block, levels)
 
-    for x, lv, end_frame in model_windows(metered(blocks, meter), pipeline, size, hop, frames):
+    for x, lv, end_frame in model_windows(blocks, pipeline, size, hop, frames):
         speech_frames.update(x, lv, end_frame)
         spoken = speech_frames.speaking
         voiced = speech_frames.gate.voiced(lv)
@@ -366,7 +366,6 @@ def analyze_blocks(
         prosody=prosody,
         pitch=voice.pitch.array(),
         loudness=voice.loudness.array(),
-        frame_rate=s.sample_rate / s.hop_length,
         pitch_range=voice.range.range(),
     )
 
@@ -414,10 +413,3 @@ class Voice:
             self.range.add(f0[-new:][speech[-new:]])
         self._ranged = end
         return summarise(f0, self.loudness.slice(start, end), speech, self.hop_seconds)
-
-
-def metered(blocks: Iterable[Array], meter: Meter) -> Iterator[Array]:
-    """The blocks, each counted by the quality meter before the analysis reads it."""
-    for block in blocks:
-        meter.push(block)
-        yield block

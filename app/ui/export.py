@@ -98,7 +98,7 @@ def live_document(
             }
             for r, xy in zip(results, places, strict=True)
         ],
-        "affect_source": f"valence and arousal derived from the emotions ({affect.SOURCE})",
+        "affect_source": affect.NOTE,
     }
 
 
