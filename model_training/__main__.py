@@ -82,8 +82,14 @@ def parser() -> argparse.ArgumentParser:
         help="augmentations to use, training clips only (default all; none: --augment alone)",
     )
 
+    fit = argparse.ArgumentParser(add_help=False)  # what the calibration is fitted on
+    fit.add_argument("--crossfit", type=int, default=0, metavar="K", help="encoder models: fit "
+                     "the temperature on out-of-fold probabilities of every training and "
+                     "validation speaker (K more heads, minutes each) instead of on the "
+                     "validation speakers only")  # fmt: skip
+
     t = sub.add_parser(
-        "train", parents=[common, recipe], help="train, evaluate and export a bundle"
+        "train", parents=[common, recipe, fit], help="train, evaluate and export a bundle"
     )
     t.add_argument(
         "--model",
@@ -138,7 +144,7 @@ def parser() -> argparse.ArgumentParser:
     e.set_defaults(run=evaluate_bundle)
 
     k = sub.add_parser(
-        "calibrate", parents=[common],
+        "calibrate", parents=[common, fit],
         help="fit a bundle's calibration and quality thresholds on its validation speakers",
     )  # fmt: skip
     k.add_argument("--bundle", type=Path, default=Path("assets/model"))
@@ -215,6 +221,9 @@ def train_settings(args: argparse.Namespace) -> TrainSettings:
 def train(args: argparse.Namespace) -> int:
     if args.model == "encoder":
         return train_encoder(args)
+    if args.crossfit:
+        print("error: --crossfit retrains encoder models' heads, not the CNN", file=sys.stderr)
+        return 2
     revision = git_revision()  # at the start: the code that trains, not what landed meanwhile
     labels, scan, split = load_split(args)
     features = FeatureSettings(kind=args.feature)
@@ -556,6 +565,10 @@ def calibrate_bundle(args: argparse.Namespace) -> int:
     if split.speakers("val") != b.meta.get("training", {}).get("val_speakers"):
         print("error: this split's validation speakers differ from the bundle's", file=sys.stderr)
         return 2
+    if args.crossfit and b.encoder is None:
+        print("error: --crossfit retrains encoder models' heads; this bundle is a CNN",
+              file=sys.stderr)  # fmt: skip
+        return 2
     block = calibrate(b, split, labels, args)
     print(f"temperature {block['temperature']:.3f} (fitted {block['fitted_temperature']:.3f}, "
           f"{'kept' if block['kept'] else 'not kept: it did not carry over between speakers'}): "
@@ -587,12 +600,25 @@ def calibrate(
     raw = Engine(changed(b, temperature=1.0))
     quality, samples = limits.find(raw, split.val, labels, sounds)
     every = [x for step in samples.values() for x in step]
-    windows, truth = [w for w, _, _ in every], [y for _, y, _ in every]
+    if args.crossfit:  # out of fold: every training and validation speaker, each a new voice once
+        from model_training import crossfit
+
+        fit_on = crossfit.samples(b, split.train + split.val, labels, data.cache_root(args.cache),
+                                  args.workers, args.out / "crossfit", args.crossfit)  # fmt: skip
+        source = (f"out-of-fold windows of the split's {len({s for _, _, s in fit_on})} "
+                  f"training and validation speakers ({args.crossfit} folds of the bundle's recipe "
+                  "without them; clean and the recipe's augmented renderings)")  # fmt: skip
+    else:
+        fit_on = every
+        source = ("the validation speakers' speech windows (as the app takes them), clean and "
+                  "through every step of the quality sweeps")  # fmt: skip
+    windows, truth = [w for w, _, _ in fit_on], [y for _, y, _ in fit_on]
     fitted = calibration.fit_temperature(windows, truth)
-    # kept only if a temperature fitted on the other validation speakers helps each one
-    kept = calibration.transfers(windows, truth, [v for _, _, v in every])
+    # kept only if a temperature fitted on the other speakers helps each one
+    kept = calibration.transfers(windows, truth, [v for _, _, v in fit_on])
     t = fitted if kept else 1.0
     clean_w, clean_t = [w for w, _, _ in samples["clean"]], [y for _, y, _ in samples["clean"]]
+    val_w, val_t = [w for w, _, _ in every], [y for _, y, _ in every]
 
     def ece(w: list, truth: list, temperature: float = 1.0) -> float:
         return calibration.ece(calibration.clip_probabilities(w, temperature), truth)
@@ -604,14 +630,14 @@ def calibrate(
         "uncertain_below": limits.uncertain_below(
             calibration.clip_probabilities(windows, t), truth
         ),
-        "method": "temperature scaling of every speech window's probabilities, fitted by "
-        "log-likelihood on the validation speakers' clips (the mean of their windows, as the "
-        "app takes it), clean and through every step of the quality sweeps; kept only if, "
-        "fitted without each validation speaker in turn, it lowers that speaker's ECE on average",
+        "method": "temperature scaling of every window's probabilities before a clip's are "
+        f"averaged, fitted by log-likelihood on {source}; kept only if, fitted without each of "
+        "those speakers in turn, it lowers that speaker's ECE on average",
+        "fitted_on_clips": len(windows),
         "val_ece_uncalibrated": ece(clean_w, clean_t),
         "val_ece": ece(clean_w, clean_t, t),
-        "val_ece_all_uncalibrated": ece(windows, truth),
-        "val_ece_all": ece(windows, truth, t),
+        "val_ece_all_uncalibrated": ece(val_w, val_t),
+        "val_ece_all": ece(val_w, val_t, t),
     }
     meta = {**b.meta, "calibration": block, "quality": quality}
     evaluate.atomic_write(b.path / bundles.META_FILE, json.dumps(meta, indent=1))

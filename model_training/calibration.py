@@ -23,8 +23,12 @@ Array = npt.NDArray[np.float32]
 
 
 def clip_probabilities(windows: Sequence[Array], temperature: float = 1.0) -> Array:
-    """Each clip's probabilities: the mean of its windows', each tempered first."""
-    return np.stack([temper(w, temperature).mean(axis=0) for w in windows]).astype(np.float32)
+    """Each clip's probabilities: the mean of its windows', each tempered first (every clip has
+    at least one window)."""
+    counts = np.array([len(w) for w in windows])
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    tempered = temper(np.concatenate(windows), temperature)
+    return (np.add.reduceat(tempered, starts, axis=0) / counts[:, None]).astype(np.float32)
 
 
 def nll(probs: Array, truth: npt.ArrayLike) -> float:
