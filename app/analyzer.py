@@ -185,7 +185,7 @@ class LiveAnalyzer:
         if new:
             self.pitch_range.add(self._pitch[-new:][voiced_now[-new:]])
         hop_seconds = s.hop_length / s.sample_rate
-        prosody = summarise(self._pitch, self._levels, voiced_now, hop_seconds)
+        prosody = summarise(self._pitch, self._levels, voiced_now, hop_seconds) if speech else None
         return LiveResult(
             time=end,
             speech=speech,
@@ -198,7 +198,7 @@ class LiveAnalyzer:
             speech_seconds=adapter.speech_seconds if adapter else 0.0,
             quality=quality,
             uncertain=speech and float(self._smoothed.max()) < b.uncertain_below,
-            prosody=prosody if speech else None,
+            prosody=prosody,
             provisional=provisional,
             pitch_range=self.pitch_range.range(),
         )

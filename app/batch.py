@@ -99,6 +99,7 @@ class Output:
         had = resume and path is not None and path.exists() and path.stat().st_size > 0
         if had and path is not None:
             self.done = self._finished(path)
+            had = path.stat().st_size > 0
         self.stream: TextIO = sys.stdout
         if path is not None:
             self.stream = path.open("a" if had else "w", encoding="utf-8", newline="")
@@ -106,21 +107,28 @@ class Output:
             self._write(_csv_rows([["file", *_csv_header(labels)]]))
 
     def _finished(self, path: Path) -> set[str]:
-        """Files a previous run completed; a line cut short by the interruption is dropped."""
+        """Files a previous run completed. A line cut short by the interruption is dropped; in
+        CSV, where a file takes many lines, so are all of the last file's (the cut may have
+        fallen between two of its lines), and it is analysed again."""
         if self.fmt == "json":
             raise ValueError("--resume needs --jsonl or --csv output, written as it goes")
         text = path.read_text(encoding="utf-8")
         whole = text[: text.rfind("\n") + 1]
-        if len(whole) < len(text):
+        if self.fmt == "csv":
+            rows = [r for r in csv.reader(io.StringIO(whole)) if r]
+            last = rows[-1][0] if len(rows) > 1 else None
+            rows = rows[:1] + [r for r in rows[1:] if r[0] != last]
+            whole = _csv_rows(rows)
+        if whole != text:
             path.write_text(whole, encoding="utf-8")
-        if self.fmt == "jsonl":
-            done = set()
-            for line in whole.splitlines():
-                entry = json.loads(line)
-                if "error" not in entry:  # files that failed are tried again
-                    done.add(entry["file"])
-            return done
-        return {row[0] for row in list(csv.reader(io.StringIO(whole)))[1:] if row}
+        if self.fmt == "csv":
+            return {row[0] for row in rows[1:]}
+        done = set()
+        for line in whole.splitlines():
+            entry = json.loads(line)
+            if "error" not in entry:  # files that failed are tried again
+                done.add(entry["file"])
+        return done
 
     def write(self, result: dict[str, Any]) -> None:
         if self.fmt == "json":

@@ -92,18 +92,44 @@ def test_an_interrupted_run_resumes_where_it_stopped(
     run.wait()
     before = out.read_text()
     assert len(before.splitlines()) - header < 20  # it stopped part-way
+    whole = before[: before.rfind("\n") + 1]
+    if form == "--csv":  # the last file's rows may be cut between two lines: all go
+        last = whole.splitlines()[-1].split(",")[0]
+        whole = "".join(r for r in whole.splitlines(True) if r.split(",")[0] != last)
+        with out.open("w") as f:  # cut after its first row, at a line's end
+            f.write(whole + next(r for r in before.splitlines(True) if r.startswith(last)))
     with out.open("a") as f:
         f.write('{"file": "half a line, as a power cut leaves it')  # cut short: dropped
     resumed = analyze(str(archive), form, "--out", str(out), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     after = out.read_text()
-    assert after.startswith(before[: before.rfind("\n") + 1])  # what was written stays
+    assert after.startswith(whole)  # what was written whole stays
     if form == "--jsonl":
         files = [r["file"] for r in lines(out)]
     else:
-        files = list(dict.fromkeys(r.split(",")[0] for r in after.splitlines()[1:]))
+        rows = [r.split(",")[0] for r in after.splitlines()[1:]]
+        files = list(dict.fromkeys(rows))
         assert after.splitlines()[0].startswith("file,")
+        alone = analyze(last, "--csv").stdout.splitlines()[1:]
+        assert rows.count(last) == len(alone)  # the cut file analysed again, whole
     assert len(files) == len(set(files)) == 20  # every file exactly once
+
+
+def test_resuming_csv_drops_every_row_of_the_last_file(tmp_path: Path) -> None:
+    """A file's rows are one write, but a cut can fall between two of them at a line's end:
+    the last file is never trusted, and a file left empty gets its header back."""
+    from app.batch import Output
+
+    out = tmp_path / "results.csv"
+    header = "file,start_s\n"
+    first = 'a.flac,0.0\na.flac,0.5\n"odd, name\n.flac",0.0\n'
+    out.write_text(header + first + "b.flac,0.0\nb.flac,0.5\n")
+    resumed = Output("csv", ("calm",), out, resume=True)
+    resumed.close()
+    assert resumed.done == {"a.flac", "odd, name\n.flac"} and out.read_text() == header + first
+    out.write_text("file,sta")  # cut inside the header
+    Output("csv", ("calm",), out, resume=True).close()
+    assert out.read_text().startswith("file,start,end,") and out.read_text().count("\n") == 1
 
 
 def test_progress_shows_on_a_terminal_only(archive: Path) -> None:
