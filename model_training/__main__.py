@@ -32,6 +32,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def crossfit_folds(text: str) -> int:
+    """``--crossfit``: 0 (none), or enough folds to test one, validate on one, train on the rest."""
+    k = int(text)
+    if k < 0 or 0 < k < 3:
+        raise argparse.ArgumentTypeError("0, or at least 3 folds (test, validation, training)")
+    return k
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="emotion-meter-train", description=__doc__)
     sub = p.add_subparsers(required=True)
@@ -83,10 +91,11 @@ def parser() -> argparse.ArgumentParser:
     )
 
     fit = argparse.ArgumentParser(add_help=False)  # what the calibration is fitted on
-    fit.add_argument("--crossfit", type=int, default=0, metavar="K", help="encoder models: fit "
-                     "the temperature on out-of-fold probabilities of every training and "
-                     "validation speaker (K more heads, minutes each) instead of on the "
-                     "validation speakers only")  # fmt: skip
+    fit.add_argument(
+        "--crossfit", type=crossfit_folds, default=0, metavar="K",
+        help="encoder models: fit the temperature on out-of-fold probabilities of every training "
+        "and validation speaker (K more heads, minutes each), not on the validation speakers only",
+    )  # fmt: skip
 
     t = sub.add_parser(
         "train", parents=[common, recipe, fit], help="train, evaluate and export a bundle"

@@ -143,6 +143,39 @@ def test_encoder_bundle_whose_encoder_disagrees_is_refused(
     assert "not the installed" in capsys.readouterr().err
 
 
+def test_crossfit_calibration_is_fitted_out_of_fold_and_never_on_test_speakers(
+    encoder_run: Path, run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """``calibrate --crossfit``: heads of the bundle's recipe each judge speakers they never
+    heard; every training and validation speaker is judged once, no test speaker ever; a second
+    run reuses the judgements it kept."""
+    from model_training import crossfit
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(encoder_run, copy)
+    common = ["calibrate", "--datasets", str(datasets()), "--corpora", "ravdess", "emodb",
+              "--limit", "3", "--cache", str(encoder_run.parent / "cache"), "--workers", "1",
+              "--out", str(tmp_path / "run")]  # fmt: skip
+    assert train_main([*common, "--bundle", str(copy), "--crossfit", "3"]) == 0
+    meta = json.loads((copy / "emotion.json").read_text())
+    block, trained = meta["calibration"], meta["training"]
+    samples = crossfit.load(tmp_path / "run" / "crossfit" / crossfit.SAMPLES_FILE)
+    heard = {s for _, _, s in samples}
+    assert heard == set(trained["speakers"] + trained["val_speakers"]) - {"tess:OAF", "tess:YAF"}
+    assert not heard & set(trained["test_speakers"])
+    assert block["fitted_on_clips"] == len(samples) and "out-of-fold" in block["method"]
+    assert all(np.allclose(w.sum(axis=1), 1, atol=1e-3) for w, _, _ in samples)
+    kept = (tmp_path / "run" / "crossfit" / crossfit.SAMPLES_FILE).stat().st_mtime_ns
+    assert train_main([*common, "--bundle", str(copy), "--crossfit", "3"]) == 0
+    assert (tmp_path / "run" / "crossfit" / crossfit.SAMPLES_FILE).stat().st_mtime_ns == kept
+    assert json.loads((copy / "emotion.json").read_text())["calibration"] == block
+    capsys.readouterr()
+    assert train_main([*common, "--bundle", str(run), "--crossfit", "3"]) == 2  # a CNN
+    assert "encoder models" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # two folds leave nobody to train on
+        train_main([*common, "--bundle", str(copy), "--crossfit", "2"])
+
+
 def test_run_exports_a_bundle_the_app_runs(run: Path) -> None:
     b = bundles.load(run)
     assert b.labels == (
