@@ -36,27 +36,43 @@ Array = npt.NDArray[np.float32]
 Mask = npt.NDArray[np.bool_]
 
 
-def yin(frame: npt.ArrayLike, rate: int) -> tuple[Array, Array]:
-    """F0 in Hz (NaN where unvoiced) and aperiodicity (YIN's cumulative mean normalised
-    difference at the chosen lag) of each row of ``frame``."""
-    x = np.asarray(frame, np.float32)
+def cmnd(x: Array, hi: int) -> Array:
+    """YIN's cumulative mean normalised difference of each row of ``x`` at lags 0 .. ``hi``,
+    over an integration window of the row's length less ``hi``."""
     n, length = x.shape
-    lo, hi = int(rate / FMAX_HZ), int(np.ceil(rate / FMIN_HZ))
     w = length - hi
-    if n == 0 or w < 1:
-        return np.zeros(0, np.float32), np.zeros(0, np.float32)
     size = 1 << int(np.ceil(np.log2(length)))  # x[:w] zero-padded never wraps onto lags 0..hi
     acf = np.fft.irfft(np.conj(np.fft.rfft(x[:, :w], size)) * np.fft.rfft(x, size), size)
     acf = acf[:, : hi + 1]  # sum over j < w of x[j] x[j + lag]
-    energy = np.cumsum(x * x, axis=1)
-    before = np.concatenate([np.zeros((n, 1), np.float32), energy[:, :hi]], axis=1)
-    shifted = energy[:, w - 1 : w + hi] - before  # sum of x[j + lag]^2 over j < w
+    sq = x * x
+    shifted = np.empty((n, hi + 1), np.float32)  # sum over j < w of x[j + lag]^2
+    shifted[:, 0] = sq[:, :w].sum(axis=1)
+    np.cumsum(sq[:, w : w + hi] - sq[:, :hi], axis=1, out=shifted[:, 1:])
+    shifted[:, 1:] += shifted[:, :1]
     diff = np.maximum(shifted[:, :1] + shifted - 2 * acf, 0.0)
     total = np.cumsum(diff[:, 1:], axis=1)
-    cmnd = np.ones_like(diff)
-    lags = np.arange(1, hi + 1)
-    np.divide(diff[:, 1:] * lags, total, out=cmnd[:, 1:], where=total > 1e-12)
-    c = cmnd[:, lo - 1 : hi + 1]  # lags lo-1 .. hi, so every lag lo .. hi-1 has neighbours
+    out = np.ones_like(diff)
+    scaled = diff[:, 1:] * np.arange(1, hi + 1) / np.maximum(total, 1e-12)
+    out[:, 1:] = np.where(total > 1e-12, scaled, 1.0)
+    return out
+
+
+def yin(frame: npt.ArrayLike, rate: int) -> tuple[Array, Array]:
+    """F0 in Hz (NaN where unvoiced) and aperiodicity (YIN's cumulative mean normalised
+    difference at the chosen lag) of each row of ``frame``.
+
+    It runs at half the rate, each pair of samples averaged (a low-pass that keeps every pitch
+    tracked): half the cost, and on real speech as close to pYIN at the full rate (the parabola
+    through the trough places the period between samples)."""
+    x = np.asarray(frame, np.float32)
+    n, length = x.shape
+    half = (x[:, 0 : length - 1 : 2] + x[:, 1:length:2]) * 0.5
+    lo, hi = int(rate / 2 / FMAX_HZ), int(np.ceil(rate / 2 / FMIN_HZ))
+    if n == 0 or half.shape[1] <= hi:
+        return np.zeros(0, np.float32), np.zeros(0, np.float32)
+    c = cmnd(half, hi)[
+        :, lo - 1 : hi + 1
+    ]  # lags lo-1 .. hi, so every lag lo .. hi-1 has neighbours
     trough = (c[:, 1:-1] <= c[:, :-2]) & (c[:, 1:-1] < c[:, 2:]) & (c[:, 1:-1] < THRESHOLD)
     voiced = trough.any(axis=1)
     first = np.argmax(trough, axis=1)
@@ -64,7 +80,7 @@ def yin(frame: npt.ArrayLike, rate: int) -> tuple[Array, Array]:
     left, mid, right = c[rows, first], c[rows, first + 1], c[rows, first + 2]
     curve = left - 2 * mid + right
     shift = np.where(curve > 0, (left - right) / (2 * np.where(curve > 0, curve, 1.0)), 0.0)
-    lag = lo + first + np.clip(shift, -0.5, 0.5)
+    lag = 2 * (lo + first + np.clip(shift, -0.5, 0.5))  # in samples at the full rate
     f0 = np.where(voiced, rate / lag, np.nan)
     aperiodicity = np.where(voiced, mid, c.min(axis=1))
     return f0.astype(np.float32), aperiodicity.astype(np.float32)
@@ -119,11 +135,12 @@ def nuclei(levels: Array, voiced: Mask) -> npt.NDArray[np.intp]:
     mid = smooth[1:-1]
     peak = (mid > smooth[:-2]) & (mid >= smooth[2:]) & voiced[1:-1] & (mid >= top - PEAK_RANGE_DB)
     kept: list[int] = []
-    for p in np.flatnonzero(peak) + 1:
-        if not kept or smooth[p] - smooth[kept[-1] : p].min() >= DIP_DB:
-            kept.append(int(p))
-        elif smooth[p] > smooth[kept[-1]]:  # the same syllable, a higher peak
-            kept[-1] = int(p)
+    loud = smooth.tolist()  # a short sequential walk: plain floats beat numpy calls here
+    for p in (np.flatnonzero(peak) + 1).tolist():
+        if not kept or loud[p] - min(loud[kept[-1] : p]) >= DIP_DB:
+            kept.append(p)
+        elif loud[p] > loud[kept[-1]]:  # the same syllable, a higher peak
+            kept[-1] = p
     return np.asarray(kept, np.intp)
 
 
@@ -147,6 +164,15 @@ class Prosody:
 NONE = Prosody(float("nan"), float("nan"), float("nan"), float("nan"))
 
 
+def quantiles(values: Array, q: tuple[float, ...]) -> list[float]:
+    """``np.percentile``'s linear quantiles of a few values, for a fraction of its cost."""
+    v = np.sort(values)
+    at = np.asarray(q) * (len(v) - 1)
+    below = np.floor(at).astype(np.intp)
+    above = np.minimum(below + 1, len(v) - 1)
+    return [float(x) for x in v[below] + (v[above] - v[below]) * (at - below)]
+
+
 def summarise(f0: Array, levels: Array, speech: Mask, hop_seconds: float) -> Prosody:
     """A window's prosody from its frames' F0 and levels and which frames are speech."""
     if not speech.any():
@@ -154,14 +180,13 @@ def summarise(f0: Array, levels: Array, speech: Mask, hop_seconds: float) -> Pro
     pitched = f0[speech & np.isfinite(f0)]
     median = range_st = float("nan")
     if len(pitched):
-        median = float(np.median(pitched))
-        lo, hi = np.percentile(pitched, [10, 90])
+        lo, median, hi = quantiles(pitched, (0.1, 0.5, 0.9))
         range_st = float(12 * np.log2(hi / lo))
     spoken = speech.sum() * hop_seconds
     tempo = float("nan")
     if spoken >= MIN_SPEECH_SECONDS:
         tempo = len(nuclei(levels, speech & np.isfinite(f0))) / spoken
-    return Prosody(median, range_st, float(np.median(levels[speech])), tempo)
+    return Prosody(median, range_st, quantiles(levels[speech], (0.5,))[0], tempo)
 
 
 class PitchRange:

@@ -79,6 +79,13 @@ def test_pitch_matches_pyin_on_real_speech() -> None:
     assert np.median(agree) > 0.8 and min(agree) > 0.7, agree
 
 
+@pytest.mark.parametrize("size", [1, 2, 7, 300])
+def test_quantiles_are_numpys(size: int) -> None:
+    values = np.random.default_rng(size).normal(150, 40, size).astype(np.float32)
+    q = (0.1, 0.5, 0.9)
+    assert np.allclose(prosody.quantiles(values, q), np.percentile(values, [10, 50, 90]), rtol=1e-6)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_pitch_stream_equals_offline(seed: int) -> None:
     y = files.load(some_clips("ravdess", 3)[seed], RATE)
