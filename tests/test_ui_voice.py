@@ -44,6 +44,22 @@ def test_live_tracks_and_valence_arousal_update(qtbot, tmp_path: Path, engine: E
     window.close()
 
 
+def test_valence_arousal_trail_reuses_its_rendered_symbols(qtbot) -> None:
+    """A minute of results draws the trail from the same few symbols: each new result used to
+    render every point afresh (a third of the live GUI's time) and grow pyqtgraph's cache."""
+    from app.ui.affect import TRAIL, AffectView
+
+    view = AffectView()
+    qtbot.addWidget(view)
+    labels = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
+    view.set_labels(labels)
+    rng = np.random.default_rng(0)
+    for p in rng.dirichlet(np.ones(len(labels)), 120):
+        view.append(p)
+    assert len(view.trail.data) == TRAIL
+    assert len(view.trail.fragmentAtlas) <= TRAIL and len(view.point.fragmentAtlas) == 1
+
+
 def test_inspector_tracks_follow_the_file_and_the_cursor(
     qtbot, tmp_path: Path, engine: Engine, clip: Path
 ):

@@ -34,6 +34,11 @@ class AffectView(pg.PlotWidget):
         self.words: list[pg.TextItem] = []
         self.trail = pg.ScatterPlotItem(size=7, pen=None)
         self.point = pg.ScatterPlotItem(size=16, pen=pg.mkPen(theme.TEXT, width=1.5))
+        # made once: pyqtgraph caches a rendered symbol per brush *object*, so brushes made per
+        # draw rendered every point afresh and grew its cache without end
+        self._fade = [pg.mkBrush(QColor(127, 209, 255, round(255 * a)))
+                      for a in np.linspace(0.1, 0.7, TRAIL)]  # fmt: skip
+        self._accent = pg.mkBrush(theme.ACCENT)
         self.addItem(self.trail)
         self.addItem(self.point)
         self.labels: tuple[str, ...] = ()
@@ -92,8 +97,6 @@ class AffectView(pg.PlotWidget):
             self.trail.setData([], [])
             self.point.setData([], [])
             return
-        fade = np.linspace(0.1, 0.7, n)
-        brushes = [pg.mkBrush(QColor(127, 209, 255, int(255 * a))) for a in fade]
-        self.trail.setData(self._points[:, 0], self._points[:, 1], brush=brushes)
+        self.trail.setData(self._points[:, 0], self._points[:, 1], brush=self._fade[-n:])
         x, y = self._points[-1]
-        self.point.setData([x], [y], brush=pg.mkBrush(theme.ACCENT))
+        self.point.setData([x], [y], brush=self._accent)
