@@ -124,12 +124,13 @@ def find(
 
 
 def uncertain_below(probs: np.ndarray, truth: Sequence[int]) -> float:
-    """The highest top probability under which validation clips are right less than half the
-    time: below it no emotion is clearly ahead (0 when even the least sure are mostly right)."""
+    """The top probability from which files are right at least as often as wrong (a monotone
+    fit of being right on the top probability): below it no emotion is clearly ahead. Counting
+    all the files under a threshold instead let many unsure files drag it far above that point."""
+    from sklearn.isotonic import IsotonicRegression
+
     top, right = probs.max(axis=1), probs.argmax(axis=1) == np.asarray(truth)
-    best = 0.0
-    for c in np.arange(0.2, 0.85, 0.05):
-        under = top < c
-        if under.sum() >= 5 and right[under].mean() < 0.5:
-            best = float(round(c, 2))
-    return best
+    fit = IsotonicRegression(out_of_bounds="clip").fit(top, right.astype(float))
+    grid = np.round(np.arange(0.0, 1.0, 0.01), 2)
+    sure = grid[fit.predict(grid) >= 0.5]
+    return float(sure[0]) if len(sure) else 1.0

@@ -84,3 +84,20 @@ def test_a_temperature_is_kept_only_if_it_carries_over_between_speakers() -> Non
         p[:, 0] = 0.9  # 0.9 sure of label 0, and right exactly 9 times in 10 for every speaker
     fair_truth = [1 if (i // 3) % 10 == 0 else 0 for i in range(300)]
     assert not calibration.transfers(fair, fair_truth, speakers)
+
+
+@pytest.mark.parametrize("skew", [1.0, 4.0])
+def test_uncertain_below_is_where_files_are_right_half_the_time(skew: float) -> None:
+    """Files right as often as their top probability says: the line lies near 0.5 however
+    many unsure files there are (``skew``: most files unsure); overconfident by 0.2, near 0.7."""
+    from model_training.limits import uncertain_below
+
+    rng = np.random.default_rng(int(skew))
+    top = 0.2 + 0.75 * rng.beta(1.0, skew, 4000)
+    for shift, expected in ((0.0, 0.5), (0.2, 0.7)):
+        right = rng.random(len(top)) < top - shift
+        probs = np.repeat(((1 - top) / 7)[:, None], 8, axis=1)
+        probs[:, 0] = top  # the top emotion, of eight
+        truth = np.where(right, 0, 1 + rng.integers(7, size=len(top)))
+        assert uncertain_below(probs, truth) == pytest.approx(expected, abs=0.05)
+    assert uncertain_below(probs, np.zeros(len(top), int)) == 0.0  # always right: never unsure
