@@ -409,6 +409,7 @@ def train_encoder(args: argparse.Namespace) -> int:
         check, saved=head, half=True,
     )  # fmt: skip
     report["training"]["calibration"] = calibrate(bundle, split, labels, args)
+    report["calibration"] = report["training"]["calibration"]
     bundle = bundles.load(args.out)
     report["test"] = bundle_scores(bundle, split.test, labels, args)  # calibrated, as the app
     report["robustness"] = heard(args, split, labels, {"this model": bundle},
@@ -559,6 +560,7 @@ def evaluate_bundle(args: argparse.Namespace) -> int:
 
         report["flags"] = robustness.flag_rates(Engine(b), split.test)
     meta = {**b.meta, "evaluation": summary(report)}
+    report["calibration"] = b.meta.get("calibration")
     evaluate.write_report(report, b.path)
     evaluate.atomic_write(b.path / bundles.META_FILE, json.dumps(meta, indent=1))
     print(evaluate.markdown(report))
@@ -643,6 +645,8 @@ def calibrate(
         f"averaged, fitted by log-likelihood on {source}; kept only if, fitted without each of "
         "those speakers in turn, it lowers that speaker's ECE on average",
         "fitted_on_clips": len(windows),
+        "fitted_on_ece": ece(windows, truth, t),
+        "fitted_on_ece_floor": calibration.ece_floor(calibration.clip_probabilities(windows, t)),
         "val_ece_uncalibrated": ece(clean_w, clean_t),
         "val_ece": ece(clean_w, clean_t, t),
         "val_ece_all_uncalibrated": ece(val_w, val_t),

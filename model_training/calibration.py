@@ -17,6 +17,7 @@ from app.engine import temper
 
 BINS = 10  # of top-label confidence, for the ECE and the diagram
 MIN_GAIN = 0.01  # of ECE, on average over held-out validation speakers, for a temperature to stay
+FLOOR_DRAWS = 1000  # simulated label draws for the ECE a calibrated model shows by chance
 TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(8.0), 121))  # the grid searched
 
 Array = npt.NDArray[np.float32]
@@ -83,6 +84,21 @@ def ece(probs: Array, truth: npt.ArrayLike, bins: int = BINS) -> float:
         if c
     ]
     return float(sum(gaps))
+
+
+def ece_floor(probs: Array, draws: int = FLOOR_DRAWS, seed: int = 0) -> tuple[float, float]:
+    """The ECE a perfectly calibrated model with these probabilities would measure on this many
+    clips (median and 95th percentile over draws of each clip's label from its own
+    probabilities): what a measured ECE cannot be told apart from."""
+    rng = np.random.default_rng(seed)
+    cumulative = np.cumsum(probs / probs.sum(axis=1, keepdims=True), axis=1)
+    found = []
+    for _ in range(draws):
+        u = rng.random((len(probs), 1))
+        truth = np.minimum((cumulative < u).sum(axis=1), probs.shape[1] - 1)
+        found.append(ece(probs, truth))
+    median, high = np.percentile(found, [50, 95])
+    return float(median), float(high)
 
 
 def plot(curves: dict[str, dict[str, list[float]]], path: Path) -> None:

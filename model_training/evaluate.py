@@ -113,11 +113,28 @@ def markdown(report: dict[str, Any]) -> str:
         from model_training import robustness
 
         lines += robustness.markdown(report["robustness"], chance(report))
+    lines += fit_lines(report.get("calibration") or {})
     if report.get("flags"):
         from model_training import robustness
 
         lines += robustness.flag_lines(report["flags"])
     return "\n".join(lines)
+
+
+def fit_lines(block: dict[str, Any]) -> list[str]:
+    """Where the calibration was fitted and how calibrated the model already was there."""
+    if "fitted_on_ece" not in block:
+        return []
+    low, high = block["fitted_on_ece_floor"]
+    kept = "kept" if block["kept"] else "not kept: it did not lower the ECE of speakers left out"
+    return [
+        f"Calibration: {block['method']}. On those {block['fitted_on_clips']} "
+        f"clips the ECE is {block['fitted_on_ece']:.3f} (a perfectly calibrated model would show "
+        f"{low:.3f}, at most {high:.3f}, by chance); fitted temperature "
+        f"{block['fitted_temperature']:.2f}, {kept}. Uncertain below a top probability of "
+        f"{block['uncertain_below']:.2f} (from there files are right at least half the time).",
+        "",
+    ]
 
 
 def encoder_lines(train: dict[str, Any]) -> list[str]:

@@ -109,6 +109,7 @@ def score(
             out[name][condition] = {
                 **{k: scored[k] for k in ("pooled", "by_corpus")},
                 "ece": calibration.ece(probs, truth),
+                "ece_floor": calibration.ece_floor(probs),
                 "ece_uncalibrated": calibration.ece(calibration.clip_probabilities(windows), truth),
                 "reliability": calibration.reliability(probs, truth),
                 "reliability_uncalibrated": calibration.reliability(
@@ -225,9 +226,13 @@ def ece_lines(table: dict[str, dict[str, Any]]) -> list[str]:
         "",
         "Expected calibration error (ECE, 10 bins, top emotion, clip level) on the held-out "
         "speakers, of the raw probabilities → of those calibrated by the bundle's temperature "
-        "(fitted on the validation speakers; systems without calibration show one figure):",
+        "(systems without calibration, or whose fitted temperature was not kept, show one "
+        "figure). The last column is the ECE that the first model would show on these clips if "
+        "it were perfectly calibrated, by chance alone (median and 95th percentile of "
+        f"{calibration.FLOOR_DRAWS} draws of each clip's emotion from its own probabilities): "
+        "a measured ECE within it cannot be told apart from perfect calibration.",
         "",
-        *evaluate.table_head("condition", models),
+        *evaluate.table_head("condition", [*models, "calibrated by chance"]),
     ]
     for c in next(iter(table.values())):
         cells = []
@@ -235,6 +240,8 @@ def ece_lines(table: dict[str, dict[str, Any]]) -> list[str]:
             r = table[s][c]
             raw, cal = r["ece_uncalibrated"], r["ece"]
             cells.append(f"{raw:.3f} → {cal:.3f}" if abs(raw - cal) > 1e-9 else f"{cal:.3f}")
+        floor = table[models[0]][c].get("ece_floor")
+        cells.append(f"{floor[0]:.3f} (≤ {floor[1]:.3f})" if floor else "–")
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
     return [*lines, "", f"Reliability diagram: `{RELIABILITY_PLOT}`.", ""]
 
