@@ -14,11 +14,15 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, TextIO
 
 _engine: Any = None  # each worker process's own engine
+# each worker runs its numpy on one thread: with a BLAS thread per core in every worker, two
+# workers on two cores were slower than one (OpenBLAS threads spin while they wait)
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def audio_files(paths: Iterable[Path]) -> tuple[list[Path], int]:
@@ -78,11 +82,27 @@ def results(
         for f in files:
             yield analyse(f, *norms.get(f, (None, None)))
         return
-    context = get_context("spawn")  # no fork of a process running LiteRT's threads
-    with ProcessPoolExecutor(jobs, context, _start_worker, (model,)) as pool:
+    with workers(jobs, model) as pool:
         futures = [pool.submit(analyse, f, *norms.get(f, (None, None))) for f in files]
         for future in as_completed(futures):
             yield future.result()
+
+
+@contextmanager
+def workers(jobs: int, model: Path | None) -> Iterator[ProcessPoolExecutor]:
+    """``jobs`` worker processes, each with its own engine and one thread for numpy."""
+    saved = {k: os.environ.get(k) for k in ONE_THREAD}
+    os.environ.update(ONE_THREAD)  # read by each worker's numpy as it starts
+    context = get_context("spawn")  # no fork of a process running LiteRT's threads
+    try:
+        with ProcessPoolExecutor(jobs, context, _start_worker, (model,)) as pool:
+            yield pool
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 class Output:

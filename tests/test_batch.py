@@ -132,6 +132,24 @@ def test_resuming_csv_drops_every_row_of_the_last_file(tmp_path: Path) -> None:
     assert out.read_text().startswith("file,start,end,") and out.read_text().count("\n") == 1
 
 
+def blas_threads() -> list[int]:
+    import numpy  # noqa: F401  (loads the BLAS that threadpoolctl reports)
+    from threadpoolctl import threadpool_info
+
+    return [lib["num_threads"] for lib in threadpool_info()]
+
+
+def test_workers_run_numpy_on_one_thread_each() -> None:
+    """A BLAS thread per core in every worker made two workers slower than one on two cores."""
+    from app.batch import ONE_THREAD, workers
+
+    before = {k: os.environ.get(k) for k in ONE_THREAD}
+    with workers(2, None) as pool:
+        counts = [pool.submit(blas_threads).result() for _ in range(4)]
+    assert all(c and set(c) == {1} for c in counts), counts
+    assert {k: os.environ.get(k) for k in ONE_THREAD} == before  # the caller's left as it was
+
+
 def test_progress_shows_on_a_terminal_only(archive: Path) -> None:
     main, term = pty.openpty()
     run = subprocess.run(
