@@ -126,11 +126,13 @@ def find(
 def uncertain_below(probs: np.ndarray, truth: Sequence[int]) -> float:
     """The top probability from which files are right at least as often as wrong (a monotone
     fit of being right on the top probability): below it no emotion is clearly ahead. Counting
-    all the files under a threshold instead let many unsure files drag it far above that point."""
+    all the files under a threshold instead let many unsure files drag it far above that point.
+    A model never right half the time is unsure below the grid's top, 0.99 (a bundle's threshold
+    is under 1)."""
     from sklearn.isotonic import IsotonicRegression
 
     top, right = probs.max(axis=1), probs.argmax(axis=1) == np.asarray(truth)
     fit = IsotonicRegression(out_of_bounds="clip").fit(top, right.astype(float))
     grid = np.round(np.arange(0.0, 1.0, 0.01), 2)
     sure = grid[fit.predict(grid) >= 0.5]
-    return float(sure[0]) if len(sure) else 1.0
+    return float(sure[0]) if len(sure) else float(grid[-1])

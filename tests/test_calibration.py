@@ -101,6 +101,7 @@ def test_uncertain_below_is_where_files_are_right_half_the_time(skew: float) -> 
         truth = np.where(right, 0, 1 + rng.integers(7, size=len(top)))
         assert uncertain_below(probs, truth) == pytest.approx(expected, abs=0.05)
     assert uncertain_below(probs, np.zeros(len(top), int)) == 0.0  # always right: never unsure
+    assert uncertain_below(probs, probs.argmin(axis=1)) == 0.99  # never right: a bundle takes < 1
 
 
 def test_ece_floor_is_what_a_calibrated_model_measures_by_chance() -> None:

@@ -3,19 +3,19 @@ recorded by the app's Microphone through PortAudio, and the live meter hears wha
 analysis of the same clip finds.
 
 Tolerance: PulseAudio resamples the clip to its own rate and the meter resamples it back
-(two resampling passes), and live windows end where the worker's reads end (every ~20 ms), not
-on the file's grid, so a live window is compared with the offline window ending within 30 ms of
-it. The probabilities must be close (mean absolute difference per emotion under 0.05), and the
-dominant emotion must agree for at least 90 % of the windows where both say "speech"; a near
-tie counts as agreeing (the file gives the live winner within 0.10 of its own top emotion).
-Measured with a model trained on all three corpora (48 % speaker-independent accuracy): mean
-difference 0.016, the largest 0.05, and every window's dominant emotion the same (one within
-0.004 of a tie).
+(two resampling passes), and live windows end where the worker's reads end (every ~20 ms, more
+when the machine is busy), not on the file's grid, so the file is analysed on a 50 ms grid and
+each live window is compared with the offline window ending within 30 ms of it. The
+probabilities must be close (mean absolute difference per emotion under 0.05), and the dominant
+emotion must agree for at least 90 % of the windows where both say "speech"; a near tie counts
+as agreeing (the file gives the live winner within 0.10 of its own top emotion). How many live
+windows there are depends on the machine's speed, so only one per 0.2 s of speech is required.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +33,10 @@ from app.ui.main_window import MainWindow
 from tests.data import datasets
 from tests.pulse import virtual_microphone
 
-LIVE_HOP = 0.01  # a window at every read, so one ends near each of the file's
+LIVE_HOP = 0.01  # a window at every read
 MATCH_SECONDS = 0.03
+SPARSEST = 0.2  # at least one live window per 0.2 s of speech, however busy the machine
+FILE_HOP = 0.05  # the offline grid: every live window ends within half of it of an offline one
 AGREEMENT = 0.9
 UNDECIDED = 0.1  # the live winner this close to the file's top emotion: a tie, not a miss
 MEAN_DIFFERENCE = 0.05
@@ -83,7 +85,7 @@ def test_microphone_hears_what_the_file_analysis_finds(qtbot, tmp_path: Path, en
         window.stop_live()
         assert window.dropped_label.text().startswith("dropped ")  # 0 unless the CPU is starved
         window.close()
-    offline = analyze_file(clip, engine)
+    offline = analyze_file(clip, Engine(replace(engine.bundle, hop_seconds=FILE_HOP)))
     heard = files.load(wav, 16000)
     spoken = files.load(clip, 16000)
     level = np.sqrt(np.mean(heard**2)) / np.sqrt(np.mean(spoken[: len(heard)] ** 2))
@@ -92,24 +94,22 @@ def test_microphone_hears_what_the_file_analysis_finds(qtbot, tmp_path: Path, en
     offset = start + delay(heard, spoken) / 16000  # stream seconds where the clip begins
 
     live = [r for r in window.session if r.raw is not None and not r.provisional]
-    times = np.array([r.time - offset for r in live])
+    ends = np.asarray(offline.ends)
     agree, differences = [], []
-    for end, speech, probabilities in zip(
-        offline.ends, offline.speech, offline.probabilities, strict=True
-    ):
-        if not speech:
+    for result in live:
+        i = int(np.argmin(np.abs(ends - (result.time - offset))))
+        if abs(ends[i] - (result.time - offset)) > MATCH_SECONDS or not offline.speech[i]:
             continue
-        i = int(np.argmin(np.abs(times - end)))
-        if abs(times[i] - end) > MATCH_SECONDS:
-            continue
-        heard = np.argmax(live[i].raw)
+        probabilities = offline.probabilities[i]
+        heard = np.argmax(result.raw)
         agree.append(probabilities[heard] >= probabilities.max() - UNDECIDED)
-        differences.append(np.abs(live[i].raw - probabilities).mean())
+        differences.append(np.abs(result.raw - probabilities).mean())
     print(
         f"level {level:.2f} offset {offset:.3f} matched {len(agree)}/{offline.speech.sum()} "
         f"agree {np.mean(agree):.2f} diff {np.mean(differences):.4f}"
     )
-    assert len(agree) >= 0.6 * offline.speech.sum(), "too few live windows matched in time"
+    speech_seconds = offline.speech.sum() * FILE_HOP
+    assert len(agree) >= speech_seconds / SPARSEST, "too few live windows matched in time"
     assert np.mean(agree) >= AGREEMENT, (np.mean(agree), len(agree))
     assert np.mean(differences) < MEAN_DIFFERENCE, np.mean(differences)
 
