@@ -202,26 +202,39 @@ def analyze_file(
 
 class Columns:
     """The display spectrogram of a recording: log-mel frames averaged ``pool`` at a time, so a
-    long file stays within :data:`MAX_SPECTROGRAM_COLUMNS`."""
+    long file stays within :data:`MAX_SPECTROGRAM_COLUMNS`. The columns go into one array sized
+    from the duration up front, so the finished spectrogram is that array, not a second copy."""
 
     def __init__(self, settings: FeatureSettings, duration: float) -> None:
         frames = duration * settings.sample_rate / settings.hop_length
         self.pool = max(1, int(np.ceil(frames / MAX_SPECTROGRAM_COLUMNS)))
         self.rate = settings.sample_rate / settings.hop_length / self.pool  # columns per second
-        self._parts: list[Array] = []
+        capacity = int(np.ceil(frames / self.pool)) + 2
+        self._columns = np.empty((capacity, settings.n_mels), np.float32)
+        self._n = 0
         self._pending = np.zeros((0, settings.n_mels), np.float32)
 
     def add(self, log_mel: Array) -> None:
         cols = np.concatenate([self._pending, log_mel])
         whole = len(cols) // self.pool * self.pool
         if whole:
-            self._parts.append(cols[:whole].reshape(-1, self.pool, cols.shape[1]).mean(axis=1))
+            self._put(cols[:whole].reshape(-1, self.pool, cols.shape[1]).mean(axis=1))
         self._pending = cols[whole:]
 
     def spectrogram(self) -> Array:
         """Every column so far, the last one averaged over what frames it has."""
-        tail = [self._pending.mean(axis=0, keepdims=True)] if len(self._pending) else []
-        return np.concatenate([*self._parts, *tail, self._pending[:0]])
+        if len(self._pending):
+            self._put(self._pending.mean(axis=0, keepdims=True))
+            self._pending = self._pending[:0]
+        return self._columns[: self._n]
+
+    def _put(self, columns: Array) -> None:
+        if self._n + len(columns) > len(self._columns):  # the duration was an estimate
+            grown = np.empty((2 * (self._n + len(columns)), self._columns.shape[1]), np.float32)
+            grown[: self._n] = self._columns[: self._n]
+            self._columns = grown
+        self._columns[self._n : self._n + len(columns)] = columns
+        self._n += len(columns)
 
 
 def progress_blocks(

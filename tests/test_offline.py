@@ -14,7 +14,8 @@ import soundfile as sf
 from app import bundle as bundles
 from app.audio import files
 from app.engine import Engine
-from app.offline import analyze_audio, analyze_blocks, analyze_file
+from app.features import FeatureSettings
+from app.offline import Columns, analyze_audio, analyze_blocks, analyze_file
 from tests.data import some_clips
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +36,23 @@ def test_blocks_give_the_same_windows_as_one_array(engine: Engine, clip: Path) -
     np.testing.assert_allclose(blocked.probabilities, whole.probabilities, atol=1e-4)
     assert whole.speech.any()
     assert whole.ends[1] - whole.ends[0] == pytest.approx(engine.bundle.hop_seconds, abs=0.011)
+
+
+@pytest.mark.parametrize("stated", [0.5, 1.0, 2.0])  # the duration a file's header gives
+def test_display_columns_pool_every_frame_once(monkeypatch, stated: float) -> None:
+    """However the frames arrive and however wrong the stated duration, each column is the mean
+    of ``pool`` frames (the last of what is left), held in one array, not copied at the end."""
+    monkeypatch.setattr("app.offline.MAX_SPECTROGRAM_COLUMNS", 100)
+    s = FeatureSettings()
+    frames = np.random.default_rng(1).normal(size=(1234, s.n_mels)).astype(np.float32)
+    columns = Columns(s, stated * len(frames) * s.hop_length / s.sample_rate)
+    for part in np.array_split(frames, [5, 6, 300, 301, 999]):
+        columns.add(part)
+    pool = columns.pool
+    expected = [frames[i : i + pool].mean(axis=0) for i in range(0, len(frames), pool)]
+    shown = columns.spectrogram()
+    np.testing.assert_allclose(shown, expected, rtol=1e-5, atol=1e-6)
+    assert shown.base is not None, "the columns were copied"
 
 
 def test_silence_is_silence(engine: Engine) -> None:
