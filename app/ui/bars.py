@@ -128,4 +128,4 @@ class EmotionBars(QWidget):
         self._draw(np.zeros(len(self.labels), np.float32), dim=True)
 
     def _colour(self, colour: str) -> None:
-        self.winner.setStyleSheet(f"color: {colour};")
+        theme.colour(self.winner, colour)

@@ -25,6 +25,8 @@ from app.ui.recorder import Recorder
 from app.ui.voices import Voices
 from app.worker import Failed, LiveWorker, RecordingFailed, Saved, Tick
 
+READOUT_SECONDS = 0.5  # the status bar's figures: readable, and not a repaint of it every frame
+
 
 class Listening:
     def __init__(
@@ -63,6 +65,7 @@ class Listening:
         self.queue: queue.Queue[object] = queue.Queue()
         self.results: list[LiveResult] = []  # this session's, for export
         self._latency: float | None = None
+        self._shown = 0.0  # when the readouts were last written
         self.device_label = QLabel("no input")
         self.rate_label = QLabel("")
         self.latency_label = QLabel("")
@@ -231,6 +234,9 @@ class Listening:
         source_latency = self.source.latency if self.source is not None else 0.0
         latency = time.monotonic() - ticks[-1].arrival + source_latency
         self._latency = latency if self._latency is None else 0.9 * self._latency + 0.1 * latency
+        if time.monotonic() - self._shown < READOUT_SECONDS:
+            return
+        self._shown = time.monotonic()
         self.latency_label.setText(
             f"latency {self._latency * 1000:.0f} ms · {self.panel.frames_per_second:.0f} fps"
         )

@@ -70,10 +70,10 @@ class QualityStrip(QWidget):
     def show_quality(self, q: Quality | None) -> None:
         """The analysed window's quality; ``None`` before the first result."""
         self.meter.set_level(None if q is None else q.level_db)
+        theme.colour(self.figures, theme.WARNING if q is not None and q.flags else None)
         if q is None:
             self.figures.setText("level —")
             return
         band = f"{q.bandwidth_hz / 1000:.1f} kHz" if q.bandwidth_hz == q.bandwidth_hz else "—"
         self.figures.setText(f"{q.level_db:.0f} dBFS · SNR {q.snr_db:.0f} dB · "
                              f"clip {q.clipping:.1%} · {band}")  # fmt: skip
-        self.figures.setStyleSheet(f"color: {theme.WARNING};" if q.flags else "")

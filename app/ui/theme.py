@@ -66,6 +66,14 @@ def label(text: str, role: str, centred: bool = False) -> QLabel:
     return widget
 
 
+def colour(widget: QWidget, colour: str | None) -> None:
+    """Text in ``colour`` (None: the style's). Only a change is applied: a new style sheet
+    re-polishes the widget and lays its window out again, a cost paid on every result otherwise."""
+    sheet = f"color: {colour};" if colour else ""
+    if widget.styleSheet() != sheet:
+        widget.setStyleSheet(sheet)
+
+
 def apply(app: QApplication) -> None:
     """Fusion style with a dark palette, plus pyqtgraph defaults to match."""
     app.setStyle("Fusion")
