@@ -54,7 +54,7 @@ class VoiceView(pg.PlotWidget):
         )
         self.band.setVisible(False)
         self.addItem(self.band)
-        self.pitch = self.plot(pen=pg.mkPen(PITCH_COLOUR, width=2), connect="finite")
+        self.pitch = self.plot(pen=pg.mkPen(PITCH_COLOUR, width=1), connect="finite")
         self.loudness_box = pg.ViewBox(enableMouse=False)
         p.showAxis("right")
         p.scene().addItem(self.loudness_box)
@@ -63,7 +63,7 @@ class VoiceView(pg.PlotWidget):
         p.getAxis("right").enableAutoSIPrefix(False)
         self.loudness_box.setXLink(p)
         self.loudness_box.setYRange(*LOUDNESS_DB, padding=0)
-        self.loudness = pg.PlotDataItem(pen=pg.mkPen(LOUDNESS_COLOUR, width=1.2))
+        self.loudness = pg.PlotDataItem(pen=pg.mkPen(LOUDNESS_COLOUR, width=1))
         self.loudness_box.addItem(self.loudness)
         for item in (self.pitch, self.loudness):  # an hour's 360,000 frames draw as fast
             item.setDownsampling(auto=True, method="peak")
