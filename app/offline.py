@@ -34,7 +34,8 @@ from app.prosody import PitchRange, PitchStream, Prosody, summarise
 from app.quality import ADVICE, FLAGS, Meter, Quality
 
 GATE_SECONDS = 1.0  # the newest part of a window that decides speech or silence
-MAX_SPECTROGRAM_COLUMNS = 60_000  # beyond this the display spectrogram is averaged in time
+MAX_SPECTROGRAM_COLUMNS = 30_000  # beyond this the display spectrogram is averaged in time
+SPECTROGRAM_DTYPE = np.float16  # display only: 0.06 dB steps at -80 dB, half float32's memory
 
 Array = npt.NDArray[np.float32]
 
@@ -55,7 +56,7 @@ class Analysis:
     speech: npt.NDArray[np.bool_]
     probabilities: Array
     attention: Array
-    spectrogram: Array  # (columns, n_mels) log-mel dB, for display
+    spectrogram: npt.NDArray[np.float16]  # (columns, n_mels) log-mel dB, for display
     spectrogram_rate: float  # columns per second
     path: Path | None = None
     adaptation: float = 0.0  # how far the normalisation is the speaker's own: 0 cold
@@ -202,15 +203,16 @@ def analyze_file(
 
 class Columns:
     """The display spectrogram of a recording: log-mel frames averaged ``pool`` at a time, so a
-    long file stays within :data:`MAX_SPECTROGRAM_COLUMNS`. The columns go into one array sized
-    from the duration up front, so the finished spectrogram is that array, not a second copy."""
+    long file stays within :data:`MAX_SPECTROGRAM_COLUMNS` (a 60-minute file: a column per 0.12
+    s). The columns go into one array sized from the duration up front, so the finished
+    spectrogram is that array, not a second copy."""
 
     def __init__(self, settings: FeatureSettings, duration: float) -> None:
         frames = duration * settings.sample_rate / settings.hop_length
         self.pool = max(1, int(np.ceil(frames / MAX_SPECTROGRAM_COLUMNS)))
         self.rate = settings.sample_rate / settings.hop_length / self.pool  # columns per second
         capacity = int(np.ceil(frames / self.pool)) + 2
-        self._columns = np.empty((capacity, settings.n_mels), np.float32)
+        self._columns = np.empty((capacity, settings.n_mels), SPECTROGRAM_DTYPE)
         self._n = 0
         self._pending = np.zeros((0, settings.n_mels), np.float32)
 
@@ -221,7 +223,7 @@ class Columns:
             self._put(cols[:whole].reshape(-1, self.pool, cols.shape[1]).mean(axis=1))
         self._pending = cols[whole:]
 
-    def spectrogram(self) -> Array:
+    def spectrogram(self) -> npt.NDArray[np.float16]:
         """Every column so far, the last one averaged over what frames it has."""
         if len(self._pending):
             self._put(self._pending.mean(axis=0, keepdims=True))
@@ -230,7 +232,9 @@ class Columns:
 
     def _put(self, columns: Array) -> None:
         if self._n + len(columns) > len(self._columns):  # the duration was an estimate
-            grown = np.empty((2 * (self._n + len(columns)), self._columns.shape[1]), np.float32)
+            grown = np.empty(
+                (2 * (self._n + len(columns)), self._columns.shape[1]), SPECTROGRAM_DTYPE
+            )
             grown[: self._n] = self._columns[: self._n]
             self._columns = grown
         self._columns[self._n : self._n + len(columns)] = columns
