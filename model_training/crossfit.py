@@ -12,6 +12,7 @@ their probabilities is applied to the bundle's own head, trained on all of them.
 from __future__ import annotations
 
 import io
+import json
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
@@ -48,14 +49,20 @@ def samples(
 ) -> Samples:  # fmt: skip
     """Every rendering of every clip in ``clips`` (the split's training and validation clips)
     judged by a head trained on the bundle's recipe without that clip's speaker: its windows'
-    probabilities, its label, its speaker. Kept in ``out`` and reused when run again."""
+    probabilities, its label, its speaker. Kept in ``out`` and reused when run again for the
+    same recipe, speakers and number of folds."""
     from model_training import encoder_run as er
     from model_training import model as models
     from model_training.train import window_probabilities
 
     path = out / SAMPLES_FILE
+    key = json.dumps([bundle.meta["training"], k, sorted({c.speaker for c in clips})],
+                     sort_keys=True)  # fmt: skip
     if path.exists():
-        return load(path)
+        if stored_key(path) == key:
+            return load(path)
+        print(f"crossfit: {path} holds judgements of another recipe, speakers or number of "
+              "folds; judging again", file=sys.stderr, flush=True)  # fmt: skip
     settings, augmenting = recipe(bundle.meta["training"])
     timing = TrainSettings(window_seconds=bundle.window_seconds, hop_seconds=bundle.hop_seconds)
     encoders = er.Encoders(timing, bundle.encoder.level)
@@ -73,11 +80,12 @@ def samples(
         probs = iter(window_probabilities(models.classifier(head), renderings))
         for clip, windows in zip(held.clips, held.windows, strict=True):
             found += [(next(probs), labels.index(clip.label), clip.speaker) for _ in windows]
-    save(found, path)
+    save(found, path, key)
     return found
 
 
-def save(found: Samples, path: Path) -> None:
+def save(found: Samples, path: Path, key: str) -> None:
+    """``key`` says what the judgements are of (recipe, folds, speakers), for reuse."""
     from model_training.evaluate import atomic_write
 
     buffer = io.BytesIO()
@@ -87,9 +95,15 @@ def save(found: Samples, path: Path) -> None:
         counts=np.array([len(w) for w, _, _ in found]),
         truth=np.array([y for _, y, _ in found]),
         speakers=np.array([s for _, _, s in found]),
+        key=np.array(key),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, buffer.getvalue())
+
+
+def stored_key(path: Path) -> str | None:
+    with np.load(path) as f:
+        return str(f["key"]) if "key" in f.files else None
 
 
 def load(path: Path) -> Samples:

@@ -174,6 +174,10 @@ def test_crossfit_calibration_is_fitted_out_of_fold_and_never_on_test_speakers(
     assert "encoder models" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # two folds leave nobody to train on
         train_main([*common, "--bundle", str(copy), "--crossfit", "2"])
+    capsys.readouterr()
+    assert train_main([*common, "--bundle", str(copy), "--crossfit", "4"]) == 0  # other folds
+    assert "judging again" in capsys.readouterr().err
+    assert (tmp_path / "run" / "crossfit" / crossfit.SAMPLES_FILE).stat().st_mtime_ns != kept
 
 
 def test_run_exports_a_bundle_the_app_runs(run: Path) -> None:
