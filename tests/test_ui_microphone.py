@@ -97,8 +97,9 @@ def test_microphone_hears_what_the_file_analysis_finds(qtbot, tmp_path: Path, en
     ends = np.asarray(offline.ends)
     agree, differences = [], []
     for result in live:
-        i = int(np.argmin(np.abs(ends - (result.time - offset))))
-        if abs(ends[i] - (result.time - offset)) > MATCH_SECONDS or not offline.speech[i]:
+        gaps = np.abs(ends - (result.time - offset))
+        i = int(np.argmin(gaps))
+        if gaps[i] > MATCH_SECONDS or not offline.speech[i]:
             continue
         probabilities = offline.probabilities[i]
         heard = np.argmax(result.raw)

@@ -232,11 +232,12 @@ class Listening:
             voice = next(t.voice for t in reversed(ticks) if t.update.results)
             self.voices.heard(voice, results[-1])
         source_latency = self.source.latency if self.source is not None else 0.0
-        latency = time.monotonic() - ticks[-1].arrival + source_latency
+        now = time.monotonic()
+        latency = now - ticks[-1].arrival + source_latency
         self._latency = latency if self._latency is None else 0.9 * self._latency + 0.1 * latency
-        if time.monotonic() - self._shown < READOUT_SECONDS:
+        if now - self._shown < READOUT_SECONDS:
             return
-        self._shown = time.monotonic()
+        self._shown = now
         self.latency_label.setText(
             f"latency {self._latency * 1000:.0f} ms · {self.panel.frames_per_second:.0f} fps"
         )
