@@ -75,9 +75,9 @@ class Runner:
         path = self.out / f"fold{i}" / f"{system}.json"
         if path.exists():
             return dict(json.loads(path.read_text()))
-        test = split.speakers("test")
+        test, recipe = split.speakers("test"), self.recipe(system)
         for done in self.known.get(system, []):
-            if done.get("test_speakers") == test:  # the same fold, measured before: kept
+            if done.get("test_speakers") == test and done.get("recipe") == recipe:  # kept
                 path.parent.mkdir(parents=True, exist_ok=True)
                 evaluate.atomic_write(path, json.dumps(done, indent=1))
                 return dict(done)
@@ -85,17 +85,45 @@ class Runner:
         result = getattr(self, system)(split, path.parent / system)
         result["max_epochs"] = self.settings.epochs if system != "baseline" else None
         result["command"] = self.command
+        result["recipe"] = recipe
         result["test_speakers"] = split.speakers("test")
         result["val_speakers"] = split.speakers("val")
         path.parent.mkdir(parents=True, exist_ok=True)
         evaluate.atomic_write(path, json.dumps(result, indent=1))
         return result
 
+    def keep(self, i: int, split: splits.Split, systems: Sequence[str]) -> None:
+        """The report's folds of systems not run now, kept beside this run's in its summary."""
+        for system in systems:
+            path = self.out / f"fold{i}" / f"{system}.json"
+            for done in self.known[system]:
+                if done.get("test_speakers") == split.speakers("test") and not path.exists():
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    evaluate.atomic_write(path, json.dumps(done, indent=1))
+
+    def recipe(self, system: str) -> dict[str, Any]:
+        """What a fold of ``system`` was trained with (as JSON keeps it): a fold measured with
+        another recipe is not this one's."""
+        if system == "baseline":  # chooses its own parameters per fold
+            return {}
+        settings = self.encoder_settings() if system == "encoder" else self.settings
+        found = {"settings": settings.to_dict(), "augment": self.augmenting.to_dict()}
+        if system == "encoder":
+            found["layers"] = self.layers
+        return dict(json.loads(json.dumps(found)))
+
+    def encoder_settings(self) -> TrainSettings:
+        """The bundled model's timing (hop) and no speaker adaptation, as ``train`` uses."""
+        from model_training.encoder_run import HOP_SECONDS
+
+        return replace(self.settings, hop_seconds=HOP_SECONDS, adapt=False)
+
     def encoder(self, split: splits.Split, out: Path) -> dict[str, Any]:
         from model_training import encoder_run as er
 
+        settings = self.encoder_settings()
         if self._encoder is None:
-            encoders = er.Encoders(replace(self.settings, hop_seconds=er.HOP_SECONDS))
+            encoders = er.Encoders(settings)
             feats = er.features(self.clips, self.augmenting, self.cache, self.workers)
             pooled = None
             if self.layers is None:  # each fold chooses its layer by the probe
@@ -110,10 +138,12 @@ class Runner:
             layers = er.best_layer(probe)
         enc = er.encode(feats, encoders, layers, self.augmenting, self.cache)
         head = er.train_head(
-            enc.subset(train), enc.subset(val), self.labels, self.augmenting, self.settings, out
+            enc.subset(train), enc.subset(val), self.labels, self.augmenting, settings, out
         )
         tested = enc.subset(test)
-        scored = evaluate.score_clips(tested.clips, er.predict(head, tested), self.labels)
+        probs = er.predict(head, tested)
+        scored = evaluate.score_clips(tested.clips, probs, self.labels)
+        scored["judged"] = judged(tested.clips, probs, self.labels)
         heard = {}
         for c in self.conditions:  # the fold's test speakers through each evaluation channel
             feats_c = er.features(tested.clips, None, self.cache, self.workers, c, self.sounds)
@@ -159,6 +189,33 @@ class Runner:
         return {"test": svm.pooled_and_by_corpus(result["test"]), "params": result["params"]}
 
 
+def judged(clips: Sequence[Clip], probs: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
+    """Each test clip's label and probabilities, kept so the folds' calibration can be pooled."""
+    return {
+        "truth": [labels.index(c.label) for c in clips],
+        "probabilities": np.round(probs, 5).tolist(),
+    }
+
+
+def calibration(folds: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """ECE of the top emotion per fold and over every fold's clips pooled (each judged by a
+    model that never heard its speaker), beside the chance floor of a perfectly calibrated
+    model with the same probabilities on as many clips."""
+    from model_training.calibration import ece, ece_floor
+
+    probs = [np.array(f["probabilities"]) for f in folds]
+    truth = [np.array(f["truth"]) for f in folds]
+    per_fold = [ece(p, t) for p, t in zip(probs, truth, strict=True)]
+    pooled = np.concatenate(probs)
+    return {
+        "ece": {"mean": float(np.mean(per_fold)), "std": float(np.std(per_fold)),
+                "folds": per_fold},
+        "pooled_ece": ece(pooled, np.concatenate(truth)),
+        "pooled_floor": ece_floor(pooled),
+        "clips": len(pooled),
+    }  # fmt: skip
+
+
 def summarise(results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """Mean and standard deviation over folds of UA and accuracy, pooled and per corpus."""
     out: dict[str, Any] = {}
@@ -174,6 +231,9 @@ def summarise(results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
                    for m, v in metrics.items()}
             for name, metrics in rows.items()
         }  # fmt: skip
+        kept = [f["test"].get("judged") for f in folds]
+        if kept and all(kept):
+            out[system]["calibration"] = calibration(kept)
         heard = [f.get("conditions") or {} for f in folds]
         if heard and all(heard):
             out[system]["channels"] = {
@@ -217,6 +277,16 @@ def markdown(summary: dict[str, Any], k: int, commands: Sequence[str]) -> str:
         cells = [f"{v:.3f}" for v in folds] + ["–"] * (k - len(folds))
         lines.append(f"| {NAMES[system]} | " + " | ".join(cells) + " |")
     for system, s in summary.items():
+        if c := s.get("calibration"):
+            low, high = c["pooled_floor"]
+            lines += [
+                "",
+                f"{NAMES[system]}: expected calibration error of the top emotion (10 bins, clean "
+                f"test clips, each fold's head uncalibrated), pooled over every fold's "
+                f"{c['clips']} clips: **{c['pooled_ece']:.3f}**; a perfectly calibrated model "
+                f"with these probabilities would measure {low:.3f} by chance (95th percentile "
+                f"{high:.3f}). Per fold {c['ece']['mean']:.3f} ± {c['ece']['std']:.3f}.",
+            ]
         if s.get("channels"):
             lines += ["", f"{NAMES[system]} through the evaluation channels, pooled UA:", "",
                       "| channel | UA |", "|---|---:|"]  # fmt: skip
@@ -238,7 +308,8 @@ def run(
         print(split.describe(labels), file=sys.stderr)
         for system in systems:
             runner.fold(i, split, system)
-            summary = write(runner.out, k)
+        runner.keep(i, split, [s for s in runner.known if s not in systems])
+        summary = write(runner.out, k)
     return summary
 
 
