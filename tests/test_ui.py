@@ -25,8 +25,10 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from app.audio import sources
 from app.engine import Engine
+from app.features import FeatureSettings
 from app.ui import theme
 from app.ui.main_window import INSPECTOR_TAB, LIVE_TAB, MainWindow
+from app.ui.spectrogram import SpectrogramView
 from tests.signals import needs_proc, wait_for_handler
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,6 +105,41 @@ def test_live_session_from_a_file_updates_every_view(qtbot, window: MainWindow, 
     qtbot.waitUntil(lambda: window.worker is None, timeout=10_000)  # stops at the file's end
     assert "end of" in window.statusBar().currentMessage()
     assert not our_threads()
+
+
+def test_live_spectrogram_colours_each_column_where_its_frame_is(qtbot) -> None:
+    """New columns enter at the right (x = 0 s), older ones move left and drop out, each in the
+    colour map's colour for its level, across the wrap of the doubled image."""
+    settings = FeatureSettings(kind="logmel")
+    view = SpectrogramView(settings)
+    qtbot.addWidget(view)
+    view.resize(700, 260)
+    view.show()
+    view.start_live(1.0)  # 100 columns of 10 ms
+    lo, hi = theme.SPECTROGRAM_LEVELS
+    colours = theme.lookup_table(theme.SPECTROGRAM_COLORMAP)
+
+    def pixel(seconds_ago: float, row: float) -> np.ndarray:
+        QApplication.processEvents()
+        image = view.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+        at = view.mapFromScene(view.getViewBox().mapViewToScene(QPointF(-seconds_ago, row)))
+        argb = image.pixel(at.x(), at.y())
+        return np.array([argb >> 16 & 255, argb >> 8 & 255, argb & 255])
+
+    def frames(level: float, n: int) -> np.ndarray:
+        return np.full((n, settings.n_mels), level, np.float32)
+
+    assert np.abs(pixel(0.5, 32) - colours[0]).max() <= 2  # empty: the lowest level
+    for _ in range(7):  # 140 columns in pieces of 20: the doubled image wraps
+        view.append(frames(lo, 20))
+    view.append(frames(hi, 30))
+    view.append(frames((lo + hi) / 2, 10))
+    assert np.abs(pixel(0.05, 32) - colours[127]).max() <= 4  # the newest 0.1 s: middle level
+    assert np.abs(pixel(0.25, 32) - colours[255]).max() <= 2  # 0.1-0.4 s ago: loud
+    assert np.abs(pixel(0.8, 32) - colours[0]).max() <= 2  # before: quiet
+    view.append(frames(hi, 150))  # more than the width: only the newest 100 kept
+    assert np.abs(pixel(0.9, 10) - colours[255]).max() <= 2
+    assert view.columns_shown == 140 + 40 + 150
 
 
 def test_stop_and_restart(qtbot, window: MainWindow, clip: Path):

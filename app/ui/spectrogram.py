@@ -1,9 +1,10 @@
 """The log-mel spectrogram: scrolling while live, the whole recording in the inspector.
 
-Both show the same log-mel frames the model reads (no second FFT). Live, new columns go into a
-doubled buffer (each column written twice, ``width`` apart) so that the newest ``width`` columns
-are always one contiguous slice: only new columns are written, nothing is shifted. The live time
-axis is "seconds ago" and never moves, so axes and linked views are not redrawn every frame.
+Both show the same log-mel frames the model reads (no second FFT). Live, new columns are coloured
+once into a doubled image (each column written twice, ``width`` apart) so that the newest
+``width`` columns are always one stretch of it, which Qt draws where it lies: only new columns
+are written and coloured, nothing is shifted or converted per frame. The live time axis is
+"seconds ago" and never moves, so axes and linked views are not redrawn every frame.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QImage, QPainter, QTransform
 
 from app.features import FeatureSettings, hz_to_mel
 from app.ui import theme
@@ -37,16 +38,74 @@ class ColourImage(pg.ImageItem):
             self.qimage = image.convertToFormat(QImage.Format.Format_RGB32)
 
 
+class LiveImage(pg.GraphicsObject):
+    """The scrolling image: RGB32 pixels kept coloured, one column per frame.
+
+    Through pyqtgraph's ImageItem every frame coloured all 64x1000 floats again (rescale,
+    look-up, an indexed image made RGB32); here a frame colours only its new columns and hands
+    Qt a view of the pixels: three new columns and a repaint, offscreen at 900x260, 2.05 ->
+    1.13 ms (medians of 200, both in one run).
+    """
+
+    def __init__(self, levels: tuple[float, float], colours: npt.NDArray[np.uint8]) -> None:
+        super().__init__()
+        self.levels = levels
+        rgb = colours.astype(np.uint32)
+        self.colours = 0xFF000000 | rgb[:, 0] << 16 | rgb[:, 1] << 8 | rgb[:, 2]
+        self.pixels = np.zeros((0, 0), np.uint32)
+        self.start = 0  # the oldest shown column's index in ``pixels``
+        self._qimage: QImage | None = None
+
+    def reset(self, rows: int, width: int) -> None:
+        """``width`` columns of the lowest level."""
+        self.pixels = np.full((rows, 2 * width), self.colours[0], np.uint32)
+        self.start = 0
+        self._show()
+
+    def append(self, columns: npt.NDArray[np.float32]) -> None:
+        """Colour ``columns`` ``(frames, rows)`` and show them newest at the right."""
+        width = self.pixels.shape[1] // 2
+        columns = columns[-width:]
+        if not len(columns):
+            return
+        lo, hi = self.levels
+        index = np.clip((columns.T - lo) * (255 / (hi - lo)), 0, 255).astype(np.uint8)
+        slots = (self.start + np.arange(len(columns))) % width
+        self.pixels[:, slots] = self.pixels[:, slots + width] = self.colours[index]
+        self.start = (self.start + len(columns)) % width
+        self._show()
+
+    def _show(self) -> None:
+        rows, double = self.pixels.shape
+        # rows of ``width`` pixels, ``double`` apart, from ``start``: no copy
+        view = self.pixels.reshape(-1)[self.start :]
+        self._qimage = QImage(view, double // 2, rows, double * 4, QImage.Format.Format_RGB32)
+        self._view = view  # the QImage reads it: kept alive with it
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        rows, double = self.pixels.shape
+        return QRectF(0, 0, double // 2, rows)
+
+    def paint(self, painter: QPainter, *args: object) -> None:
+        if self._qimage is not None:
+            painter.drawImage(self.boundingRect(), self._qimage)
+
+
 class SpectrogramView(pg.PlotWidget):
     def __init__(self, settings: FeatureSettings) -> None:
         super().__init__()
         theme.describe(self, "Spectrogram", "How loud each frequency is over time (brighter is "
                        "louder); the shaded region is the window the model judges")  # fmt: skip
         self.settings = settings
-        self.image = ColourImage(axisOrder="row-major")
-        self.image.setLookupTable(theme.lookup_table(theme.SPECTROGRAM_COLORMAP))
+        colours = theme.lookup_table(theme.SPECTROGRAM_COLORMAP)
+        self.image = ColourImage(axisOrder="row-major")  # a whole recording
+        self.image.setLookupTable(colours)
         self.image.setLevels(theme.SPECTROGRAM_LEVELS)
         self.addItem(self.image)
+        self.live = LiveImage(theme.SPECTROGRAM_LEVELS, colours)
+        self.live.hide()
+        self.addItem(self.live)
         self.setAntialiasing(False)  # smoothing a scaled image costs a frame's time and blurs it
         edge = pg.mkPen(theme.WINDOW_EDGE, width=1.5, style=Qt.PenStyle.DashLine)
         self.region = pg.LinearRegionItem(
@@ -62,8 +121,6 @@ class SpectrogramView(pg.PlotWidget):
         p.getAxis("left").setWidth(theme.AXIS_WIDTH)
         p.showAxis("bottom", False)
         self.setYRange(0, settings.n_mels, padding=0)
-        self._buffer = np.zeros((settings.n_mels, 0), np.float32)
-        self._next = 0
         self.columns_shown = 0
 
     def _frequency_ticks(self) -> list[tuple[float, str]]:
@@ -85,39 +142,27 @@ class SpectrogramView(pg.PlotWidget):
     def start_live(self, span_seconds: float) -> None:
         """Empty scrolling display of the last ``span_seconds``."""
         width = max(1, round(span_seconds / self.frame_seconds))
-        self._buffer = np.full(
-            (self.settings.n_mels, 2 * width), theme.SPECTROGRAM_LEVELS[0], np.float32
-        )
-        self._next = 0
+        self.live.reset(self.settings.n_mels, width)
         self.columns_shown = 0
         self.region.hide()
-        self.image.setAutoDownsample(False)
+        self.image.clear()
+        self.image.hide()
         span = width * self.frame_seconds
-        self.image.setRect(QRectF(-span, 0, span, self.settings.n_mels))
+        self.live.setTransform(QTransform.fromTranslate(-span, 0).scale(self.frame_seconds, 1))
+        self.live.show()
         self.setXRange(-span, 0, padding=0)
-        self._show_live()
 
     def append(self, columns: npt.NDArray[np.float32]) -> None:
         """Add new log-mel columns ``(frames, n_mels)``; the newest ends at x = 0."""
-        width = self._buffer.shape[1] // 2
-        columns = columns[-width:]
-        k = len(columns)
-        if k:
-            slots = (self._next + np.arange(k)) % width
-            self._buffer[:, slots] = columns.T
-            self._buffer[:, slots + width] = columns.T
-            self._next = (self._next + k) % width
-            self.columns_shown += k
-        self._show_live()
-
-    def _show_live(self) -> None:
-        width = self._buffer.shape[1] // 2
-        self.image.setImage(self._buffer[:, self._next : self._next + width], autoLevels=False)
+        self.live.append(columns)
+        self.columns_shown += len(columns)
 
     def show_recording(self, spectrogram: npt.NDArray[np.float32], rate: float) -> None:
         """A whole recording's columns ``(columns, n_mels)`` at ``rate`` columns per second."""
         s = self.settings
         data = np.ascontiguousarray(spectrogram.T, dtype=np.float32)
+        self.live.hide()
+        self.image.show()
         # a long recording has far more columns than pixels: average them rather than alias
         self.image.setAutoDownsample(True)
         self.image.setImage(data, autoLevels=False)
