@@ -16,7 +16,8 @@ from app.offline import analyze_audio, analyze_file
 from benchmarks import material, proc
 from benchmarks.results import Figure, Section, Summary, Target, skipped
 
-SPEED_TARGET = 60.0  # × real time, one core, with the encoder model
+SPEED_TARGET = 60.0  # × real time, one core, with the encoder model: corpus clips
+LONG_TARGET = 100.0  # × real time, one core: long recordings (issue 13)
 FLAT_TARGET = 1.2  # peak RSS of the longest file over the shortest's
 BATCHES = 12
 
@@ -194,7 +195,7 @@ def memory(minutes: float = 60.0) -> Section:
                 Summary.single(r["duration"] / r["seconds"]),
                 "real time",
                 1.0,
-                Target(">=", SPEED_TARGET),
+                Target(">=", LONG_TARGET),
             )
         )
     last = runs[-1]
