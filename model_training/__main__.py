@@ -16,7 +16,7 @@ import numpy as np
 from app.adapt import Norm, Population, frames_for, pooled
 from app.features import WHISPER, FeatureSettings, hop_frames, window_frames, windows
 from app.offline import GATE_SECONDS
-from model_training import augment, calibration, channels, corpora, crossval, data, splits
+from model_training import augment, calibration, channels, corpora, crossval, data, evaluate, splits
 from model_training.train import TrainSettings
 
 
@@ -253,7 +253,7 @@ def train(args: argparse.Namespace) -> int:
     if skipped:
         print(f"{len(skipped)} clips skipped (reasons above); training goes on without them")
 
-    from model_training import evaluate, export
+    from model_training import export
     from model_training import train as training
 
     size = window_frames(features, settings.window_seconds)
@@ -324,7 +324,7 @@ def train_encoder(args: argparse.Namespace) -> int:
     output; the number of layers chosen on the validation speakers."""
     from app import bundle as bundles
     from model_training import encoder_run as er
-    from model_training import evaluate, export
+    from model_training import export
     from model_training import model as models
 
     revision = git_revision()
@@ -430,7 +430,7 @@ def bundle_scores(
     b: Any, clips: list[corpora.Clip], labels: tuple[str, ...], args: argparse.Namespace
 ) -> dict[str, Any]:
     """A bundle's clip-level figures, calibrated as the app shows them."""
-    from model_training import evaluate, robustness
+    from model_training import robustness
 
     run = robustness.bundle_system(b, clips, data.cache_root(args.cache), args.workers)
     scored, windows = run(None)
@@ -497,7 +497,6 @@ def test_scores(
 ) -> dict[str, Any]:
     """The model's clip-level figures on the held-out speakers: ``test`` cold, ``test_adapted``
     with each clip normalised by its speaker's other clips."""
-    from model_training import evaluate
     from model_training import model as models
     from model_training import train as training
 
@@ -516,7 +515,6 @@ def evaluate_bundle(args: argparse.Namespace) -> int:
     import keras
 
     from app import bundle as bundles
-    from model_training import evaluate
 
     b = bundles.load(args.bundle)
     args.labels = "8" if "calm" in b.labels else "7"
@@ -605,7 +603,7 @@ def calibrate(
 
     from app import bundle as bundles
     from app.engine import Engine
-    from model_training import evaluate, limits
+    from model_training import limits
 
     sounds = channels.Sounds.read(channels.shared_root(evaluation=False, path=args.noise))
     raw = Engine(changed(b, temperature=1.0))
@@ -677,11 +675,13 @@ def cross_validate(args: argparse.Namespace) -> int:
         args.report.mkdir(parents=True, exist_ok=True)
         for name in (crossval.RESULTS_MD, crossval.RESULTS_JSON):
             shutil.copy2(args.out / name, args.report / name)
+        beside = args.report / evaluate.REPORT_JSON
+        if beside.exists():  # its report.md cites the cross-validation when of its recipe
+            evaluate.write_report(json.loads(beside.read_text()), args.report)
     return 0
 
 
 def ua(clips: list[corpora.Clip], probs: np.ndarray, labels: tuple[str, ...]) -> float:
-    from model_training import evaluate
 
     return float(evaluate.score_clips(clips, probs, labels)["pooled"]["ua"])
 

@@ -270,13 +270,17 @@ def test_training_continues_from_a_saved_model(run: Path, capsys: pytest.Capture
 
 def test_crossval_tests_every_speaker_once_and_summarises(encoder_run: Path, capsys) -> None:
     out, report = encoder_run.parent / "cv", encoder_run.parent / "report"
-    args = [
+    report.mkdir()
+    shutil.copy2(encoder_run / "report.json", report)  # a bundle's report, cited when of its recipe
+    layers = json.loads((encoder_run / "emotion.json").read_text())["encoder"]["layers"]
+    common = [
         "crossval", "--datasets", str(datasets()), "--corpora", "ravdess", "emodb", "tess",
-        "--limit", "2", "--folds", "2", "--epochs", "1", "--layers", "1",
-        "--conditions", "telephone GSM",
-        "--systems", "encoder", "baseline", "--cache", str(encoder_run.parent / "cache"),
+        "--limit", "2", "--folds", "2", "--epochs", "2", "--variants", "1",
+        "--layers", str(layers),
+        "--conditions", "telephone GSM", "--cache", str(encoder_run.parent / "cache"),
         "--workers", "1", "--report", str(report),
     ]  # fmt: skip
+    args = [*common, "--systems", "encoder", "baseline"]
     code = train_main([*args, "--out", str(out)])
     assert code == 0
     result = json.loads((out / "crossval.json").read_text())
@@ -293,9 +297,25 @@ def test_crossval_tests_every_speaker_once_and_summarises(encoder_run: Path, cap
     assert "eGeMAPS + SVM" in table and "± " in table and "crossval" in table
     assert len(summary["encoder"]["channels"]["telephone GSM"]["folds"]) == 2
     assert "| telephone GSM |" in table
+    calibration = summary["encoder"]["calibration"]  # every test clip, pooled over the folds
+    assert calibration["clips"] == sum(f["test"]["pooled"]["clips"] for f in folds)
+    assert 0 < calibration["pooled_floor"][0] <= calibration["pooled_floor"][1] < 1
+    assert 0 <= calibration["pooled_ece"] <= 1 and len(calibration["ece"]["folds"]) == 2
+    assert "expected calibration error" in table
+    cited = (report / "report.md").read_text()
+    assert f"ECE **{calibration['pooled_ece']:.3f}**" in cited and "Cross-validated" in cited
     # on another machine only the report is left: its folds are kept, not measured again
     capsys.readouterr()
     assert train_main([*args, "--out", str(encoder_run.parent / "cv-elsewhere")]) == 0
     assert "fold 0: encoder" not in capsys.readouterr().err
     again = json.loads((encoder_run.parent / "cv-elsewhere" / "crossval.json").read_text())
     assert again["summary"] == summary
+    # another recipe is measured again; the report's other systems are kept beside it
+    capsys.readouterr()
+    elsewhere = encoder_run.parent / "cv-b"
+    assert train_main([*common, "--systems", "encoder", "--augment", "--out", str(elsewhere)]) == 0
+    assert "fold 0: encoder" in capsys.readouterr().err
+    mixed = json.loads((elsewhere / "crossval.json").read_text())
+    assert mixed["summary"]["baseline"] == summary["baseline"]
+    assert mixed["folds"]["encoder"][0]["recipe"]["augment"]["variants"] == 0
+    assert "Cross-validated" not in (report / "report.md").read_text()  # not the bundle's recipe
