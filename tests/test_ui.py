@@ -596,11 +596,11 @@ def test_a_flag_dims_the_bars_and_says_why(
     sf.write(path, heard, 16000, subtype="FLOAT")
     window = make_window(qtbot, tmp_path / "s.ini", judging_engine)
     window.hop_spin.setValue(0.25)
-    assert window.start_file_input(path, speed=2.0)
+    assert window.start_file_input(path, speed=1.0)  # at 2x a starved worker judged too few
     live = window.live
     qtbot.waitUntil(lambda: live.latest is not None and live.latest.speech
                     and not live.latest.provisional  # a whole window of the flagged sound
-                    and bool(live.latest.quality.flags), timeout=10_000)  # fmt: skip
+                    and bool(live.latest.quality.flags), timeout=20_000)  # fmt: skip
     window.stop_live()
     assert live.latest.quality.flags[0] == flag
     assert live.bars.advice.text() == ADVICE[flag]
