@@ -206,13 +206,15 @@ def calibration(folds: Sequence[dict[str, Any]]) -> dict[str, Any]:
     probs = [np.array(f["probabilities"]) for f in folds]
     truth = [np.array(f["truth"]) for f in folds]
     per_fold = [ece(p, t) for p, t in zip(probs, truth, strict=True)]
-    pooled = np.concatenate(probs)
+    pooled, right = np.concatenate(probs), np.concatenate(truth)
     return {
         "ece": {"mean": float(np.mean(per_fold)), "std": float(np.std(per_fold)),
                 "folds": per_fold},
-        "pooled_ece": ece(pooled, np.concatenate(truth)),
+        "pooled_ece": ece(pooled, right),
         "pooled_floor": ece_floor(pooled),
         "clips": len(pooled),
+        "confidence": float(pooled.max(axis=1).mean()),  # below accuracy: underconfident
+        "accuracy": float((pooled.argmax(axis=1) == right).mean()),
     }  # fmt: skip
 
 
@@ -249,8 +251,9 @@ def markdown(summary: dict[str, Any], k: int, commands: Sequence[str]) -> str:
         f"# Speaker-fold cross-validation ({k} folds)",
         "",
         "Every RAVDESS and EmoDB speaker in the corpora is tested exactly once, in the fold that "
-        "held it out; each fold chose its epoch (and the encoder its layer) on the next fold's "
-        "speakers and trained on the rest and TESS. Mean ± standard deviation over the folds; "
+        "held it out; each fold chose its epoch (and the encoder its layer, unless the command "
+        "fixed it) on the next fold's speakers and trained on the rest and TESS. Mean ± standard "
+        "deviation over the folds; "
         "UA is unweighted average recall (RAVDESS 8 classes, EmoDB 6).",
         "",
         "Commands (each fold records the one that ran it): "
@@ -285,7 +288,8 @@ def markdown(summary: dict[str, Any], k: int, commands: Sequence[str]) -> str:
                 f"test clips, each fold's head uncalibrated), pooled over every fold's "
                 f"{c['clips']} clips: **{c['pooled_ece']:.3f}**; a perfectly calibrated model "
                 f"with these probabilities would measure {low:.3f} by chance (95th percentile "
-                f"{high:.3f}). Per fold {c['ece']['mean']:.3f} ± {c['ece']['std']:.3f}.",
+                f"{high:.3f}). Per fold {c['ece']['mean']:.3f} ± {c['ece']['std']:.3f}. Mean "
+                f"top probability {c['confidence']:.3f} against accuracy {c['accuracy']:.3f}.",
             ]
         if s.get("channels"):
             lines += ["", f"{NAMES[system]} through the evaluation channels, pooled UA:", "",

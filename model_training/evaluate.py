@@ -173,7 +173,8 @@ def crossval_lines(found: dict[str, Any] | None, block: dict[str, Any]) -> list[
         f"RAVDESS and EmoDB speaker judged once by the model that never heard it; probabilities "
         f"{shown}): ECE **{found['pooled_ece']:.3f}**, where a perfectly calibrated model "
         f"would show {low:.3f}, at most {high:.3f}, by chance; per fold "
-        f"{found['ece']['mean']:.3f} ± {found['ece']['std']:.3f}.",
+        f"{found['ece']['mean']:.3f} ± {found['ece']['std']:.3f}; mean top probability "
+        f"{found['confidence']:.3f} against accuracy {found['accuracy']:.3f}.",
         "",
     ]
 

@@ -301,6 +301,7 @@ def test_crossval_tests_every_speaker_once_and_summarises(encoder_run: Path, cap
     assert calibration["clips"] == sum(f["test"]["pooled"]["clips"] for f in folds)
     assert 0 < calibration["pooled_floor"][0] <= calibration["pooled_floor"][1] < 1
     assert 0 <= calibration["pooled_ece"] <= 1 and len(calibration["ece"]["folds"]) == 2
+    assert 0 < calibration["confidence"] <= 1 and 0 <= calibration["accuracy"] <= 1
     assert "expected calibration error" in table
     cited = (report / "report.md").read_text()
     assert f"ECE **{calibration['pooled_ece']:.3f}**" in cited and "Cross-validated" in cited
