@@ -133,8 +133,13 @@ def test_live_worker_analyses_a_file_source_and_records_it(engine: Engine, tmp_p
     assert not worker.is_alive() and not source.running
 
 
-def test_live_worker_applies_hop_changes_on_its_own_thread(engine: Engine) -> None:
-    source = FileSource(SAMPLE, speed=8.0)
+def test_live_worker_applies_hop_changes_on_its_own_thread(engine: Engine, tmp_path: Path) -> None:
+    # the sample three times (12 s): whole windows every hop from 3 s on, however busy the
+    # machine (a 4 s file at 8x gave one whole window when the worker fell behind)
+    audio, rate = sf.read(SAMPLE, dtype="float32")
+    longer = tmp_path / "longer.wav"
+    sf.write(longer, np.concatenate([audio] * 3), rate)
+    source = FileSource(longer, speed=4.0)
     out: queue.Queue[object] = queue.Queue()
     analyzer = LiveAnalyzer(engine, source.sample_rate)
     worker = LiveWorker(source, analyzer, out)
