@@ -682,7 +682,6 @@ def cross_validate(args: argparse.Namespace) -> int:
 
 
 def ua(clips: list[corpora.Clip], probs: np.ndarray, labels: tuple[str, ...]) -> float:
-
     return float(evaluate.score_clips(clips, probs, labels)["pooled"]["ua"])
 
 

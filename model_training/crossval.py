@@ -75,12 +75,9 @@ class Runner:
         path = self.out / f"fold{i}" / f"{system}.json"
         if path.exists():
             return dict(json.loads(path.read_text()))
-        test, recipe = split.speakers("test"), self.recipe(system)
-        for done in self.known.get(system, []):
-            if done.get("test_speakers") == test and done.get("recipe") == recipe:  # kept
-                path.parent.mkdir(parents=True, exist_ok=True)
-                evaluate.atomic_write(path, json.dumps(done, indent=1))
-                return dict(done)
+        recipe = self.recipe(system)
+        if (done := self.reuse(system, split, path, recipe)) is not None:
+            return done
         print(f"fold {i}: {system}", file=sys.stderr, flush=True)
         result = getattr(self, system)(split, path.parent / system)
         result["max_epochs"] = self.settings.epochs if system != "baseline" else None
@@ -92,25 +89,35 @@ class Runner:
         evaluate.atomic_write(path, json.dumps(result, indent=1))
         return result
 
+    def reuse(
+        self, system: str, split: splits.Split, path: Path, recipe: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """The report's fold of ``system`` for ``split`` (of ``recipe``; any, if None), copied
+        to ``path``; None if it holds none."""
+        for done in self.known.get(system, []):
+            same = recipe is None or done.get("recipe") == recipe
+            if done.get("test_speakers") == split.speakers("test") and same:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                evaluate.atomic_write(path, json.dumps(done, indent=1))
+                return dict(done)
+        return None
+
     def keep(self, i: int, split: splits.Split, systems: Sequence[str]) -> None:
         """The report's folds of systems not run now, kept beside this run's in its summary."""
         for system in systems:
             path = self.out / f"fold{i}" / f"{system}.json"
-            for done in self.known[system]:
-                if done.get("test_speakers") == split.speakers("test") and not path.exists():
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    evaluate.atomic_write(path, json.dumps(done, indent=1))
+            if not path.exists():
+                self.reuse(system, split, path, None)
 
     def recipe(self, system: str) -> dict[str, Any]:
-        """What a fold of ``system`` was trained with (as JSON keeps it): a fold measured with
-        another recipe is not this one's."""
+        """What a fold of ``system`` was trained with: a fold measured with another recipe is
+        not this one's."""
         if system == "baseline":  # chooses its own parameters per fold
             return {}
-        settings = self.encoder_settings() if system == "encoder" else self.settings
-        found = {"settings": settings.to_dict(), "augment": self.augmenting.to_dict()}
         if system == "encoder":
-            found["layers"] = self.layers
-        return dict(json.loads(json.dumps(found)))
+            settings = self.encoder_settings()
+            return recipe(settings.to_dict(), self.augmenting.to_dict(), layers=self.layers)
+        return recipe(self.settings.to_dict(), self.augmenting.to_dict())
 
     def encoder_settings(self) -> TrainSettings:
         """The bundled model's timing (hop) and no speaker adaptation, as ``train`` uses."""
@@ -187,6 +194,11 @@ class Runner:
 
         result = svm.run(split, self.labels, self.cache / "egemaps", workers=self.workers)
         return {"test": svm.pooled_and_by_corpus(result["test"]), "params": result["params"]}
+
+
+def recipe(settings: dict[str, Any], augment: dict[str, Any], **more: Any) -> dict[str, Any]:
+    """A model's recipe as folds record it (as JSON keeps it: tuples become lists)."""
+    return dict(json.loads(json.dumps({"settings": settings, "augment": augment, **more})))
 
 
 def judged(clips: Sequence[Clip], probs: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:

@@ -58,15 +58,15 @@ def write_report(report: dict[str, Any], out_dir: Path) -> None:
 def crossvalidated(report: dict[str, Any], folder: Path) -> dict[str, Any] | None:
     """The calibration that a complete cross-validation beside the report measured, if it
     trained this model's recipe (settings, augmentation, encoder layers); else none."""
-    from model_training.crossval import RESULTS_JSON
+    from model_training import crossval
 
-    path = folder / RESULTS_JSON
+    path = folder / crossval.RESULTS_JSON
     if not path.exists():
         return None
     found = json.loads(path.read_text())
     train = report.get("training", {})
-    recipe = {"settings": train.get("settings"), "augment": train.get("augment"),
-              "layers": train.get("encoder", {}).get("layers")}  # fmt: skip
+    recipe = crossval.recipe(train.get("settings"), train.get("augment"),
+                             layers=train.get("encoder", {}).get("layers"))  # fmt: skip
     folds = found["folds"].get("encoder", [])
     if len(folds) != found["k"] or any(f.get("recipe") != recipe for f in folds):
         return None
