@@ -79,7 +79,7 @@ def analyze(argv: list[str]) -> int:
     form = "jsonl" if args.jsonl else "csv" if args.csv else "json"
     if args.resume and (args.out is None or form == "json"):
         p.error("--resume continues an --out file written with --jsonl or --csv")
-    engine = load_engine(args.model)
+    engine = load_engine(args.model, lanes=os.cpu_count() or 1)  # a long file on every core
     if engine is None:
         return 2
     from app import batch
@@ -129,12 +129,12 @@ def voices(args: argparse.Namespace, engine) -> dict[Path, tuple[object, str]]:
     }
 
 
-def load_engine(model: Path | None):
+def load_engine(model: Path | None, lanes: int = 1):
     from app import bundle
     from app.engine import Engine
 
     try:
-        return Engine(bundle.load(model))
+        return Engine(bundle.load(model), lanes=lanes)
     except bundle.BundleError as e:
         print(f"error: {e}", file=sys.stderr)
         return None

@@ -97,6 +97,7 @@ class LiveAnalyzer:
         self._pitch_stream = PitchStream(s)
         self.pitch_range = PitchRange()
         self._since_last = 0
+        self._frames = 0  # frames in the analysis so far (the stream may have completed more)
         self._last_partial = -self._first  # frame count at the last provisional result
         self._smoothed: Array | None = None
         self.speech_frames = SpeechFrames(self._gate_frames)
@@ -138,21 +139,27 @@ class LiveAnalyzer:
         pitch = self._pitch_stream.push(audio, levels)
         if not len(log_mel):
             return Update(log_mel)
+        feats = self.pipeline.from_log_mel(log_mel)
         size = self.engine.bundle.window_frames
-        self._features = np.concatenate([self._features, self.pipeline.from_log_mel(log_mel)])[
-            -size:
-        ]
-        self._levels = np.concatenate([self._levels, levels])[-size:]
-        self._pitch = np.concatenate([self._pitch, pitch])[-size:]
-        self._since_last += len(log_mel)
         results = []
-        have = len(self._features)
-        if have == size and self._since_last >= self._hop:
-            new, self._since_last = self._since_last, 0
-            results.append(self._run(arrival, new))
-        elif self._first <= have < size and have - self._last_partial >= self._hop:
-            self._last_partial = have  # judged as a file this short would be, until it is whole
-            results.append(self._run(arrival, 0, provisional=True))
+        done = 0
+        while done < len(feats):  # windows exactly a hop apart, so they share the encoder's blocks
+            have = len(self._features)
+            room = size - have if have < size else self._hop - self._since_last
+            n = max(1, min(len(feats) - done, room))
+            self._features = np.concatenate([self._features, feats[done : done + n]])[-size:]
+            self._levels = np.concatenate([self._levels, levels[done : done + n]])[-size:]
+            self._pitch = np.concatenate([self._pitch, pitch[done : done + n]])[-size:]
+            self._since_last += n
+            self._frames += n
+            done += n
+            have = len(self._features)
+            if have == size and self._since_last >= self._hop:
+                new, self._since_last = self._since_last, 0
+                results.append(self._run(arrival, new))
+            elif self._first <= have < size and have - self._last_partial >= self._hop:
+                self._last_partial = have  # judged as a file this short would be, until whole
+                results.append(self._run(arrival, 0, provisional=True))
         return Update(log_mel, results, pitch, levels)
 
     def _run(self, arrival: float, new: int, provisional: bool = False) -> LiveResult:
@@ -162,7 +169,7 @@ class LiveAnalyzer:
         b = self.engine.bundle
         s = b.features
         frames = copy.deepcopy(self.speech_frames) if provisional else self.speech_frames
-        voiced = frames.update(self._features, self._levels, self._stream.frames_done)
+        voiced = frames.update(self._features, self._levels, self._frames)
         speech = frames.speaking
         norm, adapter = b.population.cold, self.adapter
         if adapter is not None:
@@ -178,10 +185,10 @@ class LiveAnalyzer:
             self._smoothed = raw
         else:
             self._smoothed = self.smoothing * self._smoothed + (1 - self.smoothing) * raw
-        end = ((self._stream.frames_done - 1) * s.hop_length + s.n_fft) / s.sample_rate
+        end = ((self._frames - 1) * s.hop_length + s.n_fft) / s.sample_rate
         voiced_now = frames.gate.voiced(self._levels)
         quality = self.meter.measure(self._features, self._levels, voiced_now,
-                                     self._stream.frames_done)  # fmt: skip
+                                     self._frames)  # fmt: skip
         if new:
             self.pitch_range.add(self._pitch[-new:][voiced_now[-new:]])
         hop_seconds = s.hop_length / s.sample_rate

@@ -26,6 +26,8 @@ FORMAT = 1
 META_FILE = "emotion.json"
 TFLITE_FILE = "emotion.tflite"
 KERAS_FILE = "emotion.keras"
+WIDTH = 512  # values in an encoder frame (Whisper-base), where the description does not say
+ENCODER_FILE = "encoder.tflite"  # an encoder model's encoder (one block); emotion.tflite: its head
 MODEL_ENV = "EMOTION_METER_MODEL"
 
 
@@ -43,7 +45,10 @@ class Encoder:
     layers: int
     sha256: str
     packages: tuple[str, ...]
-    level: bool  # each window's level normalised before the encoder (gain-independent)
+    level: bool  # each block's level normalised before the encoder (gain-independent)
+    width: int  # values in an encoder frame
+    file: str | None = None  # the encoder's own LiteRT file; None: it is inside emotion.tflite
+    block_frames: int = 0  # with its own file: the feature frames it reads at a time
 
 
 @dataclass(frozen=True)
@@ -70,11 +75,26 @@ class Bundle:
 
     @property
     def window_frames(self) -> int:
-        return window_frames(self.features, self.window_seconds)
+        block = self.encoder.block_frames if self.encoder else 0
+        return window_frames(self.features, self.window_seconds, block)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
+        """A window of feature frames: what :meth:`Engine.predict` takes."""
         return (1, self.window_frames, self.features.n_features)
+
+    @property
+    def model_input_shape(self) -> tuple[int, int, int]:
+        """What ``emotion.tflite`` takes: the window, or the encoder frames of a model whose
+        encoder has a file of its own."""
+        if self.encoder is None or self.encoder_path is None:
+            return self.input_shape
+        return (1, self.attention_steps, self.encoder.width)
+
+    @property
+    def encoder_path(self) -> Path | None:
+        """The encoder's own file (``encoder.tflite``), if it has one."""
+        return self.path / self.encoder.file if self.encoder and self.encoder.file else None
 
     @property
     def tflite_path(self) -> Path:
@@ -167,7 +187,9 @@ def _from_meta(path: Path, meta: Any) -> Bundle:
     if steps < 1:
         raise BundleError(f"Invalid attention steps: {steps}.")
     seconds, speech = _adapt(meta, mean)
-    encoder = _encoder(meta, features, window_frames(features, window), steps)
+    encoder = _encoder(meta, features, window, steps)
+    if encoder is not None and encoder.file and not (path / encoder.file).is_file():
+        raise BundleError(f"The emotion model is incomplete: {path / encoder.file} is missing.")
     _check_files(path, meta)
     return Bundle(
         path, labels, features, window, hop, mean, std, steps, seconds, speech, encoder, meta,
@@ -208,7 +230,7 @@ def _temperature(meta: dict[str, Any]) -> float:
 
 
 def _encoder(
-    meta: dict[str, Any], features: FeatureSettings, frames: int, steps: int
+    meta: dict[str, Any], features: FeatureSettings, seconds: float, steps: int
 ) -> Encoder | None:
     """The encoder block, checked against the features and shapes it implies."""
     block = meta.get("encoder")
@@ -217,9 +239,12 @@ def _encoder(
     if not isinstance(block, dict):
         raise BundleError("The model description's encoder entry is not an object.")
     try:
+        own = "file" in block  # else the encoder is inside emotion.tflite and reads whole windows
         encoder = Encoder(
             str(block["name"]), str(block["licence"]), int(block["layers"]), str(block["sha256"]),
             tuple(str(p) for p in block["packages"]), bool(block.get("level", False)),
+            int(block.get("width", WIDTH)), str(block["file"]) if own else None,
+            int(block["block_frames"]) if own else 0,
         )  # fmt: skip
     except KeyError as e:
         raise BundleError(f"The model description's encoder entry lacks {e}.") from e
@@ -230,10 +255,30 @@ def _encoder(
             f"The encoder reads Whisper's 80-band log-mel, but the model description gives "
             f"{features.kind!r} features with {features.n_mels} bands."
         )
-    if not 1 <= encoder.layers <= 6 or steps != frames // 2:
+    if encoder.file is None:
+        frames = window_frames(features, seconds)
+        if not 1 <= encoder.layers <= 6 or steps != frames // 2:
+            raise BundleError(
+                f"The encoder's shapes disagree: {encoder.layers} layers (1 to 6), {steps} "
+                f"attention steps for {frames} frames (an encoder frame is two feature frames)."
+            )
+        return encoder
+    if Path(encoder.file).name != encoder.file or encoder.file in (TFLITE_FILE, META_FILE):
+        raise BundleError(f"The encoder's file name {encoder.file!r} is invalid.")
+    frames = window_frames(features, seconds, max(encoder.block_frames, 1))
+    hops = round(seconds * features.sample_rate / features.hop_length)
+    if (
+        not 1 <= encoder.layers <= 6
+        or encoder.block_frames < 2
+        or encoder.block_frames % 2
+        or encoder.width < 1
+        or frames != hops
+        or steps != frames // 2
+    ):
         raise BundleError(
-            f"The encoder's shapes disagree: {encoder.layers} layers (1 to 6), {steps} attention "
-            f"steps for {frames} frames (an encoder frame is two feature frames)."
+            f"The encoder's shapes disagree: {encoder.layers} layers (1 to 6), a window of "
+            f"{hops} frames in whole blocks of {encoder.block_frames} (even), {steps} attention "
+            "steps (an encoder frame is two feature frames)."
         )
     return encoder
 

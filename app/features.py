@@ -221,8 +221,11 @@ def whisper_scale(log_mel_db: Array) -> Array:
     return (log_mel_db / 40.0 + 1.0).astype(np.float32)
 
 
-def window_frames(settings: FeatureSettings, seconds: float) -> int:
-    """Feature frames in a model window of ``seconds``."""
+def window_frames(settings: FeatureSettings, seconds: float, block: int = 0) -> int:
+    """Feature frames in a model window of ``seconds``; with ``block``, the whole blocks of that
+    many frames nearest to ``seconds`` of frame hops (a block model's window)."""
+    if block:
+        return block * round(seconds * settings.sample_rate / settings.hop_length / block)
     return settings.n_frames(round(seconds * settings.sample_rate))
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from app import affect
 from app.adapt import TIME_CONSTANT, Moments, Norm, SpeechFrames, blend, frames_for
 from app.audio import files
 from app.bundle import Bundle
-from app.engine import Engine
+from app.engine import Engine, Prediction
 from app.features import (
     FeatureSettings,
     FrameStream,
@@ -36,6 +38,7 @@ from app.quality import ADVICE, FLAGS, Meter, Quality
 GATE_SECONDS = 1.0  # the newest part of a window that decides speech or silence
 MAX_SPECTROGRAM_COLUMNS = 30_000  # beyond this the display spectrogram is averaged in time
 SPECTROGRAM_DTYPE = np.float16  # display only: 0.06 dB steps at -80 dB, half float32's memory
+AHEAD = 8  # windows a lane of the model is handed and not yet judged: memory stays bounded
 
 Array = npt.NDArray[np.float32]
 
@@ -354,18 +357,30 @@ def analyze_blocks(
         columns.add(log_mel)
         voice.push(block, levels)
 
-    for x, lv, end_frame in model_windows(blocks, pipeline, size, hop, frames):
-        speech_frames.update(x, lv, end_frame)
-        spoken = speech_frames.speaking
-        voiced = speech_frames.gate.voiced(lv)
-        quality.append(meter.measure(x, lv, voiced, end_frame))
-        prosody.append(voice.window(end_frame - len(lv), end_frame, voiced))
-        window = x if len(x) == size else windows(x, size, hop, fill)[0]  # short: padded
-        p = engine.predict(normalise(window, norm.mean, norm.std))
-        ends.append((end_frame * s.hop_length + s.n_fft - s.hop_length) / s.sample_rate)
-        speech.append(spoken)
+    def take(p: Prediction, spoken: bool) -> None:
         probs.append(p.probabilities if spoken else np.full(len(b.labels), np.nan, np.float32))
         attention.append(p.attention)
+
+    # the model runs on its own threads, one per lane of the engine (LiteRT lets go of the GIL),
+    # beside the next windows' features, gate, quality and prosody
+    with ThreadPoolExecutor(engine.lanes, thread_name_prefix="model") as model:
+        pending: deque[tuple[Future[Prediction], bool]] = deque()
+        for x, lv, end_frame in model_windows(blocks, pipeline, size, hop, frames):
+            speech_frames.update(x, lv, end_frame)
+            spoken = speech_frames.speaking
+            voiced = speech_frames.gate.voiced(lv)
+            quality.append(meter.measure(x, lv, voiced, end_frame))
+            prosody.append(voice.window(end_frame - len(lv), end_frame, voiced))
+            window = x if len(x) == size else windows(x, size, hop, fill)[0]  # short: padded
+            pending.append((model.submit(engine.predict, normalise(window, norm.mean, norm.std)),
+                            spoken))  # fmt: skip
+            ends.append((end_frame * s.hop_length + s.n_fft - s.hop_length) / s.sample_rate)
+            speech.append(spoken)
+            while len(pending) > AHEAD * engine.lanes:
+                future, was = pending.popleft()
+                take(future.result(), was)
+        for future, was in pending:
+            take(future.result(), was)
     return Analysis(
         labels=b.labels,
         duration=duration,

@@ -66,7 +66,7 @@ def measure(windows: int = 200) -> Section:
     engine = Engine(b, threads=1)
     pipeline = Pipeline(s)
     hop = round(b.hop_seconds * s.sample_rate)
-    size = round(b.window_seconds * s.sample_rate)
+    size = (b.window_frames - 1) * s.hop_length + s.n_fft  # the samples of one model window
     n = max(int(windows), 2)
     audio = material.speech((size + (n + WARMUP + 12) * hop) / s.sample_rate + 1)
     clips = [audio[i * hop : i * hop + size] for i in range(n)]
@@ -214,8 +214,9 @@ def measure(windows: int = 200) -> Section:
         f"{n} windows of {material.describe()}; {WARMUP} untimed warm-up calls per stage.",
         f"Pinned to core(s) {proc.pinned_cores()}; LiteRT num_threads=1, TensorFlow intra/inter-op "
         "threads 1, OMP/OpenBLAS threads 1 (when run by python -m benchmarks).",
-        "The live path computes only a hop's new frames, then one LiteRT window; the target is "
-        "judged on LiveAnalyzer.push of one hop, which also runs the speech gate and smoothing.",
+        "The live path computes only a hop's new frames, then one LiteRT window (an encoder "
+        "model: its encoder, then its head); the target is judged on LiveAnalyzer.push of one "
+        "hop, which also runs the speech gate and smoothing.",
         "librosa reference: warm (its numba compilation happened before timing)."
         if librosa_ms
         else "librosa not installed: no feature reference.",

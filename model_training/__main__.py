@@ -345,7 +345,7 @@ def train_encoder(args: argparse.Namespace) -> int:
     if layers is None:
         layers, probe = er.choose_layers(train_set, val_set, labels, encoders, cache)
     print(f"encoder layers: {layers}")
-    encoder = er.encoder_meta(layers, probe, encoders.level)
+    encoder = er.encoder_meta(layers, probe, encoders)
     enc = {
         part: er.encode(f, encoders, layers, augmenting if part == "train" else None, cache)
         for part, f in (("train", train_set), ("val", val_set), ("test", test_set))
@@ -406,7 +406,7 @@ def train_encoder(args: argparse.Namespace) -> int:
                 f"{val_ua['adapted']:.3f})",
             },
         },
-        check, saved=head, half=True,
+        check, head=head, encoder=encoders.model(layers),
     )  # fmt: skip
     report["training"]["calibration"] = calibrate(bundle, split, labels, args)
     report["calibration"] = report["training"]["calibration"]

@@ -65,7 +65,7 @@ def samples(
               "folds; judging again", file=sys.stderr, flush=True)  # fmt: skip
     settings, augmenting = recipe(bundle.meta["training"])
     timing = TrainSettings(window_seconds=bundle.window_seconds, hop_seconds=bundle.hop_seconds)
-    encoders = er.Encoders(timing, bundle.encoder.level)
+    encoders = er.Encoders(timing, bundle.encoder.level, bundle.encoder.block_frames)
     feats = er.features(clips, augmenting, cache, workers)
     enc = er.encode(feats, encoders, bundle.encoder.layers, augmenting, cache)
     found: Samples = []

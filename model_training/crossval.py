@@ -115,8 +115,11 @@ class Runner:
         if system == "baseline":  # chooses its own parameters per fold
             return {}
         if system == "encoder":
+            from model_training.encoder_run import BLOCK_FRAMES, LEVEL
+
             settings = self.encoder_settings()
-            return recipe(settings.to_dict(), self.augmenting.to_dict(), layers=self.layers)
+            return recipe(settings.to_dict(), self.augmenting.to_dict(), layers=self.layers,
+                          block_frames=BLOCK_FRAMES, level=LEVEL)  # fmt: skip
         return recipe(self.settings.to_dict(), self.augmenting.to_dict())
 
     def encoder_settings(self) -> TrainSettings:

@@ -65,8 +65,9 @@ def crossvalidated(report: dict[str, Any], folder: Path) -> dict[str, Any] | Non
         return None
     found = json.loads(path.read_text())
     train = report.get("training", {})
-    recipe = crossval.recipe(train.get("settings"), train.get("augment"),
-                             layers=train.get("encoder", {}).get("layers"))  # fmt: skip
+    enc = train.get("encoder", {})
+    shape = {k: enc.get(k) for k in ("layers", "block_frames", "level")}
+    recipe = crossval.recipe(train.get("settings"), train.get("augment"), **shape)
     folds = found["folds"].get("encoder", [])
     if len(folds) != found["k"] or any(f.get("recipe") != recipe for f in folds):
         return None

@@ -94,17 +94,22 @@ def build_head(steps: int, width: int, labels: int) -> keras.Model:
 
 
 def build_encoder_model(
-    frames: int, labels: int, n_layers: int, weights: dict | None = None,
-    batch_size: int | None = None, level: bool = True,
+    frames: int, labels: int, n_layers: int, block: int, weights: dict | None = None,
+    level: bool = True,
 ) -> keras.Model:  # fmt: skip
-    """``(frames, 80)`` Whisper log-mel -> ``emotion`` and ``attention`` (frames // 2 steps);
-    ``level``: the window's level normalised first (:class:`whisper.Level`)."""
+    """``(frames, 80)`` Whisper log-mel -> ``emotion`` and ``attention`` (frames // 2 steps): the
+    encoder reads each ``block`` of frames on its own (as the app runs it, so that overlapping
+    windows share blocks), the head the window's encoder frames; ``level``: each block's level
+    normalised first (:class:`whisper.Level`)."""
     from model_training import whisper
 
-    inputs = keras.Input((frames, whisper.N_MELS), batch_size=batch_size, name="features")
-    emotion, attention = head(whisper.encode(inputs, n_layers, level=level), labels)
+    inputs = keras.Input((frames, whisper.N_MELS), name="features")
+    encoder = whisper.encoder(block, n_layers, weights, level=level)
+    x = layers.Reshape((frames // block, block, whisper.N_MELS), name="blocks")(inputs)
+    x = layers.TimeDistributed(encoder, name="encoder")(x)
+    x = layers.Reshape((frames // 2, whisper.WIDTH), name="encoded")(x)
+    emotion, attention = head(x, labels)
     model = keras.Model(inputs, [emotion, attention], name="emotion_meter_encoder")
-    whisper.load_weights(model, whisper.parse(whisper.read_model()) if weights is None else weights)
     whisper.frozen(model)
     return model
 
@@ -114,8 +119,9 @@ def from_bundle(bundle: Any) -> keras.Model:
     encoder model its head over the encoder rebuilt from the installed weights."""
     if bundle.encoder is None:
         return load(bundle.keras_path)
-    model = build_encoder_model(bundle.window_frames, len(bundle.labels), bundle.encoder.layers,
-                                level=bundle.encoder.level)  # fmt: skip
+    e = bundle.encoder
+    model = build_encoder_model(bundle.window_frames, len(bundle.labels), e.layers, e.block_frames,
+                                level=e.level)  # fmt: skip
     copy_head(load(bundle.keras_path), model)
     return model
 

@@ -49,7 +49,7 @@ def bundle_system(
             )
         timing = TrainSettings(window_seconds=bundle.window_seconds,
                                hop_seconds=bundle.hop_seconds)  # fmt: skip
-        encoders = er.Encoders(timing, bundle.encoder.level)
+        encoders = er.Encoders(timing, bundle.encoder.level, bundle.encoder.block_frames)
         head = models.load(bundle.keras_path)
 
         def encoder_run(condition: str | None) -> tuple[list[Clip], Windows]:

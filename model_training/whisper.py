@@ -129,7 +129,7 @@ class Positions(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="emotion_meter")
 class Level(layers.Layer):
-    """Ours, not Whisper's: shifts a window's log-mel so that its loudest quarter of frames sits
+    """Ours, not Whisper's: shifts a block's log-mel so that its loudest quarter of frames sits
     at ``reference``. A microphone's gain adds the same constant to every bin of Whisper's log
     scale; taken out here, it cannot change the emotion."""
 

@@ -151,7 +151,7 @@ def test_memory_as_the_file_grows() -> None:
     sec = needs_model(offline.memory(0.3))
     peaks = [f for f in sec.figures if f.name.startswith("peak RSS")]
     speeds = [f for f in sec.figures if f.name.startswith("speed")]
-    assert len(peaks) == 3 and len(speeds) == 3
+    assert len(peaks) == 3 and len(speeds) == 3 + ((os.cpu_count() or 1) > 1)  # + every core
     for f in peaks + speeds:
         assert measured(sec, f.name).median > 0
 

@@ -194,3 +194,33 @@ def test_first_result_within_a_second_then_whole_windows(engine: Engine, clip: P
         assert len(short.ends) == 1 and short.speech[0] == r.speech
         if r.speech:
             np.testing.assert_allclose(r.raw, short.probabilities[0], atol=1e-5)
+
+
+def test_live_windows_in_any_chunks_equal_the_files(engine: Engine, clip: Path) -> None:
+    """Audio arriving in chunks of any size gives the live meter the windows a file's analysis
+    has, a hop apart (so the encoder's blocks are shared), with the same probabilities."""
+    from app.analyzer import LiveAnalyzer
+
+    audio = np.tile(files.load(clip, 16000), 2)
+    offline = analyze_audio(audio, engine)
+    live = LiveAnalyzer(engine, 16000, smoothing=0.0)
+    sizes = np.random.default_rng(3).integers(50, 2000, len(audio) // 50)
+    cuts = np.cumsum(sizes)[np.cumsum(sizes) < len(audio)]
+    results = [r for c in np.split(audio, cuts) for r in live.push(c).results]
+    whole = [r for r in results if not r.provisional]
+    assert [round(r.time, 4) for r in whole] == [round(float(e), 4) for e in offline.ends]
+    assert [r.speech for r in whole] == offline.speech.tolist()
+    for r, p in zip(whole, offline.probabilities, strict=True):
+        if r.raw is not None:
+            np.testing.assert_allclose(r.raw, p, atol=1e-6)
+
+
+def test_a_file_on_two_lanes_is_judged_as_on_one(engine: Engine, clip: Path) -> None:
+    """Two copies of the model judge a file's windows side by side, each window as one would."""
+    audio = np.tile(files.load(clip, 16000), 3)
+    two = Engine(engine.bundle, lanes=2)
+    assert two.lanes == 2
+    one, both = analyze_audio(audio, engine), analyze_audio(audio, two)
+    np.testing.assert_array_equal(both.ends, one.ends)
+    np.testing.assert_array_equal(both.probabilities, one.probabilities)
+    np.testing.assert_array_equal(both.attention, one.attention)

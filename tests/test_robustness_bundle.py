@@ -148,7 +148,7 @@ class Real:
     def __init__(self) -> None:
         b = bundles.load()
         self.meta = json.loads((b.path / bundles.META_FILE).read_text())
-        self.model = b.tflite_path.read_bytes()
+        self.files = {p.name: p.read_bytes() for p in (b.tflite_path, b.encoder_path) if p}
 
     def __repr__(self) -> str:
         return "Real()"
@@ -177,7 +177,9 @@ def test_fuzzed_bundles_raise_only_bundle_error(data, real: Real, tmp_path: Path
         f"{FUZZ_EXAMPLES} examples per run (hypothesis): only BundleError escapes; "
         "a bundle that loads also predicts",
     )
-    meta_in, model = real.meta, real.model
+    meta_in, files = real.meta, dict(real.files)
+    damaged = data.draw(st.sampled_from(sorted(files)))
+    model = files[damaged]
     meta: Any = json.loads(json.dumps(meta_in))
     how = data.draw(st.sampled_from(["replace", "drop", "nested", "text", "keep"]))
     key = data.draw(st.sampled_from(sorted(meta)))
@@ -198,7 +200,8 @@ def test_fuzzed_bundles_raise_only_bundle_error(data, real: Real, tmp_path: Path
     elif blob == "random":
         model = data.draw(st.binary(max_size=300))
     (tmp_path / bundles.META_FILE).write_text(text, encoding="utf-8")
-    (tmp_path / bundles.TFLITE_FILE).write_bytes(model)
+    for name, content in {**files, damaged: model}.items():
+        (tmp_path / name).write_bytes(content)
     try:
         engine = Engine(bundles.load(tmp_path))
     except BundleError:

@@ -12,6 +12,7 @@ import pytest
 
 from app import bundle as bundles
 from app.engine import Engine
+from app.features import hop_frames
 from app.offline import analyze_file
 from model_training.__main__ import main as train_main
 from tests.data import datasets
@@ -53,7 +54,7 @@ def test_robustness_is_scored_per_channel_beside_the_other_systems(
     report = json.loads((encoder_run / "report.json").read_text())
     assert set(report["robustness"]["this model"]) == {"clean", "noise 5 dB", "telephone GSM"}
     assert (encoder_run / "robustness.png").stat().st_size > 10_000
-    assert json.loads((encoder_run / "emotion.json").read_text())["encoder"]["level"] is True
+    assert json.loads((encoder_run / "emotion.json").read_text())["encoder"]["block_frames"] == 300
     copy = tmp_path / "bundle"
     shutil.copytree(encoder_run, copy)
     code = train_main([
@@ -76,25 +77,37 @@ def test_encoder_run_exports_a_bundle_the_app_runs(encoder_run: Path) -> None:
 
     b = bundles.load(encoder_run)
     assert b.encoder is not None and b.encoder.sha256 == whisper.SHA256
-    assert b.features.kind == "whisper" and b.input_shape == (1, 298, 80)
-    assert b.attention_steps == 149  # an attention weight every 20 ms
+    assert b.features.kind == "whisper" and b.input_shape == (1, 300, 80)  # 3 s and 15 ms
+    assert b.attention_steps == 150  # an attention weight every 20 ms
     assert 1 <= b.encoder.layers <= 2 and "MIT" in b.encoder.licence
     meta = json.loads((encoder_run / "emotion.json").read_text())
     assert set(meta["encoder"]["layer_choice"]) == {"1", "2", "3", "4"}  # the probe ran
-    assert meta["export_difference"] < 1e-2
+    assert meta["export_difference"] < 0.1  # the int8 encoder against Keras in float32
     engine = Engine(b)
     clip = next((datasets() / "emodb").rglob("*.flac"))
+    before = engine.blocks_encoded
     analysis = analyze_file(clip, engine)
     assert analysis.speech.any() and analysis.overall[0] in b.labels
+    # the encoder reads each block of a window on its own: a block shared by windows is
+    # encoded once (the bundled recipe's block is the whole window: one a window)
+    hop, block = hop_frames(b.features, b.hop_seconds), b.encoder.block_frames
+    starts = {w * hop + k * block for w in range(len(analysis.ends))
+              for k in range(b.window_frames // block)}  # fmt: skip
+    assert engine.blocks_encoded - before == len(starts)
+    window = np.random.default_rng(0).normal(0, 1, b.input_shape[1:]).astype(np.float32)
+    first = engine.predict(window)
+    runs = engine.blocks_encoded
+    np.testing.assert_array_equal(engine.predict(window).probabilities, first.probabilities)
+    assert engine.blocks_encoded == runs  # remembered, and the same as encoded
     assert np.allclose(analysis.attention[analysis.speech].sum(axis=1), 1, atol=1e-3)
-    assert (encoder_run / "emotion.tflite").stat().st_size < 20e6
+    assert sum(p.stat().st_size for p in encoder_run.glob("*.tflite")) < 20e6
 
 
 def test_encoder_bundle_keeps_only_the_head_for_training(encoder_run: Path, capsys) -> None:
     from model_training import model as models
 
     head = models.load(encoder_run / "emotion.keras")
-    assert head.input.shape[1:] == (149, 512)
+    assert head.input.shape[1:] == (150, 512)
     assert (encoder_run / "emotion.keras").stat().st_size < 2e6
     common = [
         "train", "--datasets", str(datasets()), "--corpora", "ravdess", "emodb",
@@ -124,12 +137,20 @@ def test_encoder_bundle_whose_encoder_disagrees_is_refused(
     refused({"encoder": {**meta["encoder"], "sha256": "not a checksum"}}, "not a sha256")
     refused({"features": {**meta["features"], "kind": "logmel"}}, "Whisper's 80-band")
     refused({"window_seconds": 2.0}, "shapes disagree")
+    refused({"encoder": {**meta["encoder"], "block_frames": 7}}, "shapes disagree")
+    refused({"encoder": {**meta["encoder"], "file": "../encoder.tflite"}}, "file name")
     (bad / "emotion.json").write_text(json.dumps(meta))
-    model = bytearray((bad / "emotion.tflite").read_bytes())
-    model[len(model) // 2] ^= 0xFF
-    (bad / "emotion.tflite").write_bytes(bytes(model))
-    with pytest.raises(bundles.BundleError, match="not the one its description names"):
+    for name in ("emotion.tflite", "encoder.tflite"):  # the head's file and the encoder's
+        model = bytearray((bad / name).read_bytes())
+        model[len(model) // 2] ^= 0xFF
+        (bad / name).write_bytes(bytes(model))
+        with pytest.raises(bundles.BundleError, match="not the one its description names"):
+            bundles.load(bad)
+        shutil.copy(encoder_run / name, bad / name)
+    (bad / "encoder.tflite").unlink()
+    with pytest.raises(bundles.BundleError, match=r"incomplete: .*encoder\.tflite is missing"):
         bundles.load(bad)
+    shutil.copy(encoder_run / "encoder.tflite", bad / "encoder.tflite")
     # training refuses to evaluate a head built on other encoder weights than those installed
     shutil.copy(encoder_run / "emotion.tflite", bad / "emotion.tflite")
     (bad / "emotion.json").write_text(

@@ -42,6 +42,7 @@ from app.worker import AnalysisJob, LiveWorker
 APP_NAME = "Emotion Meter"
 ORGANIZATION = "EmotionMeter"
 FRAME_MS = 16  # ~60 Hz: drain the queues, redraw, move the play cursor
+LANES = min(2, os.cpu_count() or 1)  # the live meter and a file's analysis run side by side
 LIVE_TAB, INSPECTOR_TAB = 0, 1
 # closed like the close button (threads stopped, settings saved) when the session ends or on
 # Ctrl+C; Python runs the handler at its next call, which the frame timer makes every 16 ms
@@ -373,7 +374,7 @@ class MainWindow(QMainWindow):
 def load_engine(model: Path | None) -> tuple[Engine | None, str | None]:
     """The model, or why there is none (the app still runs: the inspector shows spectrograms)."""
     try:
-        return Engine(bundle.load(model)), None
+        return Engine(bundle.load(model), lanes=LANES), None
     except bundle.BundleError as e:
         return None, str(e)
     except ImportError as e:
