@@ -120,7 +120,8 @@ def from_bundle(bundle: Any) -> keras.Model:
     if bundle.encoder is None:
         return load(bundle.keras_path)
     e = bundle.encoder
-    model = build_encoder_model(bundle.window_frames, len(bundle.labels), e.layers, e.block_frames,
+    block = e.block_frames or bundle.window_frames  # no file of its own: it reads whole windows
+    model = build_encoder_model(bundle.window_frames, len(bundle.labels), e.layers, block,
                                 level=e.level)  # fmt: skip
     copy_head(load(bundle.keras_path), model)
     return model

@@ -136,8 +136,8 @@ def test_folder_is_small_and_carries_no_training_stack(folder: Path) -> None:
     names = [p.relative_to(folder).as_posix() for p in folder.rglob("*")]
     assert not [n for n in names if FORBIDDEN.search(n)]
     assets = folder / "_internal" / "assets"
-    for name in ("model/emotion.json", "model/emotion.tflite", "model/encoder.tflite",
-                 "samples/sample.flac"):  # fmt: skip
+    shipped = [f"model/{p.name}" for p in MODEL.glob("*.tflite")]  # and the encoder's, if own
+    for name in ("model/emotion.json", *shipped, "samples/sample.flac"):
         assert (assets / name).is_file(), name
     assert not list(folder.rglob("*.qm")), "Qt translations are not used"
 
