@@ -78,8 +78,8 @@ class Blocks:
     its own; the outputs of the last :data:`KEEP` blocks are remembered by their content, so
     overlapping windows (live or in a file) encode each block once. Not thread-safe."""
 
-    def __init__(self, interpreter: Any, frames: int, keep: int = KEEP) -> None:
-        self._run = interpreter.get_signature_runner()
+    def __init__(self, runner: Any, frames: int, keep: int = KEEP) -> None:
+        self._run = runner  # the encoder's LiteRT signature runner
         (self._input,) = self._run.get_input_details()
         self.outputs = sorted(self._run.get_output_details(), key=output_order)
         self.frames = frames
@@ -136,7 +136,7 @@ def _lane(bundle: Bundle, threads: int) -> Lane:
     encoder, path = bundle.encoder, bundle.encoder_path
     blocks = None
     if encoder is not None and path is not None:
-        blocks = Blocks(_interpreter(path, threads), encoder.block_frames)
+        blocks = Blocks(_signatures(path, threads), encoder.block_frames)
     return Lane(run, blocks)
 
 
@@ -147,17 +147,16 @@ class Engine:
 
     def __init__(self, bundle: Bundle, threads: int = THREADS, lanes: int = 1) -> None:
         self.bundle = bundle
-        first = _lane(bundle, threads)
-        self._run, self._blocks = first.run, first.blocks  # checked below
-        inputs = self._run.get_input_details()
-        outputs = self._run.get_output_details()
+        first = _lane(bundle, threads)  # checked here; the other lanes are copies of it
+        inputs = first.run.get_input_details()
+        outputs = first.run.get_output_details()
         names = bundle.meta.get("outputs", {})
         if not isinstance(names, dict) or not {"emotion", "attention"} <= set(names):
             raise BundleError(
                 "The model description does not name its emotion and attention outputs."
             )
         self._emotion, self._attention = str(names["emotion"]), str(names["attention"])
-        self._input = "encoded" if self._blocks is not None else "features"
+        self._input = "encoded" if first.blocks is not None else "features"
         if set(inputs) != {self._input} or not {self._emotion, self._attention} <= set(outputs):
             raise BundleError(
                 f"The model's inputs or outputs are not those its description names: it has "
@@ -175,8 +174,8 @@ class Engine:
                 f"The model file does not match its description: input {given} "
                 f"(described {bundle.model_input_shape}), outputs {shapes} (described {expect})."
             )
-        if self._blocks is not None:
-            self._check_encoder(self._blocks)
+        if first.blocks is not None:
+            self._check_encoder(first.blocks)
         self._lanes = [first] + [_lane(bundle, threads) for _ in range(lanes - 1)]
         self._free: queue.SimpleQueue[Lane] = queue.SimpleQueue()
         for lane in self._lanes:
@@ -231,17 +230,11 @@ class Engine:
         return self.predict(normalise(window, self.bundle.mean, self.bundle.std))
 
 
-def _interpreter(path: Any, threads: int) -> Any:
+def _signatures(path: Any, threads: int) -> Any:
+    """The signature runner of a LiteRT file; a damaged file is a :class:`BundleError`."""
     from ai_edge_litert.interpreter import Interpreter
 
     try:
-        return Interpreter(model_path=str(path), num_threads=threads)
-    except (ValueError, RuntimeError) as e:
-        raise BundleError(f"The model file {path.name} is damaged: {e}") from e
-
-
-def _signatures(path: Any, threads: int) -> Any:
-    try:
-        return _interpreter(path, threads).get_signature_runner()
+        return Interpreter(model_path=str(path), num_threads=threads).get_signature_runner()
     except (ValueError, RuntimeError) as e:
         raise BundleError(f"The model file {path.name} is damaged: {e}") from e
