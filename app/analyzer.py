@@ -129,6 +129,20 @@ class LiveAnalyzer:
             self.adapter.reset(voice)
         self.pitch_range.reset()
 
+    def due(self) -> int:
+        """Input samples still to come before the next result: the worker sleeps until they
+        are in, so a window runs the moment its last sample arrives (an estimate through a
+        resampler, whose delay may ask for one more wait)."""
+        b = self.engine.bundle
+        s = b.features
+        have, size = len(self._features), b.window_frames
+        if have < size:  # the next provisional window, or the first whole one
+            frames = min(size, max(self._first, self._last_partial + self._hop)) - have
+        else:
+            frames = self._hop - self._since_last
+        samples = s.n_fft + (max(1, frames) - 1) * s.hop_length - self._stream.pending
+        return max(1, -(-samples * self.input_rate // s.sample_rate))
+
     def push(self, chunk: Array, arrival: float | None = None) -> Update:
         """Feed mono samples at the input rate; ``arrival`` is when the last one arrived."""
         arrival = time.monotonic() if arrival is None else arrival

@@ -206,6 +206,11 @@ class FrameStream:
         whole = audio[: (count - 1) * s.hop_length + s.n_fft] if count else audio[:0]
         return self.pipeline.log_mel(whole), self.pipeline.level_db(whole)
 
+    @property
+    def pending(self) -> int:
+        """Samples held for the next frame."""
+        return len(self._pending)
+
     def reset(self) -> None:
         self._pending = np.zeros(0, np.float32)
         self.frames_done = 0

@@ -1,8 +1,9 @@
 """The threads between the audio and the window: a live worker and a whole-file analysis job.
 
 Both are plain ``threading.Thread``s that hand their results over in a ``queue.Queue``; the GUI
-drains it with a timer, so no Qt object is ever touched from another thread and the GUI thread
-never waits for audio or for the model.
+drains it with a timer, and the live worker rings (``ring``, a queued Qt signal) as each result
+is queued so it is drawn without waiting for the timer. No widget is touched from another thread
+and the GUI thread never waits for audio or for the model.
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ def partial_path(path: Path) -> Path:
 
 
 class LiveWorker(threading.Thread):
-    """Reads the source's new samples every ``interval`` and pushes them through the analyzer.
+    """Reads the source's new samples when a model window's last sample has arrived, and at
+    least every ``interval``, and pushes them through the analyzer.
 
     Owns the source's life: :meth:`start` starts it (raising ``SourceError`` at once, on the
     caller's thread) and :meth:`stop` stops it after the thread has finished.
@@ -100,12 +102,14 @@ class LiveWorker(threading.Thread):
         analyzer: LiveAnalyzer,
         out: queue.Queue[object],
         interval: float = INTERVAL,
+        ring: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(name="live-worker", daemon=True)
         self.source = source
         self.analyzer = analyzer
         self.out = out
         self.interval = interval
+        self.ring = ring  # called after each result is queued: the GUI drains it at once
         self._reader = source.ring.reader()  # before the source starts: no sample is missed
         self._quit = threading.Event()
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
@@ -151,6 +155,7 @@ class LiveWorker(threading.Thread):
 
     def stop(self) -> None:
         self._quit.set()
+        self.source.ring.arrived.set()
         if self.is_alive():
             self.join()
         self.source.stop()
@@ -160,7 +165,10 @@ class LiveWorker(threading.Thread):
         s = self.analyzer.engine.bundle.features
         frames = 0
         try:
-            while not self._quit.wait(self.interval):
+            while not self._quit.is_set():
+                reader.wait(self.analyzer.due(), self.interval)  # a window's last sample, or
+                if self._quit.is_set():  # ``interval``: the spectrogram keeps scrolling
+                    break
                 while not self._commands.empty():
                     self._commands.get()()
                 samples = reader.read()
@@ -181,6 +189,8 @@ class LiveWorker(threading.Thread):
                     dropped = self.source.dropped + reader.overflows
                     voice = self.analyzer.voice if update.results else None
                     self.out.put(Tick(update, arrival, end, dropped, voice))
+                    if update.results and self.ring is not None:
+                        self.ring()
         except Exception as e:  # report, do not die silently: the GUI shows it
             self.out.put(Failed(f"The live analysis stopped: {e}"))
         finally:

@@ -215,6 +215,34 @@ def test_live_windows_in_any_chunks_equal_the_files(engine: Engine, clip: Path) 
             np.testing.assert_allclose(r.raw, p, atol=1e-6)
 
 
+@pytest.mark.parametrize("rate", [16000, 48000])
+def test_due_says_when_the_next_result_comes(engine: Engine, clip: Path, rate: int) -> None:
+    """The live worker sleeps until ``due`` more samples are in: at the model's rate the next
+    result (provisional or whole) comes with exactly the last of them; through a resampler,
+    which hands its output on in bursts (soxr's HQ filter: ~30 ms at 48 kHz, as late), a few
+    short waits later."""
+    from app.analyzer import LiveAnalyzer
+
+    audio = np.tile(files.load(clip, rate), 2)
+    live = LiveAnalyzer(engine, rate, smoothing=0.0)
+    start, kinds = 0, set()
+    for _ in range(10):
+        due = first = live.due()
+        begun = start
+        if rate == engine.bundle.features.sample_rate:
+            assert not live.push(audio[start : start + due - 1]).results
+            results = live.push(audio[start + due - 1 : start + due]).results
+            start += due
+        else:
+            while not (results := live.push(audio[start : start + due]).results):
+                start, due = start + due, live.due()
+            start += due
+            assert start - begun <= first + 0.1 * rate  # not a hop later
+        assert len(results) == 1
+        kinds.add(results[0].provisional)
+    assert kinds == {True, False}
+
+
 def test_a_file_on_two_lanes_is_judged_as_on_one(engine: Engine, clip: Path) -> None:
     """Two copies of the model judge a file's windows side by side, each window as one would."""
     audio = np.tile(files.load(clip, 16000), 3)

@@ -146,3 +146,19 @@ def test_concurrent_producer_and_consumer_never_mix_old_and_new() -> None:
 def test_capacity_must_be_positive() -> None:
     with pytest.raises(ValueError):
         RingBuffer(0)
+
+
+def test_wait_returns_once_the_samples_are_in() -> None:
+    """The worker sleeps until a window's last sample is written, not a poll later."""
+    ring = RingBuffer(1000)
+    reader = ring.reader()
+    assert not reader.wait(10, timeout=0.01)  # nothing written: the timeout
+    ring.write(np.ones(6, np.float32))
+    assert not reader.wait(10, timeout=0.01)  # not enough yet
+    writer = threading.Timer(0.05, ring.write, [np.ones(4, np.float32)])
+    writer.start()
+    assert reader.wait(10, timeout=30.0)  # woken by the write, long before the timeout
+    writer.join()
+    assert reader.available == 10 and ring.wake_at > ring.written
+    assert reader.wait(10, timeout=0.0)  # already there: no sleep
+    assert len(reader.read()) == 10

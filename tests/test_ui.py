@@ -204,7 +204,7 @@ def test_opening_a_file_fills_the_timeline_and_clicks_select_a_window(
     qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=plot.mapFromScene(scene_point))
     assert inspector.cursor_time == pytest.approx(0.8 * a.duration, abs=0.05)
     k = int(np.argmin(np.abs(a.ends - a.window_seconds / 2 - inspector.cursor_time)))
-    start, end = inspector.spectrogram.region.getRegion()
+    start, end = inspector.spectrogram.region.span
     assert end == pytest.approx(a.ends[k]) and start == pytest.approx(a.ends[k] - a.window_seconds)
     assert f"{a.ends[k]:.2f} s" in inspector.bars.detail.text()
 

@@ -4,9 +4,16 @@ The audio callback must never wait or allocate, so writes only copy into preallo
 bump a counter; a consumer that falls more than a buffer behind loses the oldest samples and the
 loss is counted instead of blocking the producer. No locks: with one writer and one reader the
 counters, written before and after each copy, say which samples may have been overwritten.
+
+The reader can sleep until a given sample has arrived (:meth:`Reader.wait`): the writer sets an
+event once, when it writes that sample, so a model window runs as soon as its last sample is in
+rather than at the next poll.
 """
 
 from __future__ import annotations
+
+import sys
+import threading
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +29,8 @@ class RingBuffer:
         self._data = np.zeros(capacity, np.float32)
         self.written = 0  # samples ever written; the newest sample is number written - 1
         self._claimed = 0  # samples the producer may be writing now (>= written)
+        self.wake_at = sys.maxsize  # ``arrived`` is set once ``written`` reaches this
+        self.arrived = threading.Event()
 
     def write(self, block: npt.NDArray[np.floating]) -> None:
         """Append samples; a 2-D ``(frames, channels)`` block is averaged to mono in place.
@@ -43,6 +52,9 @@ class RingBuffer:
         if first < n:
             self._copy(block[first:], self._data[: n - first])
         self.written = self._claimed
+        if self.written >= self.wake_at:
+            self.wake_at = sys.maxsize
+            self.arrived.set()
 
     @staticmethod
     def _copy(source: npt.NDArray[np.floating], target: Samples) -> None:
@@ -70,6 +82,17 @@ class Reader:
     @property
     def available(self) -> int:
         return min(self.ring.written - self.position, self.ring.capacity)
+
+    def wait(self, samples: int, timeout: float) -> bool:
+        """Sleep until ``samples`` unread samples are available or ``timeout`` seconds pass;
+        True if they are."""
+        ring = self.ring
+        ring.arrived.clear()
+        ring.wake_at = self.position + samples
+        if self.available >= samples:  # written before the mark was set: no event will come
+            ring.wake_at = sys.maxsize
+            return True
+        return ring.arrived.wait(timeout) or self.available >= samples
 
     def read(self, limit: int | None = None) -> Samples:
         """A copy of the samples written since the last read (at most ``limit``), oldest first."""

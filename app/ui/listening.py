@@ -1,6 +1,7 @@
 """The live session: listening to the chosen input (or a file played as one) on a worker thread.
 Each frame moves what the worker produced into the live panel, the status-bar readouts, the voice
-and the recording; the worker's results reach this thread only through its queue."""
+and the recording; the worker's results reach this thread only through its queue, and the worker
+rings a bell (a queued signal) as each result is queued, so it is drawn at once, not next frame."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, cast
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QTabWidget
 
@@ -26,6 +27,12 @@ from app.ui.voices import Voices
 from app.worker import Failed, LiveWorker, RecordingFailed, Saved, Tick
 
 READOUT_SECONDS = 0.5  # the status bar's figures: readable, and not a repaint of it every frame
+
+
+class Bell(QObject):
+    """Emitted from the worker's thread, delivered on the GUI's (a queued connection)."""
+
+    rang = Signal()
 
 
 class Listening:
@@ -63,6 +70,8 @@ class Listening:
         self.worker: LiveWorker | None = None
         self.source: Source | None = None
         self.queue: queue.Queue[object] = queue.Queue()
+        self.bell = Bell()
+        self.bell.rang.connect(self.drain, Qt.ConnectionType.QueuedConnection)
         self.results: list[LiveResult] = []  # this session's, for export
         self._latency: float | None = None
         self._shown = 0.0  # when the readouts were last written
@@ -158,7 +167,7 @@ class Listening:
             )
             self.voices.prepare(analyzer)
             self.queue = queue.Queue()
-            worker = LiveWorker(source, analyzer, self.queue)
+            worker = LiveWorker(source, analyzer, self.queue, ring=self.bell.rang.emit)
             worker.start()
         except SourceError as e:
             self.prompts.error("Cannot listen", str(e))
