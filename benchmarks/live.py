@@ -14,7 +14,9 @@ from benchmarks.results import Figure, Section, Summary, Target, skipped
 from benchmarks.session import LiveRun, run_gui, run_headless, sampling_interval, ui_available
 
 LATENCY_TARGET_MS = 30.0
-CPU_TARGET_PERCENT = 15.0
+CPU_TARGET_PERCENT = 15.0  # headless: the analysis alone
+GUI_CPU_TARGET_PERCENT = 20.0  # the whole process while the window paints (issue 13)
+GUI_THREAD_TARGET_PERCENT = 8.0  # the GUI thread alone (issue 13)
 NEEDS_UI = "n/a (needs app/ui: app.ui.main_window.MainWindow is not importable)"
 
 
@@ -99,7 +101,7 @@ def _figures(sec: Section, run: LiveRun, gui: bool) -> None:
             Summary.of(run.cpu_percent),
             "CPU inside LiveAnalyzer.push alone",
             push.median if push else None,
-            Target("<=", CPU_TARGET_PERCENT),
+            Target("<=", GUI_CPU_TARGET_PERCENT if gui else CPU_TARGET_PERCENT),
         )
     )
     cpu = Summary.of(run.cpu_percent)
@@ -110,6 +112,7 @@ def _figures(sec: Section, run: LiveRun, gui: bool) -> None:
             Summary.of(run.main_cpu_percent),
             "process CPU",
             cpu.median if cpu else None,
+            Target("<=", GUI_THREAD_TARGET_PERCENT) if gui else None,
         )
     )
     sec.add(
@@ -251,7 +254,7 @@ def soak(minutes: float = 30.0) -> Section:
             Summary.of(run.cpu_percent),
             "",
             None,
-            Target("<=", CPU_TARGET_PERCENT),
+            Target("<=", GUI_CPU_TARGET_PERCENT if gui else CPU_TARGET_PERCENT),
         )
     )
     if gui:
