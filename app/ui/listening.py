@@ -193,6 +193,7 @@ class Listening:
         self.recorder.stop()
         worker.stop()  # joins the thread, then closes the stream
         self.drain()  # what it produced last, and the finished recording
+        self.panel.finish()
         self.source = None
         self.start_action.setText("▶ Start")
         self.latency_label.setText("")

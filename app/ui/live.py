@@ -96,6 +96,8 @@ class LivePanel(QWidget):
         self.latest = None
         self._draw_times = []
         self._held: list[Tick] = []  # ticks not drawn yet
+        self._history: list[LiveResult] = []  # results drawn, not yet in the history views
+        self._now = 0.0  # stream seconds the history views' "seconds ago" counts from
         self._drawn = 0.0  # when the views were last drawn
         self.announcer.reset()
         self.quality.show_quality(None)
@@ -103,7 +105,10 @@ class LivePanel(QWidget):
     def apply(self, ticks: list[Tick]) -> None:
         """Draw what the worker produced since the last frame, in one go: at once when it holds
         a result, else about 30 times a second (each redraw of the scrolling views costs the
-        same however few columns it adds)."""
+        same however few columns it adds). A result's answer is painted first; the history
+        views (timeline, valence and arousal) take it on the next call, a tick (~20 ms) later,
+        so their redraw does not delay the answer."""
+        self.finish()
         self._held += ticks
         clock = time.monotonic()
         result = any(t.update.results for t in ticks)
@@ -125,9 +130,8 @@ class LivePanel(QWidget):
             self.voice.append(centres, f0, loudness, SPECTROGRAM_SECONDS, origin=now)
         results = [r for t in ticks for r in t.update.results]
         if results:
-            times = [r.time for r in results]
-            probabilities = [r.probabilities for r in results]
-            self.timeline.append(times, probabilities, HISTORY_SECONDS, origin=now)
+            self._history += results
+            self._now = now
             latest = self.latest = results[-1]
             q = latest.quality
             speaking = latest.probabilities is not None
@@ -138,14 +142,23 @@ class LivePanel(QWidget):
             self.attention.show_window(0.0, self.window_seconds, latest.attention)
             self.voice.show_prosody(latest.prosody)
             self.voice.show_range(latest.pitch_range)
-            for r in results:
-                self.affect.append(r.probabilities)
             self.announcer.update(self.bars.winner.text())
         if self.latest is not None:  # the analysed window slides left as new audio arrives
             end = self.latest.time - now
             self.spectrogram.show_window(end - self.window_seconds, end)
             self.attention.move_window(end, self.window_seconds)
         self._draw_times = [t for t in self._draw_times if clock - t < 1.0] + [clock]
+
+    def finish(self) -> None:
+        """Put the results already drawn into the history views too (also when listening stops)."""
+        if not self._history:
+            return
+        results, self._history = self._history, []
+        times = [r.time for r in results]
+        probabilities = [r.probabilities for r in results]
+        self.timeline.append(times, probabilities, HISTORY_SECONDS, origin=self._now)
+        for r in results:
+            self.affect.append(r.probabilities)
 
     @property
     def frames_per_second(self) -> float:
