@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import soundfile as sf
+import soxr
 
 from app import bundle
 from app.audio import files
@@ -94,15 +95,15 @@ def scratch() -> Path:
     return Path(path)
 
 
-def speech_wav(seconds: float) -> Path:
-    """A 16 kHz 16-bit WAV of ``seconds`` of concatenated speech, written once per run."""
-    path = scratch() / f"speech-{seconds:g}s.wav"
+def speech_wav(seconds: float, rate: int = RATE) -> Path:
+    """A 16-bit WAV of ``seconds`` of concatenated speech at ``rate``, written once per run."""
+    path = scratch() / f"speech-{seconds:g}s-{rate}.wav"
     if path.is_file():
         return path
     part = path.with_suffix(".part")
-    with sf.SoundFile(str(part), "w", RATE, 1, "PCM_16", format="WAV") as out:
+    with sf.SoundFile(str(part), "w", rate, 1, "PCM_16", format="WAV") as out:
         for block in speech_blocks(seconds):
-            out.write(block)
+            out.write(block if rate == RATE else soxr.resample(block, RATE, rate))
     part.replace(path)
     return path
 
