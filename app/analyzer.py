@@ -131,8 +131,8 @@ class LiveAnalyzer:
 
     def due(self) -> int:
         """Input samples still to come before the next result: the worker sleeps until they
-        are in, so a window runs the moment its last sample arrives (an estimate through a
-        resampler, whose delay may ask for one more wait)."""
+        are in, so a window runs the moment its last sample arrives (exact at the model's
+        rate; through a resampler, which holds some back, a few short waits may follow)."""
         b = self.engine.bundle
         s = b.features
         have, size = len(self._features), b.window_frames

@@ -5,9 +5,10 @@ bump a counter; a consumer that falls more than a buffer behind loses the oldest
 loss is counted instead of blocking the producer. No locks: with one writer and one reader the
 counters, written before and after each copy, say which samples may have been overwritten.
 
-The reader can sleep until a given sample has arrived (:meth:`Reader.wait`): the writer sets an
+One reader can sleep until a given sample has arrived (:meth:`Reader.wait`): the writer sets an
 event once, when it writes that sample, so a model window runs as soon as its last sample is in
-rather than at the next poll.
+rather than at the next poll. Setting it takes the event's lock, which the sleeping reader holds
+only for an instant, never while it sleeps.
 """
 
 from __future__ import annotations
