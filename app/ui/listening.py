@@ -232,9 +232,9 @@ class Listening:
                 self.recorder.failed(item)
             elif isinstance(item, Failed):
                 self.prompts.error("Live analysis", item.message)
+        self.panel.apply(ticks)  # also without new ticks: held ones are drawn when due
         if not ticks:
             return
-        self.panel.apply(ticks)
         results = [r for t in ticks for r in t.update.results]
         self.results.extend(results)
         self.recorder.add(results)
