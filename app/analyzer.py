@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-import soxr
 
 from app.adapt import Adapter, Moments, SpeechFrames
+from app.audio import resample
 from app.engine import Engine
 from app.features import FrameStream, Pipeline, fit_frames, hop_frames, normalise, silence_frame
 from app.offline import GATE_SECONDS
@@ -86,11 +86,7 @@ class LiveAnalyzer:
         """Forget all audio: a new session."""
         s = self.engine.bundle.features
         self._stream = FrameStream(self.pipeline)
-        self._resampler = (
-            None
-            if self.input_rate == s.sample_rate
-            else soxr.ResampleStream(self.input_rate, s.sample_rate, 1, dtype="float32")
-        )
+        self._resampler = resample.stream(self.input_rate, s.sample_rate)
         self._features = np.zeros((0, s.n_features), np.float32)
         self._levels = np.zeros(0, np.float32)
         self._pitch = np.zeros(0, np.float32)
@@ -131,8 +127,8 @@ class LiveAnalyzer:
 
     def due(self) -> int:
         """Input samples still to come before the next result: the worker sleeps until they
-        are in, so a window runs the moment its last sample arrives (exact at the model's
-        rate; through a resampler, which holds some back, a few short waits may follow)."""
+        are in, so a window runs the moment its last sample arrives (exact at the model's rate
+        and its multiples; at other rates an estimate, which a short wait or two completes)."""
         b = self.engine.bundle
         s = b.features
         have, size = len(self._features), b.window_frames
@@ -141,6 +137,10 @@ class LiveAnalyzer:
         else:
             frames = self._hop - self._since_last
         samples = s.n_fft + (max(1, frames) - 1) * s.hop_length - self._stream.pending
+        if self._resampler is None:
+            return max(1, samples)
+        if isinstance(self._resampler, resample.Decimator):
+            return max(1, self._resampler.needed(samples))
         return max(1, -(-samples * self.input_rate // s.sample_rate))
 
     def push(self, chunk: Array, arrival: float | None = None) -> Update:

@@ -169,7 +169,7 @@ def measure(seconds: float = 60.0) -> Section:
     run = run_headless(wav, seconds, sampling_interval(seconds))
     sec = Section("live", title, size=seconds)
     _figures(sec, run, gui=False)
-    # microphones run at 48 kHz: the analyser resamples as it streams (soxr, HQ)
+    # microphones run at 48 kHz: the analyser resamples as it streams (app.audio.resample)
     mic_wav = material.speech_wav(seconds + 10, MIC_RATE)
     mic = run_headless(mic_wav, seconds / 2, sampling_interval(seconds / 2))
     at_model_rate = Summary.of(run.latency_ms)
@@ -185,8 +185,8 @@ def measure(seconds: float = 60.0) -> Section:
     )
     sec.notes.append(
         f"The {MIC_RATE // 1000} kHz row: {seconds / 2:g} s of the same speech written at "
-        f"{MIC_RATE // 1000} kHz, a microphone's usual rate; the analyser resamples it as it "
-        "streams, and soxr's HQ filter holds back about 30 ms and hands its output on in bursts."
+        f"{MIC_RATE // 1000} kHz, a microphone's usual rate; the analyser decimates it as it "
+        "streams (a 301-tap low-pass: 3 ms held back)."
     )
     return sec
 

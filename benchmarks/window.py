@@ -173,7 +173,8 @@ def measure(windows: int = 200) -> Section:
     live_s = Summary.of(live)
     sec.add(
         Figure(
-            f"the same at {MIC_RATE / 1000:g} kHz input (soxr resampling, as from a microphone)",
+            f"the same at {MIC_RATE / 1000:g} kHz input (resampled as it streams, as from a "
+            "microphone)",
             "ms",
             Summary.of(live_mic),
             f"at {s.sample_rate / 1000:g} kHz input",

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import soundfile as sf
-import soxr
+
+from app.audio import resample
 
 BLOCK_SECONDS = 30.0
 MAX_CHANNELS = 64
@@ -77,14 +78,11 @@ def info(path: str | os.PathLike[str]) -> AudioInfo:
 def blocks(
     path: str | os.PathLike[str], sample_rate: int, block_seconds: float = BLOCK_SECONDS
 ) -> Iterator[Audio]:
-    """Mono float32 blocks at ``sample_rate``, resampled as a stream (soxr, high quality)."""
+    """Mono float32 blocks at ``sample_rate``, resampled as a stream exactly as a live input at
+    the file's rate is (:mod:`app.audio.resample`)."""
     meta = info(path)
     block = max(1, int(block_seconds * meta.sample_rate))
-    resampler = (
-        None
-        if meta.sample_rate == sample_rate
-        else soxr.ResampleStream(meta.sample_rate, sample_rate, 1, dtype="float32", quality="HQ")
-    )
+    resampler = resample.stream(meta.sample_rate, sample_rate)
     try:
         with sf.SoundFile(str(meta.path)) as f:
             while True:

@@ -17,9 +17,8 @@ from typing import Any, Protocol
 
 import numpy as np
 import soundfile as sf
-import soxr
 
-from app.audio import files
+from app.audio import files, resample
 from app.audio.ringbuffer import RingBuffer
 
 BUFFER_SECONDS = 10.0  # how far the worker may fall behind before samples are lost
@@ -351,11 +350,7 @@ class Player:
 
     def _feed(self) -> None:
         block = max(1, int(0.05 * self.file_rate))
-        resampler = (
-            None
-            if self.file_rate == self.sample_rate
-            else soxr.ResampleStream(self.file_rate, self.sample_rate, 1, dtype="float32")
-        )
+        resampler = resample.stream(self.file_rate, self.sample_rate)
         try:
             with sf.SoundFile(str(self.path)) as f:
                 f.seek(int(self.start_time * self.file_rate))
