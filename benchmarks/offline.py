@@ -147,8 +147,9 @@ def _length(minutes: float) -> str:
 
 
 def analyse_once(path: str) -> dict[str, float]:
-    """The child's work: load the model, analyse one file, say how long and how much memory."""
-    engine = Engine(material.load_bundle())
+    """The child's work: load the model, analyse one file, say how long and how much memory.
+    The model gets a lane per core the child may use, as ``emotion-meter analyze`` gives it."""
+    engine = Engine(material.load_bundle(), lanes=proc.usable_cores())
     before = proc.rss_mb()
     start = time.perf_counter()
     analysis = analyze_file(path, engine)

@@ -58,6 +58,13 @@ def _pin() -> None:
         os.sched_setaffinity(0, {PIN_CPU})
 
 
+def usable_cores() -> int:
+    """How many cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def pinned_cores() -> str:
     """The cores this process may run on, in words."""
     if not hasattr(os, "sched_getaffinity"):
