@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -202,9 +203,15 @@ def test_live_windows_in_any_chunks_equal_the_files(engine: Engine, clip: Path) 
     from app.analyzer import LiveAnalyzer
 
     audio = np.tile(files.load(clip, 16000), 2)
-    offline = analyze_audio(audio, engine)
     live = LiveAnalyzer(engine, 16000, smoothing=0.0)
-    sizes = np.random.default_rng(3).integers(50, 2000, len(audio) // 50)
+    assert_live_is_the_file(live, audio, analyze_audio(audio, engine), (50, 2000), atol=1e-6)
+
+
+def assert_live_is_the_file(
+    live: Any, audio: np.ndarray, offline: Any, chunks: tuple[int, int], atol: float
+) -> None:
+    """``audio`` pushed to ``live`` in random chunks gives ``offline``'s whole windows."""
+    sizes = np.random.default_rng(3).integers(*chunks, len(audio) // chunks[0])
     cuts = np.cumsum(sizes)[np.cumsum(sizes) < len(audio)]
     results = [r for c in np.split(audio, cuts) for r in live.push(c).results]
     whole = [r for r in results if not r.provisional]
@@ -212,7 +219,7 @@ def test_live_windows_in_any_chunks_equal_the_files(engine: Engine, clip: Path) 
     assert [r.speech for r in whole] == offline.speech.tolist()
     for r, p in zip(whole, offline.probabilities, strict=True):
         if r.raw is not None:
-            np.testing.assert_allclose(r.raw, p, atol=1e-6)
+            np.testing.assert_allclose(r.raw, p, atol=atol)
 
 
 @pytest.mark.parametrize("rate", [16000, 48000, 44100])
@@ -250,17 +257,8 @@ def test_a_microphone_rate_live_is_judged_as_the_file(engine: Engine, clip: Path
     audio = np.tile(files.load(clip, 48000), 2)
     path = tmp_path / "mic.wav"
     sf.write(path, audio, 48000, subtype="FLOAT")
-    offline = analyze_file(path, engine)
     live = LiveAnalyzer(engine, 48000, smoothing=0.0)
-    sizes = np.random.default_rng(4).integers(100, 6000, len(audio) // 100)
-    cuts = np.cumsum(sizes)[np.cumsum(sizes) < len(audio)]
-    results = [r for c in np.split(audio, cuts) for r in live.push(c).results]
-    whole = [r for r in results if not r.provisional]
-    assert [round(r.time, 4) for r in whole] == [round(float(e), 4) for e in offline.ends]
-    assert [r.speech for r in whole] == offline.speech.tolist()
-    for r, p in zip(whole, offline.probabilities, strict=True):
-        if r.raw is not None:
-            np.testing.assert_allclose(r.raw, p, atol=1e-5)
+    assert_live_is_the_file(live, audio, analyze_file(path, engine), (100, 6000), atol=1e-5)
 
 
 def test_a_file_on_two_lanes_is_judged_as_on_one(engine: Engine, clip: Path) -> None:
