@@ -64,8 +64,7 @@ def samples(
         print(f"crossfit: {path} holds judgements of another recipe, speakers or number of "
               "folds; judging again", file=sys.stderr, flush=True)  # fmt: skip
     settings, augmenting = recipe(bundle.meta["training"])
-    timing = TrainSettings(window_seconds=bundle.window_seconds, hop_seconds=bundle.hop_seconds)
-    encoders = er.Encoders(timing, bundle.encoder.level, bundle.encoder.block_frames)
+    encoders = er.Encoders.of(bundle)
     feats = er.features(clips, augmenting, cache, workers)
     enc = er.encode(feats, encoders, bundle.encoder.layers, augmenting, cache)
     found: Samples = []

@@ -56,18 +56,35 @@ class Encoded:
 
 
 class Encoders:
-    """The LiteRT block encoders (int8 weights), built once from the weights in the packages;
-    ``level``: each block level-normalised first (:class:`whisper.Level`)."""
+    """The LiteRT block encoders (int8 weights: what training writes), built once from the
+    weights in the packages; ``level``: each block level-normalised first
+    (:class:`whisper.Level`)."""
 
     def __init__(
-        self, settings: TrainSettings, level: bool = LEVEL, block: int = BLOCK_FRAMES
+        self,
+        settings: TrainSettings,
+        level: bool = LEVEL,
+        block: int = BLOCK_FRAMES,
+        precision: str = "int8",
     ) -> None:
         self.level = level
         self.weights = whisper.parse(whisper.read_model())
         self.block = block
+        self.precision = precision
         self.size = window_frames(WHISPER, settings.window_seconds, self.block)
         self.hops = (hop_frames(WHISPER, settings.hop_seconds),) * 2
         self._runners: dict[str, encoded.Runner] = {}
+
+    @classmethod
+    def of(cls, bundle: bundles.Bundle) -> Encoders:
+        """Those that compute a bundle's encoder frames as the app runs it: its own encoder
+        file's blocks in int8, or, inside ``emotion.tflite`` (float16 weights, the bundles made
+        before), the whole window."""
+        assert bundle.encoder is not None
+        timing = TrainSettings(window_seconds=bundle.window_seconds, hop_seconds=bundle.hop_seconds)
+        if bundle.encoder.file is None:
+            return cls(timing, bundle.encoder.level, bundle.window_frames, "float16")
+        return cls(timing, bundle.encoder.level, bundle.encoder.block_frames)
 
     def model(self, layers: int, every_layer: bool = False) -> Any:
         """The Keras block encoder (batch 1, as LiteRT conversion needs)."""
@@ -75,10 +92,10 @@ class Encoders:
                                outputs="all" if every_layer else "batch1")  # fmt: skip
 
     def runner(self, layers: int, every_layer: bool = False) -> tuple[str, encoded.Runner]:
-        key = f"{whisper.SHA256}:{layers}:{'all' if every_layer else 'last'}:int8"
+        key = f"{whisper.SHA256}:{layers}:{'all' if every_layer else 'last'}:{self.precision}"
         key += f":blocks{self.block}" + (":level" if self.level else "")
         if key not in self._runners:
-            tflite = encoded.to_tflite(self.model(layers, every_layer), int8=True)
+            tflite = encoded.to_tflite(self.model(layers, every_layer), self.precision)
             self._runners[key] = encoded.Runner(tflite, self.block)
         return key, self._runners[key]
 

@@ -34,14 +34,14 @@ class ExportError(Exception):
     """The converted model disagrees with the trained one."""
 
 
-def to_tflite(model: keras.Model, int8: bool = False) -> bytes:
+def to_tflite(model: keras.Model, weights: str = "float32") -> bytes:
     from model_training.encoded import to_tflite as convert
 
     frames, features = model.input.shape[1], model.input.shape[2]
     inputs = keras.Input((frames, features), batch_size=1, name=model.input.name)
     fixed = keras.models.clone_model(model, input_tensors=inputs)
     fixed.set_weights(model.get_weights())
-    return convert(fixed, int8)
+    return convert(fixed, weights)
 
 
 def export(
@@ -82,7 +82,7 @@ def export(
     }
     files = {bundles.TFLITE_FILE: to_tflite(head or model)}
     if encoder is not None:
-        files[bundles.ENCODER_FILE] = to_tflite(encoder, int8=True)
+        files[bundles.ENCODER_FILE] = to_tflite(encoder, "int8")
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
         staged = Path(tmp)

@@ -39,7 +39,6 @@ def bundle_system(
     if bundle.encoder is not None:
         from model_training import encoder_run as er
         from model_training import whisper
-        from model_training.train import TrainSettings
 
         if bundle.encoder.sha256 != whisper.SHA256:
             raise whisper.WeightsError(
@@ -47,9 +46,7 @@ def bundle_system(
                 f"{bundle.encoder.sha256[:16]}…, not the installed {whisper.SHA256[:16]}… "
                 f"({', '.join(bundle.encoder.packages)})."
             )
-        timing = TrainSettings(window_seconds=bundle.window_seconds,
-                               hop_seconds=bundle.hop_seconds)  # fmt: skip
-        encoders = er.Encoders(timing, bundle.encoder.level, bundle.encoder.block_frames)
+        encoders = er.Encoders.of(bundle)
         head = models.load(bundle.keras_path)
 
         def encoder_run(condition: str | None) -> tuple[list[Clip], Windows]:

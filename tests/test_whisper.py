@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from app.audio import files
-from app.features import WHISPER, Pipeline, window_frames
+from app.features import WHISPER, Pipeline, normalise, window_frames
 from tests.data import some_clips
 
 whisper = pytest.importorskip("model_training.whisper")
@@ -91,3 +91,21 @@ def test_shapes_outside_the_encoder_are_refused(weights) -> None:
         whisper.encoder(297, 3, weights)
     with pytest.raises(ValueError, match="layers"):
         whisper.encoder(298, 7, weights)
+
+
+def test_a_bundle_is_encoded_for_evaluation_as_the_app_runs_it(engine) -> None:
+    """`evaluate` and `calibrate --crossfit` encode a bundle's clips through
+    ``Encoders.of(bundle)``: its head on those frames gives the app's probabilities, for the
+    shipped bundle too (its encoder inside ``emotion.tflite``, whole windows, float16)."""
+    from model_training import encoder_run as er
+    from model_training import model as models
+
+    b = engine.bundle
+    speech = files.load(some_clips("ravdess", 5)[1], b.features.sample_rate)
+    window = Pipeline(b.features).features(speech)[: b.window_frames]
+    window = np.pad(window, ((0, b.window_frames - len(window)), (0, 0)), mode="edge")
+    x = normalise(window, b.mean, b.std)
+    _, runner = er.Encoders.of(b).runner(b.encoder.layers)
+    (encoded,) = runner(x[None])
+    emotion, _ = models.load(b.keras_path)(encoded, training=False)
+    np.testing.assert_allclose(np.asarray(emotion)[0], engine.predict(x).probabilities, atol=1e-2)
