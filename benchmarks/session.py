@@ -262,7 +262,7 @@ def run_gui(path: Path, seconds: float, interval: float = 5.0, first_only: bool 
             rec.unpainted += rec.tick(t)
 
     window.live.apply = applied  # type: ignore[method-assign]
-    spectrogram = window.live.spectrogram.viewport()
+    spectrogram = window.live.strips
 
     class PaintWatcher(QObject):
         """Times each repaint of the window, and which results it put on screen."""

@@ -19,7 +19,7 @@ import numpy as np
 import pyqtgraph as pg
 import pytest
 import soundfile as sf
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer, QUrl
+from PySide6.QtCore import QMimeData, QPointF, QRect, QSettings, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent, QImage
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
@@ -27,8 +27,9 @@ from app.audio import sources
 from app.engine import Engine
 from app.features import FeatureSettings
 from app.ui import theme
+from app.ui.live import LivePanel
 from app.ui.main_window import INSPECTOR_TAB, LIVE_TAB, MainWindow
-from app.ui.spectrogram import SpectrogramView
+from app.ui.strips import LiveStrips
 from tests.signals import needs_proc, wait_for_handler
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,11 +57,12 @@ def our_threads() -> set[str]:
     return {t.name for t in threading.enumerate()} & OUR_THREADS
 
 
-def variance(widget: QWidget) -> float:
-    """Pixel variance of a widget as drawn (of a plot's data area only, not its axes): zero
-    for a blank view."""
-    if isinstance(widget, pg.PlotWidget):
+def variance(widget: QWidget, area: QRect | None = None) -> float:
+    """Pixel variance of a widget as drawn (of ``area``, or a plot's data area only, not its
+    axes): zero for a blank view."""
+    if area is None and isinstance(widget, pg.PlotWidget):
         area = widget.mapFromScene(widget.getViewBox().sceneBoundingRect()).boundingRect()
+    if area is not None:
         image = widget.grab(area.adjusted(2, 2, -2, -2)).toImage()
     else:
         image = widget.grab().toImage()
@@ -69,8 +71,15 @@ def variance(widget: QWidget) -> float:
     return float(pixels.reshape(image.height(), image.bytesPerLine())[:, : image.width()].var())
 
 
-def views(panel) -> list[QWidget]:
-    return [panel.spectrogram, panel.attention, panel.timeline, panel.bars.plot]
+def views(panel) -> list[tuple[QWidget, QRect | None]]:
+    """The views of ``panel`` that show data, and where (None: a plot's data area)."""
+    if isinstance(panel, LivePanel):
+        s = panel.strips
+        rects = (s.spectrogram_rect, s.attention_rect, s.voice_rect)
+        strips: list[tuple[QWidget, QRect | None]] = [(s, r.toAlignedRect()) for r in rects]
+    else:
+        strips = [(panel.spectrogram, None), (panel.attention, None)]
+    return [*strips, (panel.timeline, None), (panel.bars.plot, None)]
 
 
 def wait_analysis(qtbot, window: MainWindow) -> None:
@@ -92,9 +101,8 @@ def test_live_session_from_a_file_updates_every_view(qtbot, window: MainWindow, 
     live = window.live
     qtbot.waitUntil(lambda: live.latest is not None and not live.latest.provisional
                     and live.timeline.points >= 2, timeout=10_000)  # fmt: skip
-    assert live.spectrogram.columns_shown > 150  # 1.5 s of 10 ms frames at least
-    assert live.attention.has_window
-    assert live.spectrogram.region.isVisible()
+    assert live.strips.columns_shown > 150  # 1.5 s of 10 ms frames at least
+    assert live.strips.attention is not None and live.strips.window is not None
     winner = live.bars.winner.text()
     assert winner in [theme.label_text(x) for x in window.labels] + ["Silence", "Uncertain"]
     assert window.device_label.text() == f"File: {clip.name}"
@@ -108,22 +116,24 @@ def test_live_session_from_a_file_updates_every_view(qtbot, window: MainWindow, 
 
 
 def test_live_spectrogram_colours_each_column_where_its_frame_is(qtbot) -> None:
-    """New columns enter at the right (x = 0 s), older ones move left and drop out, each in the
-    colour map's colour for its level, across the wrap of the doubled image."""
+    """New columns enter at the right (0 s ago), older ones move left and drop out, each in the
+    colour map's colour for its level, lowest mel band at the bottom, across the wrap of the
+    doubled image."""
     settings = FeatureSettings(kind="logmel")
-    view = SpectrogramView(settings)
+    view = LiveStrips(settings, seconds=1.0)  # 100 columns of 10 ms
     qtbot.addWidget(view)
-    view.resize(700, 260)
+    view.resize(700, 300)
     view.show()
-    view.start_live(1.0)  # 100 columns of 10 ms
     lo, hi = theme.SPECTROGRAM_LEVELS
     colours = theme.lookup_table(theme.SPECTROGRAM_COLORMAP)
 
     def pixel(seconds_ago: float, row: float) -> np.ndarray:
         QApplication.processEvents()
         image = view.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
-        at = view.mapFromScene(view.getViewBox().mapViewToScene(QPointF(-seconds_ago, row)))
-        argb = image.pixel(at.x(), at.y())
+        r = view.spectrogram_rect
+        x = float(view.x(-seconds_ago))
+        y = r.bottom() - (row + 0.5) / settings.n_mels * r.height()
+        argb = image.pixel(int(x), int(y))
         return np.array([argb >> 16 & 255, argb >> 8 & 255, argb & 255])
 
     def frames(level: float, n: int) -> np.ndarray:
@@ -131,26 +141,31 @@ def test_live_spectrogram_colours_each_column_where_its_frame_is(qtbot) -> None:
 
     assert np.abs(pixel(0.5, 32) - colours[0]).max() <= 2  # empty: the lowest level
     for _ in range(7):  # 140 columns in pieces of 20: the doubled image wraps
-        view.append(frames(lo, 20))
-    view.append(frames(hi, 30))
-    view.append(frames((lo + hi) / 2, 10))
+        view.append_columns(frames(lo, 20))
+    view.append_columns(frames(hi, 30))
+    view.append_columns(frames((lo + hi) / 2, 10))
     assert np.abs(pixel(0.05, 32) - colours[127]).max() <= 4  # the newest 0.1 s: middle level
     assert np.abs(pixel(0.25, 32) - colours[255]).max() <= 2  # 0.1-0.4 s ago: loud
     assert np.abs(pixel(0.8, 32) - colours[0]).max() <= 2  # before: quiet
-    view.append(frames(hi, 150))  # more than the width: only the newest 100 kept
+    view.append_columns(frames(hi, 150))  # more than the width: only the newest 100 kept
     assert np.abs(pixel(0.9, 10) - colours[255]).max() <= 2
-    assert view.columns_shown == 140 + 40 + 150
+    high = frames(lo, 10)
+    high[:, -8:] = hi  # loud only in the top bands
+    view.append_columns(high)
+    assert np.abs(pixel(0.05, settings.n_mels - 4) - colours[255]).max() <= 2
+    assert np.abs(pixel(0.05, 4) - colours[0]).max() <= 2
+    assert view.columns_shown == 140 + 40 + 150 + 10
 
 
 def test_stop_and_restart(qtbot, window: MainWindow, clip: Path):
     assert window.start_file_input(clip, speed=2.0)
-    qtbot.waitUntil(lambda: window.live.spectrogram.columns_shown > 20, timeout=5_000)
+    qtbot.waitUntil(lambda: window.live.strips.columns_shown > 20, timeout=5_000)
     window.stop_live()
     assert window.worker is None and not our_threads()
     assert window.start_action.text() == "▶ Start"
     assert window.start_file_input(clip, speed=2.0)
-    assert window.live.spectrogram.columns_shown < 20  # a new session starts empty
-    qtbot.waitUntil(lambda: window.live.spectrogram.columns_shown > 20, timeout=5_000)
+    assert window.live.strips.columns_shown < 20  # a new session starts empty
+    qtbot.waitUntil(lambda: window.live.strips.columns_shown > 20, timeout=5_000)
     assert window.start_action.text() == "■ Stop"
     window.stop_live()
     assert not our_threads()
@@ -393,9 +408,9 @@ def test_screenshot_with_real_data_is_not_blank(
     window.inspector.select(2.0)
     inspector_png = window.save_screenshot(tmp_path / "inspector.png")
     for panel, blank in ((live, empty.live), (window.inspector, empty.inspector)):
-        for view, nothing in zip(views(panel), views(blank), strict=True):
-            drawn, bare = variance(view), variance(nothing)
-            assert drawn > 1.5 * bare + 10, (type(panel).__name__, type(view).__name__, drawn)
+        for (view, area), (nothing, _) in zip(views(panel), views(blank), strict=True):
+            drawn, bare = variance(view, area), variance(nothing, area)
+            assert drawn > 1.5 * bare + 10, (type(panel).__name__, type(view).__name__, area, drawn)
     for png in (live_png, inspector_png):
         image = QImage(str(png))
         assert not image.isNull() and image.size() == window.size()

@@ -26,17 +26,18 @@ def test_live_tracks_and_valence_arousal_update(qtbot, tmp_path: Path, engine: E
                     and not live.latest.provisional and live.affect.current is not None,
                     timeout=15_000)  # fmt: skip
     window.stop_live()
-    f0, loudness = live.voice.pitch.yData, live.voice.loudness.yData  # all, not just drawn
-    assert f0 is not None and np.isfinite(f0).sum() > 20
+    strips = live.strips
+    f0, loudness = strips.f0, strips.loudness
+    assert np.isfinite(f0).sum() > 20
     assert np.nanmin(f0) >= FMIN_HZ and np.nanmax(f0) <= FMAX_HZ
-    assert loudness is not None and len(loudness) == len(f0) and np.nanmax(loudness) > -40
-    assert "Hz" in live.voice.text.toPlainText()
+    assert len(loudness) == len(f0) and np.nanmax(loudness) > -40
+    assert "Hz" in strips.caption
     point = live.affect.current
     assert point is not None and np.all(np.abs(point) <= 1)
     np.testing.assert_allclose(
         point, affect.position(live.latest.probabilities, window.labels)[0], atol=1e-9
     )
-    assert variance(live.voice) > 0 and variance(live.affect) > 0
+    assert variance(strips, strips.voice_rect.toAlignedRect()) > 0 and variance(live.affect) > 0
     png = window.save_screenshot(tmp_path / "voice.png")
     assert png is not None and not QImage(str(png)).isNull()
     if os.environ.get("EMOTION_METER_SCREENSHOTS"):

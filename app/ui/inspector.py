@@ -94,7 +94,8 @@ class InspectorPanel(QWidget):
         column.setContentsMargins(0, 0, 0, 8)
         column.addWidget(self.bars, stretch=3)
         column.addWidget(self.affect, stretch=2)
-        split = views_beside_bars(self.spectrogram, self.attention, self.voice, self.timeline, side)
+        strips = [(self.spectrogram, 5), (self.attention, 0), (self.voice, 2)]
+        split = views_beside_bars(strips, self.timeline, side)
         self.hint = theme.label(HINT, "hint", centred=True)
         self.stack = QStackedLayout()
         self.stack.addWidget(self.hint)

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
 
 def views_beside_bars(
-    spectrogram: QWidget, attention: QWidget, voice: QWidget, timeline: QWidget, bars: QWidget
+    strips: Sequence[tuple[QWidget, int]], timeline: QWidget, bars: QWidget
 ) -> QSplitter:
-    """Spectrogram over its attention strip, the voice's pitch and loudness, and the timeline,
-    all sharing one time axis."""
+    """The views of the sound on one time axis (spectrogram, attention, pitch and loudness; each
+    with its stretch) over the emotion timeline, the bars beside them."""
     views = QWidget()
     column = QVBoxLayout(views)
     column.setContentsMargins(0, 0, 0, 0)
     column.setSpacing(0)
-    column.addWidget(spectrogram, stretch=5)
-    column.addWidget(attention)
-    column.addWidget(voice, stretch=2)
+    for widget, stretch in strips:
+        column.addWidget(widget, stretch=stretch)
     column.addSpacing(6)
     column.addWidget(timeline, stretch=3)
     split = QSplitter(Qt.Orientation.Horizontal)

@@ -1,5 +1,5 @@
-"""The live meter: scrolling spectrogram with the analysed window shaded, that window's attention
-under it, the voice's pitch and loudness, the probability history, the current answer in large
+"""The live meter: the scrolling strips (spectrogram with the analysed window shaded, that window's
+attention, the voice's pitch and loudness), the probability history, the current answer in large
 type and where the voice sits between calm and excited, unpleasant and pleasant."""
 
 from __future__ import annotations
@@ -16,16 +16,13 @@ from app.quality import Thresholds, advice
 from app.ui import theme
 from app.ui.affect import AffectView
 from app.ui.announce import Announcer
-from app.ui.attention import AttentionView
 from app.ui.bars import EmotionBars
 from app.ui.layout import views_beside_bars
 from app.ui.quality import QualityStrip
-from app.ui.spectrogram import SpectrogramView
+from app.ui.strips import LiveStrips
 from app.ui.timeline import TimelineView
-from app.ui.voice import VoiceView
 from app.worker import Tick
 
-SPECTROGRAM_SECONDS = 10.0
 FRAME_SECONDS = 0.025  # scrolling views redrawn every other 16 ms GUI frame (~31/s; at 0.03,
 # a tick a little early pushed the redraw to every third: 29/s)
 HISTORY_SECONDS = 30.0
@@ -43,11 +40,7 @@ class LivePanel(QWidget):
         self.labels = labels
         self.settings = settings
         self.window_seconds = window_seconds
-        self.spectrogram = SpectrogramView(settings)
-        self.attention = AttentionView(with_track=False)
-        self.attention.setXLink(self.spectrogram)
-        self.voice = VoiceView()
-        self.voice.setXLink(self.spectrogram)
+        self.strips = LiveStrips(settings)
         self.affect = AffectView()
         self.affect.set_labels(labels)
         self.timeline = TimelineView(with_cursor=False)
@@ -67,7 +60,7 @@ class LivePanel(QWidget):
         column.addWidget(self.quality)
         column.addWidget(self.voice_label)
         column.addLayout(self.voice_buttons)
-        split = views_beside_bars(self.spectrogram, self.attention, self.voice, self.timeline, side)
+        split = views_beside_bars([(self.strips, 7)], self.timeline, side)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(split)
@@ -87,9 +80,7 @@ class LivePanel(QWidget):
 
     def reset(self) -> None:
         """A new session: empty views."""
-        self.spectrogram.start_live(SPECTROGRAM_SECONDS)
-        self.attention.clear_all()
-        self.voice.clear_data()
+        self.strips.reset()
         self.affect.clear_data()
         self._frames = 0  # frames drawn in the voice tracks: their times
         self.timeline.clear_data()
@@ -120,7 +111,7 @@ class LivePanel(QWidget):
         columns = [t.update.log_mel for t in ticks if len(t.update.log_mel)]
         now = ticks[-1].stream_time
         if columns:
-            self.spectrogram.append(np.concatenate(columns))
+            self.strips.append_columns(np.concatenate(columns))
         pitch = [t.update.pitch for t in ticks if len(t.update.pitch)]
         if pitch:
             f0 = np.concatenate(pitch)
@@ -129,7 +120,7 @@ class LivePanel(QWidget):
             centres = (np.arange(self._frames, self._frames + len(f0)) * s.hop_length
                        + s.n_fft / 2) / s.sample_rate  # fmt: skip
             self._frames += len(f0)
-            self.voice.append(centres, f0, loudness, SPECTROGRAM_SECONDS, origin=now)
+            self.strips.append_voice(centres, f0, loudness, origin=now)
         results = [r for t in ticks for r in t.update.results]
         if results:
             self._history += results
@@ -141,14 +132,13 @@ class LivePanel(QWidget):
             self.bars.show_probabilities(latest.probabilities, first, advice=advice(q, speaking),
                                          uncertain=latest.uncertain)  # fmt: skip
             self.quality.show_quality(q)
-            self.attention.show_window(0.0, self.window_seconds, latest.attention)
-            self.voice.show_prosody(latest.prosody)
-            self.voice.show_range(latest.pitch_range)
+            self.strips.show_attention(latest.attention)
+            self.strips.show_prosody(latest.prosody)
+            self.strips.show_range(latest.pitch_range)
             self.announcer.update(self.bars.winner.text())
         if self.latest is not None:  # the analysed window slides left as new audio arrives
             end = self.latest.time - now
-            self.spectrogram.show_window(end - self.window_seconds, end)
-            self.attention.move_window(end, self.window_seconds)
+            self.strips.show_window(end - self.window_seconds, end)
         self._draw_times = [t for t in self._draw_times if clock - t < 1.0] + [clock]
 
     def finish(self) -> None:

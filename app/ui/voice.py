@@ -77,16 +77,11 @@ class VoiceView(pg.PlotWidget):
             "Pitch of the voice in hertz (line), the speaker's usual range (band) and loudness in "
             "dBFS (line) over time, under the spectrogram"
         )
-        self._times = np.zeros(0)
-        self._f0 = np.zeros(0, np.float32)
-        self._level = np.zeros(0, np.float32)
 
     def _fit_overlay(self) -> None:
         self.loudness_box.setGeometry(self.getPlotItem().vb.sceneBoundingRect())
 
     def clear_data(self) -> None:
-        self._times = np.zeros(0)
-        self._f0 = self._level = np.zeros(0, np.float32)
         self.pitch.setData([], [])
         self.loudness.setData([], [])
         self.band.setVisible(False)
@@ -94,30 +89,8 @@ class VoiceView(pg.PlotWidget):
 
     def show_series(self, times: npt.ArrayLike, f0: Array, loudness: Array) -> None:
         """A recording's tracks, all at once."""
-        self._times = np.asarray(times, np.float64)
-        self._f0, self._level = np.asarray(f0, np.float32), np.asarray(loudness, np.float32)
-        self._redraw(0.0)
-
-    def append(
-        self, times: npt.ArrayLike, f0: Array, loudness: Array, keep: float, origin: float
-    ) -> None:
-        """Live: add frames at stream ``times``, keep ``keep`` seconds, draw at
-        ``time - origin`` (seconds ago)."""
-        if len(f0):
-            self._times = np.concatenate([self._times, times])
-            self._f0 = np.concatenate([self._f0, f0])
-            self._level = np.concatenate([self._level, loudness])
-            old = int(np.searchsorted(self._times, self._times[-1] - keep))
-            self._times, self._f0, self._level = (
-                self._times[old:],
-                self._f0[old:],
-                self._level[old:],
-            )
-        self._redraw(origin)
-
-    def _redraw(self, origin: float) -> None:
-        self.pitch.setData(self._times - origin, self._f0)
-        self.loudness.setData(self._times - origin, self._level)
+        self.pitch.setData(np.asarray(times, np.float64), np.asarray(f0, np.float32))
+        self.loudness.setData(np.asarray(times, np.float64), np.asarray(loudness, np.float32))
 
     def show_range(self, hz: tuple[float, float, float] | None) -> None:
         """The speaker's usual pitch range (10th and 90th percentile), or none yet."""
