@@ -92,12 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(f"{k}: {v}" for k, v in info.items()), flush=True)
     scratch = tempfile.mkdtemp(prefix="emotion-meter-bench-")
     os.environ[material.SCRATCH_ENV] = scratch
-    sections, ok = [], True
+    sections, failed = [], []
     try:
         for b in chosen:
             print(f"\n… {b.name} ({b.words(size[b.name])})", flush=True)
             sec, worked = run_one(b, size[b.name])
-            ok &= worked
+            if not worked:
+                failed.append(sec)
             sections.append(sec)
             print(report.text_table(sec), flush=True)
     finally:
@@ -105,16 +106,21 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.pop(material.SCRATCH_ENV, None)
     info["load average at end (1/5/15 min)"] = machine.load()
     missed = [(s, f) for s, f in report.targets(sections) if f.met is False]
-    print("\nTargets missed:" if missed else "\nEvery measured target met.")
+    if missed or not failed:
+        print("\nTargets missed:" if missed else "\nEvery measured target met.")
     for s, f in missed:
         print(f"   {s.name}: {f.name}: {report.verdict(f)}")
+    if failed:  # their targets were not measured: not "met"
+        print("\nNot measured (the measurement failed):")
+        for sec in failed:
+            print(f"   {sec.name}: {sec.skipped}")
     if str(out) != "-":
         words = {b.name: b.words(size[b.name]) for b in chosen}
         text = report.markdown(sections, info, command, words, report.kept_analysis(out))
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
         print(f"\nWrote {out}")
-    return 0 if ok else 1
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -218,6 +218,19 @@ def test_accuracy_of_the_bundle() -> None:
     assert any(f.name.startswith("model UA") for f in sec.figures)
 
 
+def test_a_failed_measurement_is_not_a_met_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A window that cannot open (no such Qt platform) fails its section: the run says so and
+    exits 1, and never reports its targets as met."""
+    monkeypatch.setenv("QT_QPA_PLATFORM", "no-such-platform")
+    out = tmp_path / "bench.md"
+    code = main(["--only", "gui", "--live-seconds", "1", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 1 and "Not measured" in printed and "FAILED" in out.read_text()
+    assert "target met" not in printed
+
+
 @pytest.mark.slow
 def test_cli_writes_the_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(material.SCRATCH_ENV, raising=False)
