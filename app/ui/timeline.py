@@ -13,6 +13,9 @@ from app.ui import theme
 
 SILENCE_Y = -0.06
 FLAG_Y = 1.06  # the band over the top that marks stretches whose input quality is flagged
+# Lines wider than a pixel, antialiased, take Qt's slow stroker: 3.4 ms to repaint a live
+# timeline of 60 points per emotion, against 0.46 ms aliased (offscreen, one core)
+LINES = {"connect": "finite", "antialias": False}
 
 
 class TimelineView(pg.PlotWidget):
@@ -30,8 +33,8 @@ class TimelineView(pg.PlotWidget):
         p.showGrid(x=False, y=True, alpha=0.15)
         self.setYRange(SILENCE_Y - 0.04, FLAG_Y + 0.04, padding=0)
         self.curves: list[pg.PlotDataItem] = []
-        self.silence = self.plot(pen=pg.mkPen(theme.SILENCE, width=5), connect="finite")
-        self.flagged = self.plot(pen=pg.mkPen(theme.WARNING, width=5), connect="finite")
+        self.silence = self.plot(pen=pg.mkPen(theme.SILENCE, width=5), **LINES)
+        self.flagged = self.plot(pen=pg.mkPen(theme.WARNING, width=5), **LINES)
         self.cursor: pg.InfiniteLine | None = None
         if with_cursor:
             self.cursor = pg.InfiniteLine(
@@ -48,9 +51,7 @@ class TimelineView(pg.PlotWidget):
         for curve in self.curves:
             self.removeItem(curve)
         self.curves = [
-            self.plot(
-                pen=pg.mkPen(theme.emotion_color(labels, i), width=2), connect="finite", name=label
-            )
+            self.plot(pen=pg.mkPen(theme.emotion_color(labels, i), width=2), name=label, **LINES)
             for i, label in enumerate(labels)
         ]
         self.clear_data()
