@@ -55,7 +55,7 @@ def sizes(args: argparse.Namespace) -> dict[str, float]:
     if args.soak_minutes is not None:
         out["soak"] = args.soak_minutes
     if args.live_seconds is not None:
-        out["live"] = out["gui"] = args.live_seconds
+        out["live"] = out["gui"] = out["gui-x11"] = args.live_seconds
     for item in args.size:
         name, _, value = item.partition("=")
         suite.get(name)

@@ -1,10 +1,16 @@
 """Live analysis from a file played in real time: latency, rate, CPU and memory, headless or
-with the real main window painting offscreen, for a minute or for a long soak.
+with the real main window painting (offscreen, or on an X server), for a minute or a long soak.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -193,22 +199,74 @@ def measure(seconds: float = 60.0) -> Section:
 
 def measure_gui(seconds: float = 60.0) -> Section:
     """The same session driven by the real main window, painting offscreen."""
-    title = "Live latency, with the GUI painting (offscreen Qt)"
+    return _gui("gui", "offscreen Qt", seconds, "offscreen platform: software raster, as without "
+                "a GPU")  # fmt: skip
+
+
+def measure_gui_x11(seconds: float = 60.0) -> Section:
+    """The same again on an X server (Xvfb): each frame also goes to the server, as on a desktop."""
+    where = "X11: Xvfb"
+    if shutil.which("Xvfb") is None:
+        return skipped("gui-x11", _gui_title(where), "n/a (no Xvfb: apt-get install xvfb)")
+    qt = sys.modules.get("PySide6.QtCore")
+    if qt is not None and qt.QCoreApplication.instance() is not None:  # it keeps its platform
+        raise RuntimeError("an X11 session needs a process that has not started Qt yet")
+    before = {k: os.environ.get(k) for k in ("DISPLAY", "QT_QPA_PLATFORM")}
+    with x_display() as display:
+        os.environ["DISPLAY"], os.environ["QT_QPA_PLATFORM"] = display, "xcb"
+        platform = f"Qt's xcb platform on Xvfb {display}; the server's own CPU is not counted"
+        try:
+            return _gui("gui-x11", where, seconds, platform)
+        finally:
+            for k, v in before.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def _gui_title(where: str) -> str:
+    return f"Live latency, with the GUI painting ({where})"
+
+
+def _gui(name: str, where: str, seconds: float, platform: str) -> Section:
+    title = _gui_title(where)
     if not ui_available():
-        return skipped("gui", title, NEEDS_UI)
+        return skipped(name, title, NEEDS_UI)
     problem = material.model_problem()
     if problem:
-        return skipped("gui", title, problem)
+        return skipped(name, title, problem)
     wav = material.speech_wav(seconds + 10)
     run = run_gui(wav, seconds, sampling_interval(seconds))
-    sec = Section("gui", title, size=seconds)
+    sec = Section(name, title, size=seconds)
     _figures(sec, run, gui=True)
     sec.notes.append(
         "Painted = the first repaint of the main window that began after the GUI timer "
-        f"(every {_frame_ms():g} ms) applied the result has finished (offscreen platform: "
-        "software raster, as without a GPU)."
+        f"(every {_frame_ms():g} ms) applied the result has finished ({platform})."
     )
     return sec
+
+
+@contextmanager
+def x_display() -> Iterator[str]:
+    """A virtual X server for as long as the block runs: its display name (":N")."""
+    read, write = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1920x1080x24", "-nolisten", "tcp"],
+        pass_fds=(write,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write)
+    try:
+        with os.fdopen(read) as given:
+            number = given.readline().strip()  # written once the server accepts clients
+        if not number:
+            raise RuntimeError("Xvfb did not start")
+        yield f":{number}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def soak(minutes: float = 30.0) -> Section:

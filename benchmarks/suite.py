@@ -35,6 +35,7 @@ SUITE = (
     Benchmark("window", "benchmarks.window:measure", 200, 20, "windows", pinned=True),
     Benchmark("live", "benchmarks.live:measure", 60, 8, "s of live input"),
     Benchmark("gui", "benchmarks.live:measure_gui", 60, 8, "s of live input"),
+    Benchmark("gui-x11", "benchmarks.live:measure_gui_x11", 60, 8, "s of live input"),
     Benchmark(
         "offline", "benchmarks.offline:speed", 200, 1, "min of corpus audio (at most)", pinned=True
     ),
