@@ -91,12 +91,22 @@ def results(
 @contextmanager
 def workers(jobs: int, model: Path | None) -> Iterator[ProcessPoolExecutor]:
     """``jobs`` worker processes, each with its own engine and one thread for numpy."""
-    saved = {k: os.environ.get(k) for k in ONE_THREAD}
-    os.environ.update(ONE_THREAD)  # read by each worker's numpy as it starts
     context = get_context("spawn")  # no fork of a process running LiteRT's threads
+    # ONE_THREAD is read by each worker's numpy as it starts
+    with (
+        environment(ONE_THREAD),
+        ProcessPoolExecutor(jobs, context, _start_worker, (model,)) as pool,
+    ):
+        yield pool
+
+
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """These environment variables set while the block runs, as they were after it."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
     try:
-        with ProcessPoolExecutor(jobs, context, _start_worker, (model,)) as pool:
-            yield pool
+        yield
     finally:
         for k, v in saved.items():
             if v is None:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from app.batch import environment
 from app.worker import INTERVAL
 from benchmarks import material
 from benchmarks.results import Figure, Section, Summary, Target, skipped
@@ -211,18 +212,9 @@ def measure_gui_x11(seconds: float = 60.0) -> Section:
     qt = sys.modules.get("PySide6.QtCore")
     if qt is not None and qt.QCoreApplication.instance() is not None:  # it keeps its platform
         raise RuntimeError("an X11 session needs a process that has not started Qt yet")
-    before = {k: os.environ.get(k) for k in ("DISPLAY", "QT_QPA_PLATFORM")}
-    with x_display() as display:
-        os.environ["DISPLAY"], os.environ["QT_QPA_PLATFORM"] = display, "xcb"
+    with x_display() as display, environment({"DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}):
         platform = f"Qt's xcb platform on Xvfb {display}; the server's own CPU is not counted"
-        try:
-            return _gui("gui-x11", where, seconds, platform)
-        finally:
-            for k, v in before.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        return _gui("gui-x11", where, seconds, platform)
 
 
 def _gui_title(where: str) -> str:
