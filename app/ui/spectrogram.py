@@ -46,9 +46,8 @@ class ColourImage(pg.ImageItem):
 
 
 class Shade(pg.GraphicsObject):
-    """The window the model judges: a translucent band with dashed edges, moved every frame
-    while live. Painted directly; a LinearRegionItem (two draggable lines with hover logic)
-    made each live frame of the spectrogram 16 % dearer (offscreen, 600 frames interleaved)."""
+    """The selected window the model judged: a translucent band with dashed edges, painted
+    directly (a LinearRegionItem brings two draggable lines and hover logic it does not need)."""
 
     def __init__(self, height: float) -> None:
         super().__init__()

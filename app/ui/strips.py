@@ -172,6 +172,7 @@ class LiveStrips(QWidget):
     def show_range(self, hz: tuple[float, float, float] | None) -> None:
         """The speaker's usual pitch range (10th, 50th, 90th percentile), or none yet."""
         self.pitch_range = hz
+        self.update(self._moving)
 
     def show_prosody(self, p: Prosody | None) -> None:
         """The analysed window's pitch, range, tempo and loudness in words."""
@@ -180,6 +181,7 @@ class LiveStrips(QWidget):
             self.caption = text
             self._caption = QStaticText(text)
             self._caption.prepare(font=self.small)
+            self.update(self._moving)
 
     # geometry: seconds ago and values to pixels
 
