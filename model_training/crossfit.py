@@ -15,7 +15,7 @@ import io
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +33,20 @@ SAMPLES_FILE = "crossfit.npz"
 
 def recipe(meta: dict[str, Any]) -> tuple[TrainSettings, AugmentSettings]:
     """The training and augmentation settings a bundle records, as they were (JSON lists back to
-    tuples, so the cached renderings are found again)."""
+    tuples, so the cached renderings are found again). A bundle fine-tuned from another model
+    (``initialised_from``) had a short, slow schedule on weights that heard every speaker; its
+    heads here start from scratch, so they take the schedule of a head trained from scratch."""
 
     def build(cls: type, values: dict[str, Any]) -> Any:
         known = {f.name for f in fields(cls)}
         return cls(**{k: tuple(v) if isinstance(v, list) else v
                       for k, v in values.items() if k in known})  # fmt: skip
 
-    return build(TrainSettings, meta["settings"]), build(AugmentSettings, meta["augment"])
+    settings = build(TrainSettings, meta["settings"])
+    if meta.get("initialised_from"):
+        scratch = TrainSettings()
+        settings = replace(settings, epochs=scratch.epochs, learning_rate=scratch.learning_rate)
+    return settings, build(AugmentSettings, meta["augment"])
 
 
 def samples(

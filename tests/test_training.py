@@ -201,6 +201,25 @@ def test_crossfit_calibration_is_fitted_out_of_fold_and_never_on_test_speakers(
     assert (tmp_path / "run" / "crossfit" / crossfit.SAMPLES_FILE).stat().st_mtime_ns != kept
 
 
+def test_crossfit_heads_of_a_fine_tuned_bundle_train_from_scratch(encoder_run: Path) -> None:
+    """A bundle fine-tuned from another model recorded a short, slow schedule; out-of-fold heads
+    cannot start from its weights (they heard every fold), so they get a from-scratch schedule."""
+    from model_training import crossfit
+    from model_training.train import TrainSettings
+
+    trained = json.loads((encoder_run / "emotion.json").read_text())["training"]
+    short = {**trained["settings"], "epochs": 3, "learning_rate": 2e-4}
+    as_run, _ = crossfit.recipe({**trained, "settings": short})
+    assert (as_run.epochs, as_run.learning_rate) == (3, 2e-4)
+    tuned = {**trained, "settings": short, "initialised_from": "assets/model/emotion.keras"}
+    settings, augmenting = crossfit.recipe(tuned)
+    assert (settings.epochs, settings.learning_rate) == (
+        TrainSettings().epochs,
+        TrainSettings().learning_rate,
+    )
+    assert settings.batch_size == as_run.batch_size and augmenting == crossfit.recipe(tuned)[1]
+
+
 def test_run_exports_a_bundle_the_app_runs(run: Path) -> None:
     b = bundles.load(run)
     assert b.labels == (
