@@ -95,8 +95,8 @@ def test_shapes_outside_the_encoder_are_refused(weights) -> None:
 
 def test_a_bundle_is_encoded_for_evaluation_as_the_app_runs_it(engine) -> None:
     """`evaluate` and `calibrate --crossfit` encode a bundle's clips through
-    ``Encoders.of(bundle)``: its head on those frames gives the app's probabilities, for the
-    shipped bundle too (its encoder inside ``emotion.tflite``, whole windows, float16)."""
+    ``Encoders.of(bundle)``: its head on those frames gives the app's probabilities (the shipped
+    bundle: its encoder in ``encoder.tflite``, int8, one block a window)."""
     from model_training import encoder_run as er
     from model_training import model as models
 
