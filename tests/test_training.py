@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from app import bundle as bundles
-from app.engine import Engine
+from app.engine import Blocks, Engine
 from app.features import hop_frames
 from app.offline import analyze_file
 from model_training.__main__ import main as train_main
@@ -98,7 +98,14 @@ def test_encoder_run_exports_a_bundle_the_app_runs(encoder_run: Path) -> None:
     first = engine.predict(window)
     runs = engine.blocks_encoded
     np.testing.assert_array_equal(engine.predict(window).probabilities, first.probabilities)
-    assert engine.blocks_encoded == runs  # remembered, and the same as encoded
+    # a block as long as the window is never shared by two windows: not remembered
+    assert engine.blocks_encoded == runs + (block == b.window_frames)
+    from ai_edge_litert.interpreter import Interpreter
+
+    remembering = Blocks(Interpreter(str(b.encoder_path)).get_signature_runner(), block)
+    once = remembering(window)
+    np.testing.assert_array_equal(remembering(window)[0], once[0])
+    assert remembering.runs == b.window_frames // block  # remembered, and the same as encoded
     assert np.allclose(analysis.attention[analysis.speech].sum(axis=1), 1, atol=1e-3)
     assert sum(p.stat().st_size for p in encoder_run.glob("*.tflite")) < 20e6
 
