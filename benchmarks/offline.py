@@ -90,7 +90,7 @@ def speed(minutes: float = 200.0) -> Section:
     return sec
 
 
-def folders(minutes: float = 20.0) -> Section:
+def folders(minutes: float = 60.0) -> Section:
     """``emotion-meter analyze FOLDER --jsonl`` over corpus clips with one job, then one per
     core: wall time from the command's start (its process start-up included), and the speed-up.
     """

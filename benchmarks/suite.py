@@ -40,7 +40,7 @@ SUITE = (
         "offline", "benchmarks.offline:speed", 200, 1, "min of corpus audio (at most)", pinned=True
     ),
     Benchmark("memory", "benchmarks.offline:memory", 60, 2, "min, longest file"),
-    Benchmark("folders", "benchmarks.offline:folders", 20, 1, "min of corpus audio"),
+    Benchmark("folders", "benchmarks.offline:folders", 60, 1, "min of corpus audio"),
     Benchmark("startup", "benchmarks.startup:first_result", 5, 1, "runs"),
     Benchmark("imports", "benchmarks.startup:imports", 5, 1, "runs per module"),
     Benchmark("accuracy", "benchmarks.accuracy:measure", 1, 1, ""),
