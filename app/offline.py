@@ -348,7 +348,7 @@ def analyze_blocks(
     ends: list[float] = []
     speech: list[bool] = []
     probs: list[Array] = []
-    attention: list[Array] = []
+    attention = Track(int(duration / b.hop_seconds) + 2, b.attention_steps)
     quality: list[Quality] = []
     prosody: list[Prosody] = []
 
@@ -359,7 +359,7 @@ def analyze_blocks(
 
     def take(p: Prediction, spoken: bool) -> None:
         probs.append(p.probabilities if spoken else np.full(len(b.labels), np.nan, np.float32))
-        attention.append(p.attention)
+        attention.extend(p.attention[None])
 
     # the model runs on its own threads, one per lane of the engine (LiteRT lets go of the GIL),
     # beside the next windows' features, gate, quality and prosody
@@ -389,7 +389,7 @@ def analyze_blocks(
         ends=np.asarray(ends),
         speech=np.asarray(speech, bool),
         probabilities=np.asarray(probs, np.float32).reshape(-1, len(b.labels)),
-        attention=np.asarray(attention, np.float32).reshape(-1, b.attention_steps),
+        attention=attention.array(),
         spectrogram=columns.spectrogram(),
         spectrogram_rate=columns.rate,
         adaptation=norm.weight,
@@ -403,15 +403,18 @@ def analyze_blocks(
 
 
 class Track:
-    """A per-frame series that grows without copying it all on every block."""
+    """A series (of values, or of rows ``width`` wide) that grows without copying it all on
+    every block; sized from the file's duration, it is seldom copied at all."""
 
-    def __init__(self, capacity: int) -> None:
-        self._data = np.zeros(max(16, capacity), np.float32)
+    def __init__(self, capacity: int, width: int = 0) -> None:
+        shape = (max(16, capacity), width) if width else (max(16, capacity),)
+        self._data = np.zeros(shape, np.float32)
         self.size = 0
 
     def extend(self, values: Array) -> None:
         if self.size + len(values) > len(self._data):
-            self._data = np.resize(self._data, 2 * (self.size + len(values)))
+            grown = (2 * (self.size + len(values)), *self._data.shape[1:])
+            self._data = np.resize(self._data, grown)
         self._data[self.size : self.size + len(values)] = values
         self.size += len(values)
 
@@ -419,7 +422,10 @@ class Track:
         return self._data[max(0, lo) : min(hi, self.size)]
 
     def array(self) -> Array:
-        return self._data[: self.size].copy()
+        """What was added: a view of a nearly full buffer (an hour's attention is 4 MB), else a
+        trimmed copy."""
+        kept = self._data[: self.size]
+        return kept if 5 * self.size >= 4 * len(self._data) else kept.copy()
 
 
 class Voice:

@@ -16,7 +16,7 @@ from app import bundle as bundles
 from app.audio import files
 from app.engine import Engine
 from app.features import FeatureSettings
-from app.offline import Columns, analyze_audio, analyze_blocks, analyze_file
+from app.offline import Columns, Track, analyze_audio, analyze_blocks, analyze_file
 from tests.data import some_clips
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -272,3 +272,17 @@ def test_a_file_on_two_lanes_is_judged_as_on_one(engine: Engine, clip: Path) -> 
     np.testing.assert_array_equal(both.ends, one.ends)
     np.testing.assert_array_equal(both.probabilities, one.probabilities)
     np.testing.assert_array_equal(both.attention, one.attention)
+
+
+def test_a_track_of_rows_grows_past_the_duration_it_was_sized_for() -> None:
+    """Attention rows are kept in a buffer sized from the file's duration; a stream longer than
+    its stated duration grows it, and nothing added is lost or reordered."""
+    rows = Track(2, width=3)
+    for i in range(40):
+        rows.extend(np.full((1, 3), i, np.float32))
+    got = rows.array()
+    assert got.shape == (40, 3) and (got == np.arange(40)[:, None]).all()
+    series = Track(3)
+    series.extend(np.arange(50, dtype=np.float32))
+    assert (series.array() == np.arange(50)).all()
+    assert series.slice(45, 99).tolist() == list(range(45, 50))
