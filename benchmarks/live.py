@@ -103,23 +103,23 @@ def _figures(sec: Section, run: LiveRun, gui: bool) -> None:
             Target(">=", 0.95, "ratio"),
         )
     )
-    push = Summary.of(run.push_cpu_percent)
+    push = Summary.of(_steady(run.push_cpu_percent))
     sec.add(
         Figure(
             "process CPU" + (" (with the window painting)" if gui else ""),
             "% of a core",
-            Summary.of(run.cpu_percent),
+            Summary.of(_steady(run.cpu_percent)),
             "CPU inside LiveAnalyzer.push alone",
             push.median if push else None,
             Target("<=", GUI_CPU_TARGET_PERCENT if gui else CPU_TARGET_PERCENT),
         )
     )
-    cpu = Summary.of(run.cpu_percent)
+    cpu = Summary.of(_steady(run.cpu_percent))
     sec.add(
         Figure(
             "GUI thread CPU" if gui else "draining thread CPU (stands in for the GUI's)",
             "% of a core",
-            Summary.of(run.main_cpu_percent),
+            Summary.of(_steady(run.main_cpu_percent)),
             "process CPU",
             cpu.median if cpu else None,
             Target("<=", GUI_THREAD_TARGET_PERCENT) if gui else None,
@@ -147,7 +147,8 @@ def _figures(sec: Section, run: LiveRun, gui: bool) -> None:
     sec.notes += [
         f"{run.seconds:g} s of real-time playback of {material.describe()}; "
         f"{run.results} results; hop {hop_ms:g} ms; rates and CPU sampled every "
-        f"{run.interval:g} s (the last, partial interval left out of the rates).",
+        f"{run.interval:g} s (the last, partial interval left out: it can be a few "
+        "milliseconds long, where one frame's work reads as most of a core).",
         "Latency target (issue: p95 ≤ 30 ms beyond the hop) read as: from the window's last "
         "sample to the result, since a window is complete only when that sample has arrived.",
     ]
@@ -156,7 +157,7 @@ def _figures(sec: Section, run: LiveRun, gui: bool) -> None:
 
 
 def _steady(rates: list[float]) -> list[float]:
-    """Rates without the last, partial interval (when there are others)."""
+    """Rates and CPU shares without the last, partial interval (when there are others)."""
     return rates[:-1] if len(rates) > 1 else rates
 
 
@@ -323,7 +324,7 @@ def soak(minutes: float = 30.0) -> Section:
         Figure(
             "process CPU",
             "% of a core",
-            Summary.of(run.cpu_percent),
+            Summary.of(_steady(run.cpu_percent)),
             "",
             None,
             Target("<=", GUI_CPU_TARGET_PERCENT if gui else CPU_TARGET_PERCENT),
