@@ -76,8 +76,9 @@ def output_order(name: str) -> int:
 class Blocks:
     """An encoder run over a window block by block, each block of ``frames`` feature frames on
     its own; the outputs of the last ``keep`` blocks are remembered by their content, so
-    overlapping windows (live or in a file) encode each block once (``keep`` 0: none are, for
-    blocks no two windows share). Not thread-safe."""
+    overlapping windows (live or in a file) encode each block once. A window that is one block
+    is never shared by another, so it is not remembered (hashing it cost ~3 % of a file's
+    analysis). Not thread-safe."""
 
     def __init__(self, runner: Any, frames: int, keep: int = KEEP) -> None:
         self._run = runner  # the encoder's LiteRT signature runner
@@ -95,6 +96,8 @@ class Blocks:
             raise ValueError(
                 f"a window of {len(window)} frames is not whole blocks of {self.frames}"
             )
+        if len(window) == self.frames:
+            return self._encode(window)
         parts = [
             self.block(window[i : i + self.frames]) for i in range(0, len(window), self.frames)
         ]
@@ -110,8 +113,6 @@ class Blocks:
 
     def block(self, x: Array) -> list[Array]:
         x = np.ascontiguousarray(x, np.float32)
-        if not self.keep:
-            return self._encode(x)
         key = x.tobytes()
         out = self._seen.get(key)
         if out is not None:
@@ -123,7 +124,7 @@ class Blocks:
         return out
 
     def _encode(self, x: Array) -> list[Array]:
-        got = self._run(**{self._input: x[None]})
+        got = self._run(**{self._input: np.ascontiguousarray(x, np.float32)[None]})
         self.runs += 1
         return [np.array(got[name][0]) for name in self.outputs]
 
@@ -141,9 +142,7 @@ def _lane(bundle: Bundle, threads: int) -> Lane:
     encoder, path = bundle.encoder, bundle.encoder_path
     blocks = None
     if encoder is not None and path is not None:
-        # a block as long as the window is never shared: hashing it cost ~3 % of a file's time
-        keep = KEEP if encoder.block_frames < bundle.window_frames else 0
-        blocks = Blocks(_signatures(path, threads), encoder.block_frames, keep)
+        blocks = Blocks(_signatures(path, threads), encoder.block_frames)
     return Lane(run, blocks)
 
 

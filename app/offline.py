@@ -407,8 +407,8 @@ class Track:
     every block; sized from the file's duration, it is seldom copied at all."""
 
     def __init__(self, capacity: int, width: int = 0) -> None:
-        shape = (max(16, capacity), width) if width else (max(16, capacity),)
-        self._data = np.zeros(shape, np.float32)
+        rows = max(16, capacity)
+        self._data = np.zeros((rows, width) if width else (rows,), np.float32)
         self.size = 0
 
     def extend(self, values: Array) -> None:

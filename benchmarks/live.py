@@ -104,17 +104,17 @@ def _figures(sec: Section, run: LiveRun, gui: bool) -> None:
         )
     )
     push = Summary.of(_steady(run.push_cpu_percent))
+    cpu = Summary.of(_steady(run.cpu_percent))
     sec.add(
         Figure(
             "process CPU" + (" (with the window painting)" if gui else ""),
             "% of a core",
-            Summary.of(_steady(run.cpu_percent)),
+            cpu,
             "CPU inside LiveAnalyzer.push alone",
             push.median if push else None,
             Target("<=", GUI_CPU_TARGET_PERCENT if gui else CPU_TARGET_PERCENT),
         )
     )
-    cpu = Summary.of(_steady(run.cpu_percent))
     sec.add(
         Figure(
             "GUI thread CPU" if gui else "draining thread CPU (stands in for the GUI's)",

@@ -102,10 +102,14 @@ def test_encoder_run_exports_a_bundle_the_app_runs(encoder_run: Path) -> None:
     assert engine.blocks_encoded == runs + (block == b.window_frames)
     from ai_edge_litert.interpreter import Interpreter
 
+    # a window of several blocks: a block seen before is remembered, and the same as encoded
     remembering = Blocks(Interpreter(str(b.encoder_path)).get_signature_runner(), block)
-    once = remembering(window)
-    np.testing.assert_array_equal(remembering(window)[0], once[0])
-    assert remembering.runs == b.window_frames // block  # remembered, and the same as encoded
+    twice = remembering(np.concatenate([window, window]))
+    assert remembering.runs == b.window_frames // block
+    half = len(twice[0]) // 2
+    np.testing.assert_array_equal(twice[0][half:], twice[0][:half])
+    np.testing.assert_array_equal(remembering(window)[0], twice[0][:half])
+    assert remembering.runs == b.window_frames // block + 1  # one block: encoded, not looked up
     assert np.allclose(analysis.attention[analysis.speech].sum(axis=1), 1, atol=1e-3)
     assert sum(p.stat().st_size for p in encoder_run.glob("*.tflite")) < 20e6
 
@@ -216,7 +220,7 @@ def test_crossfit_heads_of_a_fine_tuned_bundle_train_from_scratch(encoder_run: P
 
     trained = json.loads((encoder_run / "emotion.json").read_text())["training"]
     short = {**trained["settings"], "epochs": 3, "learning_rate": 2e-4}
-    as_run, _ = crossfit.recipe({**trained, "settings": short})
+    as_run, as_run_augment = crossfit.recipe({**trained, "settings": short})
     assert (as_run.epochs, as_run.learning_rate) == (3, 2e-4)
     tuned = {**trained, "settings": short, "initialised_from": "assets/model/emotion.keras"}
     settings, augmenting = crossfit.recipe(tuned)
@@ -224,7 +228,7 @@ def test_crossfit_heads_of_a_fine_tuned_bundle_train_from_scratch(encoder_run: P
         TrainSettings().epochs,
         TrainSettings().learning_rate,
     )
-    assert settings.batch_size == as_run.batch_size and augmenting == crossfit.recipe(tuned)[1]
+    assert settings.batch_size == as_run.batch_size and augmenting == as_run_augment
 
 
 def test_run_exports_a_bundle_the_app_runs(run: Path) -> None:
