@@ -38,6 +38,7 @@ from app.quality import ADVICE, FLAGS, Meter, Quality
 GATE_SECONDS = 1.0  # the newest part of a window that decides speech or silence
 MAX_SPECTROGRAM_COLUMNS = 30_000  # beyond this the display spectrogram is averaged in time
 SPECTROGRAM_DTYPE = np.float16  # display only: 0.06 dB steps at -80 dB, half float32's memory
+ATTENTION_DTYPE = np.float16  # display only: weights to 3 significant digits
 AHEAD = 8  # windows a lane of the model is handed and not yet judged: memory stays bounded
 
 Array = npt.NDArray[np.float32]
@@ -58,7 +59,7 @@ class Analysis:
     ends: npt.NDArray[np.float64]
     speech: npt.NDArray[np.bool_]
     probabilities: Array
-    attention: Array
+    attention: npt.NDArray[np.float16]  # (windows, steps), for display
     spectrogram: npt.NDArray[np.float16]  # (columns, n_mels) log-mel dB, for display
     spectrogram_rate: float  # columns per second
     path: Path | None = None
@@ -347,8 +348,9 @@ def analyze_blocks(
     voice = Voice(s, duration)
     ends: list[float] = []
     speech: list[bool] = []
-    probs: list[Array] = []
-    attention = Track(int(duration / b.hop_seconds) + 2, b.attention_steps)
+    capacity = int(duration / b.hop_seconds) + 2
+    probs = Track(capacity, len(b.labels))  # rows, not an array per window: see Track
+    attention = Track(capacity, b.attention_steps, ATTENTION_DTYPE)
     quality: list[Quality] = []
     prosody: list[Prosody] = []
 
@@ -358,7 +360,7 @@ def analyze_blocks(
         voice.push(block, levels)
 
     def take(p: Prediction, spoken: bool) -> None:
-        probs.append(p.probabilities if spoken else np.full(len(b.labels), np.nan, np.float32))
+        probs.extend(p.probabilities[None] if spoken else np.full((1, len(b.labels)), np.nan))
         attention.extend(p.attention[None])
 
     # the model runs on its own threads, one per lane of the engine (LiteRT lets go of the GIL),
@@ -388,7 +390,7 @@ def analyze_blocks(
         hop_seconds=b.hop_seconds,
         ends=np.asarray(ends),
         speech=np.asarray(speech, bool),
-        probabilities=np.asarray(probs, np.float32).reshape(-1, len(b.labels)),
+        probabilities=probs.array(),
         attention=attention.array(),
         spectrogram=columns.spectrogram(),
         spectrogram_rate=columns.rate,
@@ -404,24 +406,26 @@ def analyze_blocks(
 
 class Track:
     """A series (of values, or of rows ``width`` wide) that grows without copying it all on
-    every block; sized from the file's duration, it is seldom copied at all."""
+    every block; sized from the file's duration, it is seldom copied at all. Per-window results
+    go in as rows rather than an array each: thousands of small arrays kept between the large
+    passing ones pin the C heap's pages (an hour's probabilities held 3 MB of RSS that way)."""
 
-    def __init__(self, capacity: int, width: int = 0) -> None:
+    def __init__(self, capacity: int, width: int = 0, dtype: npt.DTypeLike = np.float32) -> None:
         rows = max(16, capacity)
-        self._data = np.zeros((rows, width) if width else (rows,), np.float32)
+        self._data: npt.NDArray[Any] = np.zeros((rows, width) if width else (rows,), dtype)
         self.size = 0
 
-    def extend(self, values: Array) -> None:
+    def extend(self, values: npt.NDArray[Any]) -> None:
         if self.size + len(values) > len(self._data):
             grown = (2 * (self.size + len(values)), *self._data.shape[1:])
             self._data = np.resize(self._data, grown)
         self._data[self.size : self.size + len(values)] = values
         self.size += len(values)
 
-    def slice(self, lo: int, hi: int) -> Array:
+    def slice(self, lo: int, hi: int) -> npt.NDArray[Any]:
         return self._data[max(0, lo) : min(hi, self.size)]
 
-    def array(self) -> Array:
+    def array(self) -> npt.NDArray[Any]:
         """What was added: a view of a nearly full buffer (an hour's attention is 4 MB), else a
         trimmed copy."""
         kept = self._data[: self.size]

@@ -144,7 +144,7 @@ def nuclei(levels: Array, voiced: Mask) -> npt.NDArray[np.intp]:
     return np.asarray(kept, np.intp)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Prosody:
     """A window's voice: why the emotion may sound the way it does. NaN where not measurable."""
 

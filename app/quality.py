@@ -60,7 +60,7 @@ class Thresholds:
         return all(v is None for v in vars(self).values())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Quality:
     level_db: float  # speech level: the power mean of the voiced frames (dBFS)
     snr_db: float  # speech level over the noise floor

@@ -230,8 +230,9 @@ def memory(minutes: float = 60.0) -> Section:
         "analysed by a fresh process pinned to one core (the longest once more on every core: "
         "the model runs on its own thread beside the features); peak RSS is that process's "
         "ru_maxrss (interpreter, numpy, LiteRT and the model included). One run per size.",
-        "The Analysis itself grows with the file by design: per-window probabilities and "
-        "attention, and a display spectrogram capped at 60,000 columns (about 15 MB).",
+        "The Analysis itself grows with the file by design: per window its probabilities, "
+        "attention (float16), quality and prosody, per frame pitch and loudness, and a display "
+        "spectrogram capped at 30,000 columns of float16 (4.8 MB): about 14 MB an hour.",
     ]
     return sec
 

@@ -286,3 +286,6 @@ def test_a_track_of_rows_grows_past_the_duration_it_was_sized_for() -> None:
     series.extend(np.arange(50, dtype=np.float32))
     assert (series.array() == np.arange(50)).all()
     assert series.slice(45, 99).tolist() == list(range(45, 50))
+    half = Track(1, width=2, dtype=np.float16)  # attention, kept for display
+    half.extend(np.full((3, 2), 0.5, np.float32))
+    assert half.array().dtype == np.float16 and half.array().shape == (3, 2)

@@ -274,9 +274,10 @@ def test_two_hour_file_in_bounded_memory(speech, tmp_path: Path, report: Report)
     so peak RSS growth under 250 MB proves it is streamed (peak: the child's VmHWM after the
     analysis, against its VmRSS just before it; not getrusage's ru_maxrss, which on Linux keeps
     the forking pytest process's size, over 1 GB once Keras is imported). What may grow: 30 s blocks
-    (2 MB), the spectrogram capped at 60 000 columns (19 MB of float32 mel columns), and the
-    per-window results (14 400 windows at the 0.5 s hop, each with 8 probabilities and 149
-    attention weights, about 10 MB); the rest of the bound is room for the allocator."""
+    (2 MB), the spectrogram capped at 30 000 columns (4.8 MB of float16 mel columns), pitch and
+    loudness per frame (6 MB), and the per-window results (14 400 windows at the 0.5 s hop, each
+    with 8 probabilities, 150 float16 attention weights, quality and prosody: about 10 MB); the
+    rest of the bound is room for the allocator."""
     path = tmp_path / "two-hours.flac"
     pause = np.zeros(RATE * 2, np.float32)
     unit = np.concatenate([speech, pause])
