@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 _engine: Any = None  # each worker process's own engine
-# each worker runs its numpy on one thread: with a BLAS thread per core in every worker, two
-# workers on two cores were slower than one (OpenBLAS threads spin while they wait)
+# numpy on one thread, in the app (set by its main) and in each worker: with a BLAS thread per
+# core in every worker, two workers on two cores were slower than one (OpenBLAS threads spin
+# while they wait)
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 

@@ -150,6 +150,22 @@ def test_workers_run_numpy_on_one_thread_each() -> None:
     assert {k: os.environ.get(k) for k in ONE_THREAD} == before  # the caller's left as it was
 
 
+def test_the_app_runs_numpy_on_one_thread() -> None:
+    """The app runs the model on a lane per core; BLAS's own threads spun beside them and took a
+    core from the model (an hour-long file on two cores: 175× against 200× real time)."""
+    from app.batch import ONE_THREAD
+
+    env = {k: v for k, v in os.environ.items() if k not in ONE_THREAD}
+    code = (
+        "from app.__main__ import main; assert main(['--self-test']) == 0; "
+        "from tests.test_batch import blas_threads; print(blas_threads())"
+    )
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "[1]", run.stdout
+
+
 def test_progress_shows_on_a_terminal_only(archive: Path) -> None:
     main, term = pty.openpty()
     run = subprocess.run(
