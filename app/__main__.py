@@ -50,6 +50,8 @@ def one_math_thread() -> None:
 
 def analyze(argv: list[str]) -> int:
     """Print or write each file's emotion and per-window results as JSON, JSON Lines or CSV."""
+    from app.batch import cores
+
     p = argparse.ArgumentParser(
         prog="emotion-meter analyze",
         description="Analyse recordings; folders are searched for audio files (by content).",
@@ -68,8 +70,8 @@ def analyze(argv: list[str]) -> int:
     p.add_argument(
         "--jobs",
         type=int,
-        default=os.cpu_count() or 1,
-        help="files analysed at once, one core each (default: all cores)",
+        default=cores(),
+        help="files analysed at once, one core each (default: every core it may use)",
     )
     p.add_argument("--model", type=Path)
     voice = p.add_mutually_exclusive_group()
@@ -91,7 +93,7 @@ def analyze(argv: list[str]) -> int:
     form = "jsonl" if args.jsonl else "csv" if args.csv else "json"
     if args.resume and (args.out is None or form == "json"):
         p.error("--resume continues an --out file written with --jsonl or --csv")
-    engine = load_engine(args.model, lanes=os.cpu_count() or 1)  # a long file on every core
+    engine = load_engine(args.model, lanes=cores())  # a long file on every core
     if engine is None:
         return 2
     from app import batch

@@ -52,7 +52,7 @@ def cpu_seconds() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _pin() -> None:
+def pin() -> None:
     """Runs in the child between fork and exec: every thread it ever starts stays on core 0."""
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {PIN_CPU})
@@ -108,7 +108,7 @@ def run_python(
         capture_output=True,
         text=True,
         timeout=timeout,
-        preexec_fn=_pin if pinned else None,  # before exec: all its threads
+        preexec_fn=pin if pinned else None,  # before exec: all its threads
     )
     wall = time.monotonic() - start
     lines = [x for x in done.stdout.splitlines() if x.startswith(RESULT_MARK)]

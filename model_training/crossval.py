@@ -115,11 +115,11 @@ class Runner:
         if system == "baseline":  # chooses its own parameters per fold
             return {}
         if system == "encoder":
-            from model_training.encoder_run import BLOCK_FRAMES, LEVEL
+            from model_training.encoder_run import BLOCK_FRAMES, LEVEL, PRECISION
 
             settings = self.encoder_settings()
             return recipe(settings.to_dict(), self.augmenting.to_dict(), layers=self.layers,
-                          block_frames=BLOCK_FRAMES, level=LEVEL)  # fmt: skip
+                          block_frames=BLOCK_FRAMES, level=LEVEL, precision=PRECISION)  # fmt: skip
         return recipe(self.settings.to_dict(), self.augmenting.to_dict())
 
     def encoder_settings(self) -> TrainSettings:

@@ -34,6 +34,7 @@ BLOCK_FRAMES = 300  # the encoder reads a whole window: a block of 0.5 s, shared
 # speakers (heads on cached frames: 0.76 against 0.83; 1 s blocks 0.76, a context layer in the head
 # 0.77): frames need the 3 s of context a whole window gives
 LEVEL = True  # each block's level normalised on its own: a gain cannot move the emotion
+PRECISION = "int8"  # the encoder's weights in encoder.tflite, as the app runs them
 
 F16 = npt.NDArray[np.float16]
 
@@ -55,6 +56,12 @@ class Encoded:
         return Encoded([self.clips[i] for i in rows], [self.windows[i] for i in rows])
 
 
+def precision(file: str | None) -> str:
+    """A bundle's encoder weights: int8 in a file of its own, else float16 inside
+    ``emotion.tflite`` (the bundles made before)."""
+    return PRECISION if file else "float16"
+
+
 class Encoders:
     """The LiteRT block encoders (int8 weights: what training writes), built once from the
     weights in the packages; ``level``: each block level-normalised first
@@ -65,7 +72,7 @@ class Encoders:
         settings: TrainSettings,
         level: bool = LEVEL,
         block: int = BLOCK_FRAMES,
-        precision: str = "int8",
+        precision: str = PRECISION,
     ) -> None:
         self.level = level
         self.weights = whisper.parse(whisper.read_model())
@@ -83,7 +90,7 @@ class Encoders:
         assert bundle.encoder is not None
         timing = TrainSettings(window_seconds=bundle.window_seconds, hop_seconds=bundle.hop_seconds)
         if bundle.encoder.file is None:
-            return cls(timing, bundle.encoder.level, bundle.window_frames, "float16")
+            return cls(timing, bundle.encoder.level, bundle.window_frames, precision(None))
         return cls(timing, bundle.encoder.level, bundle.encoder.block_frames)
 
     def model(self, layers: int, every_layer: bool = False) -> Any:

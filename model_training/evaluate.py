@@ -57,8 +57,10 @@ def write_report(report: dict[str, Any], out_dir: Path) -> None:
 
 def crossvalidated(report: dict[str, Any], folder: Path) -> dict[str, Any] | None:
     """The calibration that a complete cross-validation beside the report measured, if it
-    trained this model's recipe (settings, augmentation, encoder layers); else none."""
+    trained this model's recipe (settings, augmentation, encoder layers and weights); else
+    none."""
     from model_training import crossval
+    from model_training.encoder_run import precision
 
     path = folder / crossval.RESULTS_JSON
     if not path.exists():
@@ -67,6 +69,7 @@ def crossvalidated(report: dict[str, Any], folder: Path) -> dict[str, Any] | Non
     train = report.get("training", {})
     enc = train.get("encoder", {})
     shape = {k: enc.get(k) for k in ("layers", "block_frames", "level")}
+    shape["precision"] = precision(enc.get("file"))
     recipe = crossval.recipe(train.get("settings"), train.get("augment"), **shape)
     folds = found["folds"].get("encoder", [])
     if len(folds) != found["k"] or any(f.get("recipe") != recipe for f in folds):

@@ -166,6 +166,16 @@ def test_the_app_runs_numpy_on_one_thread() -> None:
     assert run.stdout.strip().splitlines()[-1] == "[1]", run.stdout
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here")
+def test_every_core_means_every_core_the_process_may_use() -> None:
+    """Under taskset or a container's CPU set, lanes and jobs beyond its cores only wait."""
+    code = "from app.batch import cores; print(cores())"
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
+                         timeout=60, check=True)  # fmt: skip
+    assert run.stdout.strip() == "1"
+
+
 def test_progress_shows_on_a_terminal_only(archive: Path) -> None:
     main, term = pty.openpty()
     run = subprocess.run(

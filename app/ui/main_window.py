@@ -22,6 +22,7 @@ from app import bundle
 from app.adapt import Moments
 from app.analyzer import LiveResult
 from app.audio.sources import Player, Source
+from app.batch import cores
 from app.engine import Engine
 from app.features import FeatureSettings
 from app.quality import Thresholds
@@ -42,7 +43,7 @@ from app.worker import AnalysisJob, LiveWorker
 APP_NAME = "Emotion Meter"
 ORGANIZATION = "EmotionMeter"
 FRAME_MS = 16  # ~60 Hz: drain the queues, redraw, move the play cursor
-LANES = min(2, os.cpu_count() or 1)  # the live meter and a file's analysis run side by side
+LANES = min(2, cores())  # the live meter and a file's analysis run side by side
 LIVE_TAB, INSPECTOR_TAB = 0, 1
 # closed like the close button (threads stopped, settings saved) when the session ends or on
 # Ctrl+C; Python runs the handler at its next call, which the frame timer makes every 16 ms
