@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 def one_math_thread() -> None:
     """numpy's BLAS on one thread, set before numpy loads: the app runs its own threads (the
     model's lanes) and processes (``--jobs``) on every core, and BLAS's threads spin between our
-    small products, taking a core from the model (an hour-long file on two cores: 175× → 200×
+    small products, taking a core from the model (an hour-long file on two cores: 181× → 211×
     real time). A thread count the user set is kept."""
     from app.batch import ONE_THREAD
 

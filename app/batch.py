@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 _engine: Any = None  # each worker process's own engine
-CHUNK = 4  # files a worker is handed at once: a round trip through the parent per file idled
-# the workers 3 % of a run over short clips (fewer for a few files: every worker gets some)
 # numpy on one thread, in the app (set by its main) and in each worker: with a BLAS thread per
 # core in every worker, two workers on two cores were slower than one (OpenBLAS threads spin
 # while they wait)
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+CHUNK = 4  # files a worker is handed at once: a round trip through the parent per file idled
+# the workers 3 % of a run over short clips (fewer for a few files: every worker gets some)
 
 
 def cores() -> int:
