@@ -241,7 +241,7 @@ def memory(minutes: float = 60.0) -> Section:
         "ru_maxrss (interpreter, numpy, LiteRT and the model included). One run per size.",
         "The Analysis itself grows with the file by design: per window its probabilities, "
         "attention (float16), quality and prosody, per frame pitch and loudness, and a display "
-        "spectrogram capped at 30,000 columns of float16 (4.8 MB): about 14 MB an hour.",
+        "spectrogram capped at 30,000 columns of float16 (4.8 MB): about 13 MB an hour.",
     ]
     return sec
 
