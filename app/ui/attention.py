@@ -40,7 +40,7 @@ class AttentionView(pg.PlotWidget):
         self.setFixedHeight(84 if with_track else 62)
         self.has_window = False
 
-    def show_window(self, end: float, seconds: float, attention: npt.NDArray[np.float32]) -> None:
+    def show_window(self, end: float, seconds: float, attention: npt.NDArray[np.floating]) -> None:
         """One window's attention over ``[end - seconds, end]``, brightest where it looked most."""
         data = np.asarray(attention, np.float32)[None, :]
         top = max(float(data.max()), 1.5 / data.shape[1])  # a flat attention stays dim
@@ -53,7 +53,7 @@ class AttentionView(pg.PlotWidget):
         self.window_image.setRect(QRectF(end - seconds, 1.05, seconds, 0.9))
 
     def show_track(
-        self, ends: npt.NDArray[np.float64], seconds: float, attention: npt.NDArray[np.float32]
+        self, ends: npt.NDArray[np.float64], seconds: float, attention: npt.NDArray[np.floating]
     ) -> None:
         """Every window's attention laid over time, averaged where windows overlap."""
         if len(ends) == 0:
