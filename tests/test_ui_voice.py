@@ -45,6 +45,54 @@ def test_live_tracks_and_valence_arousal_update(qtbot, tmp_path: Path, engine: E
     window.close()
 
 
+def test_live_voice_lines_are_the_lines_through_the_shown_frames(qtbot) -> None:
+    """The pitch and loudness lines are kept as half-second paths placed by a transform (not
+    rebuilt from every frame each paint); drawn, they are the lines through the frames on
+    show, broken where a frame is unvoiced, and what scrolled away is forgotten."""
+    import pyqtgraph as pg
+    from PySide6.QtGui import QPainter, QPainterPath
+    from PySide6.QtWidgets import QApplication
+
+    from app.features import FeatureSettings
+    from app.ui.strips import LiveStrips
+    from app.ui.voice import LOUDNESS_DB
+
+    strips = LiveStrips(FeatureSettings(kind="logmel"))
+    qtbot.addWidget(strips)
+    strips.resize(800, 300)
+    strips.show()
+    for k in range(600):  # 18 s of 10 ms frames, 3 at a time, from stream second 1000
+        t = 1000 + (np.arange(3) + 3 * k) * 0.01
+        f0 = np.where((t * 2) % 1 < 0.2, np.nan, 150 + 50 * np.sin(3 * t))
+        loudness = -30 + 10 * np.cos(2 * t)
+        strips.append_voice(t, f0.astype(np.float32), loudness.astype(np.float32), float(t[-1]))
+    QApplication.processEvents()
+    assert len(strips.pitch_trace._closed) <= strips.seconds / 0.5 + 2  # the rest forgotten
+    drawn = strips.grab().toImage()
+    for trace in (strips.pitch_trace, strips.loudness_trace):
+        trace.joined = trace.open = QPainterPath()
+    reference = strips.grab().toImage()  # without the lines: now draw them the plain way
+    p = QPainter(reference)
+    p.setClipRect(strips.voice_rect)
+    x = strips.x(strips.times - strips.origin)
+    for values, pen, (lo, hi) in ((strips.f0, strips.pitch_pen, (FMIN_HZ, FMAX_HZ)),
+                                  (strips.loudness, strips.loudness_pen, LOUDNESS_DB)):  # fmt: skip
+        p.setPen(pen)
+        p.drawPath(pg.arrayToQPath(x, strips._y(values, lo, hi), connect="finite"))
+    p.end()
+    r = strips.voice_rect.toAlignedRect()
+    a, b = (pixels(i)[r.top() : r.bottom(), r.left() : r.right()] for i in (drawn, reference))
+    lines = b != pixels(strips.grab().toImage())[r.top() : r.bottom(), r.left() : r.right()]
+    assert lines.sum() > 1000  # the reference has lines to compare with
+    assert (a != b).sum() <= 0.01 * lines.sum()  # the same to a pixel's rounding here and there
+
+
+def pixels(image: QImage) -> np.ndarray:
+    image = image.convertToFormat(QImage.Format.Format_RGB32)
+    raw = np.frombuffer(image.constBits(), np.uint32, image.width() * image.height())
+    return raw.reshape(image.height(), image.width()).copy()
+
+
 def test_valence_arousal_trail_reuses_its_rendered_symbols(qtbot) -> None:
     """A minute of results draws the trail from the same few symbols: each new result used to
     render every point afresh (a third of the live GUI's time) and grow pyqtgraph's cache."""

@@ -18,12 +18,14 @@ from PySide6.QtGui import (
     QFont,
     QImage,
     QPainter,
+    QPainterPath,
     QPaintEvent,
     QPen,
     QPixmap,
     QRegion,
     QResizeEvent,
     QStaticText,
+    QTransform,
 )
 from PySide6.QtWidgets import QWidget
 
@@ -40,6 +42,7 @@ RIGHT = 56  # px for the loudness scale
 ATTENTION_HEIGHT = 16
 AXIS_HEIGHT = 22  # the time axis's labels
 GAP = 6  # between strips
+CHUNK_SECONDS = 0.5  # a voice line's points are made into a path once per chunk of this
 
 Array = npt.NDArray[np.float32]
 
@@ -86,6 +89,47 @@ class Scroll:
         self.image = QImage(self._memory, double // 2, rows, double * 4, QImage.Format.Format_RGB32)
 
 
+class Trace:
+    """A line that scrolls, as painter paths in (stream seconds, value) that the painter's
+    transform places: a frame's points join the open chunk, and a chunk of
+    :data:`CHUNK_SECONDS` is closed into the line's joined path, so a frame builds a few points
+    instead of the whole line (10 s of frames through arrayToQPath, twice, was half of a
+    frame's paint)."""
+
+    def __init__(self) -> None:
+        self._closed: list[tuple[float, QPainterPath]] = []  # each chunk's last time, its path
+        self.joined = QPainterPath()  # the closed chunks
+        self.open = QPainterPath()  # the newest points
+        self._t = np.zeros(0)
+        self._v = np.zeros(0)
+
+    def append(self, times: npt.NDArray[np.float64], values: Array) -> None:
+        self._t = np.concatenate([self._t, times])
+        self._v = np.concatenate([self._v, values])
+        if len(self._t) and self._t[-1] - self._t[0] >= CHUNK_SECONDS:
+            self._closed.append((float(self._t[-1]), _path(self._t, self._v)))
+            self._join()
+            self._t, self._v = self._t[-1:], self._v[-1:]  # the next chunk goes on from here
+        self.open = _path(self._t, self._v)
+
+    def trim(self, before: float) -> None:
+        """Forget the chunks that end before ``before`` (scrolled out of sight)."""
+        kept = [c for c in self._closed if c[0] >= before]
+        if len(kept) < len(self._closed):
+            self._closed = kept
+            self._join()
+
+    def _join(self) -> None:
+        self.joined = QPainterPath()
+        for _, path in self._closed:
+            self.joined.addPath(path)
+
+
+def _path(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> QPainterPath:
+    """A line through the points, broken where a value is not finite (unvoiced)."""
+    return pg.arrayToQPath(x, y, connect="finite") if len(x) else QPainterPath()
+
+
 class LiveStrips(QWidget):
     def __init__(self, settings: FeatureSettings, seconds: float = SECONDS) -> None:
         super().__init__()
@@ -110,6 +154,8 @@ class LiveStrips(QWidget):
         self.shade_pen = QPen(QColor(*theme.WINDOW_EDGE), 1.5, Qt.PenStyle.DashLine)
         self.pitch_pen = QPen(QColor(PITCH_COLOUR), 1)
         self.loudness_pen = QPen(QColor(LOUDNESS_COLOUR), 1)
+        for pen in (self.pitch_pen, self.loudness_pen):
+            pen.setCosmetic(True)  # one pixel wide whatever the transform that places the line
         self._axes: QPixmap | None = None
         self._layout()
         self.reset()
@@ -129,6 +175,7 @@ class LiveStrips(QWidget):
         self.times = np.zeros(0)  # stream seconds of each voice frame
         self.f0 = np.zeros(0, np.float32)
         self.loudness = np.zeros(0, np.float32)
+        self.pitch_trace, self.loudness_trace = Trace(), Trace()
         self.origin = 0.0  # the stream time drawn at the right edge
         self.pitch_range: tuple[float, float, float] | None = None
         self.caption = ""
@@ -144,11 +191,17 @@ class LiveStrips(QWidget):
     def append_voice(self, times: npt.ArrayLike, f0: Array, loudness: Array, origin: float) -> None:
         """Pitch (Hz, NaN unvoiced) and loudness (dB) of frames at stream ``times``; ``origin``
         is the stream time now drawn at the right edge."""
-        self.times = np.concatenate([self.times, np.asarray(times, np.float64)])
+        t = np.asarray(times, np.float64)
+        self.times = np.concatenate([self.times, t])
         self.f0 = np.concatenate([self.f0, f0])
         self.loudness = np.concatenate([self.loudness, loudness])
-        old = int(np.searchsorted(self.times, origin - self.seconds - self.frame_seconds))
+        self.pitch_trace.append(t, f0)
+        self.loudness_trace.append(t, loudness)
+        shown = origin - self.seconds - self.frame_seconds
+        old = int(np.searchsorted(self.times, shown))
         self.times, self.f0, self.loudness = self.times[old:], self.f0[old:], self.loudness[old:]
+        self.pitch_trace.trim(shown)
+        self.loudness_trace.trim(shown)
         self.origin = origin
         self.update(self._moving)
 
@@ -209,6 +262,15 @@ class LiveStrips(QWidget):
         r = self.voice_rect
         return r.bottom() - (np.asarray(value, np.float64) - lo) / (hi - lo) * r.height()
 
+    def _placing(self, lo: float, hi: float) -> QTransform:
+        """(stream seconds, value from ``lo`` to ``hi``) to pixels of the voice strip: the same
+        as :meth:`x` and :meth:`_y`."""
+        r = self.voice_rect
+        sx = self.spectrogram_rect.width() / self.seconds
+        sy = -r.height() / (hi - lo)
+        dx = self.spectrogram_rect.right() - self.origin * sx
+        return QTransform(sx, 0.0, 0.0, sy, dx, r.bottom() - lo * sy)
+
     def resizeEvent(self, event: QResizeEvent) -> None:
         self._layout()
         self._axes = None
@@ -247,12 +309,14 @@ class LiveStrips(QWidget):
             low, _, high = self.pitch_range
             top, bottom = self._y([high, low], FMIN_HZ, FMAX_HZ)
             p.fillRect(QRectF(r.left(), top, r.width(), bottom - top), self.band_brush)
-        if len(self.times):
-            x = self.x(self.times - self.origin)
-            p.setPen(self.pitch_pen)
-            p.drawPath(pg.arrayToQPath(x, self._y(self.f0, FMIN_HZ, FMAX_HZ), connect="finite"))
-            p.setPen(self.loudness_pen)
-            p.drawPath(pg.arrayToQPath(x, self._y(self.loudness, *LOUDNESS_DB), connect="finite"))
+        lines = ((self.pitch_trace, self.pitch_pen, (FMIN_HZ, FMAX_HZ)),
+                 (self.loudness_trace, self.loudness_pen, LOUDNESS_DB))  # fmt: skip
+        for trace, pen, (lo, hi) in lines:
+            p.setTransform(self._placing(lo, hi))
+            p.setPen(pen)
+            p.drawPath(trace.joined)
+            p.drawPath(trace.open)
+        p.resetTransform()
         if self.caption:
             p.setFont(self.small)
             p.setPen(QColor(theme.TEXT))
