@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import signal
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -16,7 +19,17 @@ import numpy as np
 from app.adapt import Norm, Population, frames_for, pooled
 from app.features import WHISPER, FeatureSettings, hop_frames, window_frames, windows
 from app.offline import GATE_SECONDS
-from model_training import augment, calibration, channels, corpora, crossval, data, evaluate, splits
+from model_training import (
+    augment,
+    calibration,
+    channels,
+    corpora,
+    crossfit,
+    crossval,
+    data,
+    evaluate,
+    splits,
+)
 from model_training.train import TrainSettings
 
 
@@ -25,11 +38,54 @@ def main(argv: list[str] | None = None) -> int:
     if args.conditions is None:  # not given: every channel, but a cross-validation only if asked
         args.conditions = [] if args.run is cross_validate else list(channels.BY_NAME)
     args.argv = sys.argv[1:] if argv is None else argv
+    ours = signal.getsignal(signal.SIGINT) is signal.default_int_handler  # not where ignored
+    ours = ours and threading.current_thread() is threading.main_thread()
+    if ours:
+        STOPPED.clear()
+        signal.signal(signal.SIGINT, on_ctrl_c)
     try:
         return int(args.run(args))
     except (corpora.CorpusLayoutError, FileNotFoundError, data.CacheError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except SystemExit:
+        raise
+    except BaseException:
+        if not STOPPED.is_set():
+            raise
+        print("\n" + stopped_message(args), file=sys.stderr, flush=True)
+        return 130
+    finally:
+        if ours:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+# Set by Ctrl-C. A KeyboardInterrupt raised inside TensorFlow can be swallowed there and come out
+# as another error (seen: a TypeError from Keras' call context while a model was traced); after
+# Ctrl-C any error is its echo, and the user hears that the run was stopped, not a traceback.
+STOPPED = threading.Event()
+
+
+def on_ctrl_c(signum: int, frame: FrameType | None) -> None:
+    STOPPED.set()
+    signal.default_int_handler(signum, frame)
+
+
+def stopped_message(args: argparse.Namespace) -> str:
+    """What Ctrl-C outside a training's epochs leaves for the next run (inside them, the
+    training says which epoch it resumes from)."""
+    kept = [
+        f"the features and encoder frames computed so far, cached in {data.cache_root(args.cache)}"
+    ]
+    kept += [
+        f"the last finished epoch of a training in {d}" for d in sorted(args.out.glob("**/resume"))
+    ]
+    if any(args.out.glob(f"crossfit/fold*/{crossfit.SAMPLES_FILE}")):
+        kept.append(f"the calibration folds judged so far in {args.out / 'crossfit'}")
+    return (
+        "Interrupted (Ctrl-C). Kept for the next run: " + "; ".join(kept) + ". "
+        "Run the same command again to go on from there."
+    )
 
 
 def crossfit_folds(text: str) -> int:

@@ -55,8 +55,8 @@ def samples(
 ) -> Samples:  # fmt: skip
     """Every rendering of every clip in ``clips`` (the split's training and validation clips)
     judged by a head trained on the bundle's recipe without that clip's speaker: its windows'
-    probabilities, its label, its speaker. Kept in ``out`` and reused when run again for the
-    same recipe, speakers and number of folds."""
+    probabilities, its label, its speaker. Kept in ``out``, each fold as it finishes, and
+    reused when run again for the same recipe, speakers and number of folds."""
     from model_training import encoder_run as er
     from model_training import model as models
     from model_training.train import window_probabilities
@@ -75,16 +75,25 @@ def samples(
     enc = er.encode(feats, encoders, bundle.encoder.layers, augmenting, cache)
     found: Samples = []
     for i, split in enumerate(splits.folds(clips, k)):
-        print(f"crossfit fold {i}: held out {', '.join(split.speakers('test'))}",
-              file=sys.stderr, flush=True)  # fmt: skip
+        held_out = ", ".join(split.speakers("test"))
+        fold, fold_key = out / f"fold{i}", json.dumps([key, i])
+        if (fold / SAMPLES_FILE).exists() and stored_key(fold / SAMPLES_FILE) == fold_key:
+            print(f"crossfit fold {i}: held out {held_out}; judged in an earlier run, kept",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            found += load(fold / SAMPLES_FILE)
+            continue
+        print(f"crossfit fold {i}: held out {held_out}", file=sys.stderr, flush=True)
         train, val, test = (set(split.speakers(p)) for p in ("train", "val", "test"))
         head = er.train_head(enc.subset(train), enc.subset(val), labels, augmenting, settings,
-                             out / f"fold{i}")  # fmt: skip
+                             fold)  # fmt: skip
         held = enc.subset(test)
         renderings = [w for clip in held.windows for w in clip]
         probs = iter(window_probabilities(models.classifier(head), renderings))
+        judged: Samples = []
         for clip, windows in zip(held.clips, held.windows, strict=True):
-            found += [(next(probs), labels.index(clip.label), clip.speaker) for _ in windows]
+            judged += [(next(probs), labels.index(clip.label), clip.speaker) for _ in windows]
+        save(judged, fold / SAMPLES_FILE, fold_key)  # an interrupted run keeps finished folds
+        found += judged
     save(found, path, key)
     return found
 

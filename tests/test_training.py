@@ -180,7 +180,7 @@ def test_crossfit_calibration_is_fitted_out_of_fold_and_never_on_test_speakers(
 ) -> None:
     """``calibrate --crossfit``: heads of the bundle's recipe each judge speakers they never
     heard; every training and validation speaker is judged once, no test speaker ever; a second
-    run reuses the judgements it kept."""
+    run reuses the judgements it kept, and a run stopped after some folds keeps those."""
     from model_training import crossfit
 
     copy = tmp_path / "bundle"
@@ -201,7 +201,14 @@ def test_crossfit_calibration_is_fitted_out_of_fold_and_never_on_test_speakers(
     assert train_main([*common, "--bundle", str(copy), "--crossfit", "3"]) == 0
     assert (tmp_path / "run" / "crossfit" / crossfit.SAMPLES_FILE).stat().st_mtime_ns == kept
     assert json.loads((copy / "emotion.json").read_text())["calibration"] == block
+    (tmp_path / "run" / "crossfit" / crossfit.SAMPLES_FILE).unlink()  # stopped after the folds
     capsys.readouterr()
+    assert train_main([*common, "--bundle", str(copy), "--crossfit", "3"]) == 0
+    assert capsys.readouterr().err.count("judged in an earlier run, kept") == 3
+    again = crossfit.load(tmp_path / "run" / "crossfit" / crossfit.SAMPLES_FILE)
+    assert [(y, s) for _, y, s in again] == [(y, s) for _, y, s in samples]
+    assert all(np.array_equal(a, b) for (a, _, _), (b, _, _) in zip(again, samples, strict=True))
+    kept = (tmp_path / "run" / "crossfit" / crossfit.SAMPLES_FILE).stat().st_mtime_ns
     assert train_main([*common, "--bundle", str(run), "--crossfit", "3"]) == 2  # a CNN
     assert "encoder models" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # two folds leave nobody to train on
