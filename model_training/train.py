@@ -273,7 +273,8 @@ def run(
         keras.callbacks.ReduceLROnPlateau(
             monitor="val_ua", mode="max", factor=0.5, patience=settings.lr_patience, min_lr=1e-5
         ),
-        keras.callbacks.CSVLogger(out_dir / "epochs.csv", append=True),
+        # a resumed run adds to its log; a new one (the backup is gone once a run ends) starts it
+        keras.callbacks.CSVLogger(out_dir / "epochs.csv", append=(out_dir / "resume").is_dir()),
         keras.callbacks.BackupAndRestore(out_dir / "resume"),  # after the others: a whole epoch
     ]
     done = EpochsDone()

@@ -112,6 +112,8 @@ def test_ctrl_c_after_the_training_says_what_is_kept(tmp_path: Path, report: Rep
     assert str(cache) in message and "Run the same command again" in message
     again(out, cache)
     assert bundles.load(out).labels  # the second run wrote a whole bundle
+    epochs = [int(row["epoch"]) for row in csv.DictReader((out / "epochs.csv").open())]
+    assert epochs == list(range(EPOCHS)), epochs  # trained anew: its log too
     report(
         "Training",
         "Ctrl-C after the training, while the model is scored and exported",
