@@ -16,7 +16,11 @@ def main(argv: list[str] | None = None) -> int:
     one_math_thread()
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "analyze":
-        return analyze(argv[1:])
+        try:
+            return analyze(argv[1:])
+        except KeyboardInterrupt:
+            print("Interrupted (Ctrl-C).", file=sys.stderr)
+            return 130
     p = argparse.ArgumentParser(
         prog="emotion-meter", description="See what emotion a voice carries."
     )
@@ -112,7 +116,16 @@ def analyze(argv: list[str]) -> int:
         print(f"error: cannot write {args.out}: {e}", file=sys.stderr)
         return 2
     report = lambda line: print(line, file=sys.stderr)  # noqa: E731
-    failed = batch.run(files, engine, args.model, args.jobs, norms, output, report)
+    try:
+        failed = batch.run(files, engine, args.model, args.jobs, norms, output, report)
+    except batch.Stopped as s:
+        kept = ""
+        if args.out is not None:
+            kept = f" Their results are in {args.out}" + (
+                "." if form == "json" else "; the same command with --resume adds the rest."
+            )
+        print(f"Interrupted (Ctrl-C) after {s.done} of {s.total} files.{kept}", file=sys.stderr)
+        return 130
     return 1 if failed else 0
 
 

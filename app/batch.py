@@ -10,7 +10,9 @@ import csv
 import io
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -81,6 +83,7 @@ def _start_worker(model: Path | None) -> None:
     from app import bundle
     from app.engine import Engine
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops
     _engine = Engine(bundle.load(model), threads=1)  # one core each: the processes share them
 
 
@@ -103,8 +106,23 @@ def results(
     with workers(jobs, model) as pool:
         futures = [pool.submit(analyse_all, c, [norms.get(f, (None, None)) for f in c])
                    for c in chunks]  # fmt: skip
-        for future in as_completed(futures):
-            yield from future.result()
+        try:
+            for future in as_completed(futures):
+                yield from future.result()
+        except BaseException:  # Ctrl-C, or the reader stopped: nobody waits for the rest
+            stop(pool)
+            raise
+
+
+def stop(pool: ProcessPoolExecutor) -> None:
+    """Drop the queued files and end the workers now, not after the files in hand (an hour-long
+    one takes half a minute). ``terminate_workers`` does this from Python 3.14."""
+    processes = list((pool._processes or {}).values())  # shutdown forgets them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join()
 
 
 @contextmanager
@@ -120,6 +138,24 @@ def workers(jobs: int, model: Path | None) -> Iterator[ProcessPoolExecutor]:
 
 
 @contextmanager
+def whole() -> Iterator[None]:
+    """Ctrl-C waits for the end of the block, so that a result is written and counted whole or
+    not at all (an interrupted write could leave half a line, or a line the count missed)."""
+    caught: list[int] = []
+    previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous) or threading.current_thread() is not threading.main_thread():
+        yield  # Ctrl-C ignored, or not ours to hold
+        return
+    signal.signal(signal.SIGINT, lambda signum, _: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        previous(signal.SIGINT, None)
+
+
+@contextmanager
 def environment(values: dict[str, str]) -> Iterator[None]:
     """These environment variables set while the block runs, as they were after it."""
     saved = {k: os.environ.get(k) for k in values}
@@ -132,6 +168,14 @@ def environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+class Stopped(KeyboardInterrupt):
+    """Ctrl-C ended a run after ``done`` of its ``total`` files, each written whole."""
+
+    def __init__(self, done: int, total: int) -> None:
+        super().__init__(done, total)
+        self.done, self.total = done, total
 
 
 class Output:
@@ -258,10 +302,13 @@ def run(
     progress = Progress(len(todo))
     try:
         for result in results(todo, engine, model, jobs, norms):
-            if "error" in result:
-                report(f"error: {result['error']}")
-            output.write(result)
-            progress.update(result)
+            with whole():
+                if "error" in result:
+                    report(f"error: {result['error']}")
+                output.write(result)
+                progress.update(result)
+    except KeyboardInterrupt:
+        raise Stopped(progress.count, len(todo)) from None
     finally:
         progress.close()
         output.close()

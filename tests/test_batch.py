@@ -115,6 +115,46 @@ def test_an_interrupted_run_resumes_where_it_stopped(
     assert len(files) == len(set(files)) == 20  # every file exactly once
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_says_how_far_the_run_got(archive: Path, tmp_path: Path, jobs: str) -> None:
+    """Ctrl-C from a terminal (to the whole process group, workers too): the files written so
+    far are whole, the user is told how many and how to go on, and no worker is left behind."""
+    for i in range(400):  # the run is still going when it is interrupted
+        (archive / f"copy{i:03d}.flac").symlink_to(archive / "take0.flac")
+    out = tmp_path / "results.jsonl"
+    cmd = [sys.executable, "-m", "app", "analyze", str(archive), "--jsonl", "--out", str(out),
+           "--jobs", jobs]  # fmt: skip
+    run = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (out.exists() and out.read_text().count("\n") > 1):
+        time.sleep(0.01)
+    os.killpg(run.pid, signal.SIGINT)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 130, err
+    done = lines(out)
+    assert 1 < len(done) < 406  # it stopped part-way
+    assert err.strip().splitlines()[1:] == [  # after the note on the two that are not audio
+        f"Interrupted (Ctrl-C) after {len(done)} of 406 files. Their results are in {out}; "
+        "the same command with --resume adds the rest."
+    ]
+    assert not workers(run.pid)  # ended with the run, not left analysing
+
+
+def workers(group: int) -> list[str]:
+    """The worker processes of a process group still running (a zombie has ended)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            state, _, pgrp = (proc / "stat").read_text().rsplit(")", 1)[1].split()[:3]
+            command = (proc / "cmdline").read_bytes()
+        except OSError:  # ended meanwhile
+            continue
+        if int(pgrp) == group and state != "Z" and b"spawn_main" in command:
+            found.append(command.decode(errors="replace"))
+    return found
+
+
 def test_resuming_csv_drops_every_row_of_the_last_file(tmp_path: Path) -> None:
     """A file's rows are one write, but a cut can fall between two of them at a line's end:
     the last file is never trusted, and a file left empty gets its header back."""
