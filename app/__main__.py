@@ -119,13 +119,19 @@ def analyze(argv: list[str]) -> int:
     try:
         failed = batch.run(files, engine, args.model, args.jobs, norms, output, report)
     except batch.Stopped as s:
+        ctrl_c = isinstance(s.cause, KeyboardInterrupt)
+        written = s.done if ctrl_c or form != "json" else 0  # an array is written at the end
         kept = ""
-        if args.out is not None:
+        if args.out is not None and written:
             kept = f" Their results are in {args.out}" + (
                 "." if form == "json" else "; the same command with --resume adds the rest."
             )
-        print(f"Interrupted (Ctrl-C) after {s.done} of {s.total} files.{kept}", file=sys.stderr)
-        return 130
+        if ctrl_c:
+            print(f"Interrupted (Ctrl-C) after {s.done} of {s.total} files.{kept}", file=sys.stderr)
+            return 130
+        print(f"error: {s.cause.args[1]}; {written} of {s.total} files written.{kept}",
+              file=sys.stderr)  # fmt: skip
+        return 2
     return 1 if failed else 0
 
 

@@ -6,6 +6,7 @@ A file that cannot be analysed is reported and skipped, never the end of the run
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -170,12 +171,20 @@ def environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-class Stopped(KeyboardInterrupt):
-    """Ctrl-C ended a run after ``done`` of its ``total`` files, each written whole."""
+class Stopped(Exception):
+    """A run ended early, after ``done`` of its ``total`` files (each written whole), by
+    ``cause``: Ctrl-C (a KeyboardInterrupt) or its output failing (Unwritable)."""
 
-    def __init__(self, done: int, total: int) -> None:
-        super().__init__(done, total)
-        self.done, self.total = done, total
+    def __init__(self, cause: BaseException, done: int, total: int) -> None:
+        super().__init__(cause, done, total)
+        self.cause, self.done, self.total = cause, done, total
+
+
+class Unwritable(OSError):
+    """The results cannot be written: a full disk, a drive gone, a closed pipe."""
+
+    def __init__(self, name: str, error: OSError) -> None:
+        super().__init__(error.errno, f"cannot write {name}: {error.strerror or error}")
 
 
 class Output:
@@ -194,6 +203,7 @@ class Output:
             self.done = self._finished(path)
             had = path.stat().st_size > 0
         self.stream: TextIO = sys.stdout
+        self.name = "standard output" if path is None else str(path)
         if path is not None:
             self.stream = path.open("a" if had else "w", encoding="utf-8", newline="")
         if fmt == "csv" and not had:
@@ -234,17 +244,24 @@ class Output:
             self._write(_csv_rows([[result["file"], *r] for r in csv_table(result)[1]]))
 
     def _write(self, text: str) -> None:
-        self.stream.write(text)  # one write per file: an interruption cuts at most one line
-        self.stream.flush()
-        if self.stream is not sys.stdout:
-            os.fsync(self.stream.fileno())
+        try:
+            self.stream.write(text)  # one write per file: an interruption cuts at most one line
+            self.stream.flush()
+            if self.stream is not sys.stdout:
+                os.fsync(self.stream.fileno())
+        except OSError as e:
+            raise Unwritable(self.name, e) from e
 
     def close(self) -> None:
-        if self.fmt == "json":
-            self._array.sort(key=lambda r: self.order.get(r["file"], len(self.order)))
-            self._write(json.dumps(self._array, indent=1) + "\n")
-        if self.stream is not sys.stdout:
-            self.stream.close()
+        try:
+            if self.fmt == "json":
+                self._array.sort(key=lambda r: self.order.get(r["file"], len(self.order)))
+                self._write(json.dumps(self._array, indent=1) + "\n")
+        finally:
+            if self.stream is not sys.stdout:
+                # every write was flushed: only one that failed, and was reported, is left
+                with contextlib.suppress(OSError):
+                    self.stream.close()
 
 
 def _csv_header(labels: tuple[str, ...]) -> list[str]:
@@ -301,15 +318,16 @@ def run(
     output.order = {str(f): i for i, f in enumerate(todo)}
     progress = Progress(len(todo))
     try:
-        for result in results(todo, engine, model, jobs, norms):
-            with whole():
-                if "error" in result:
-                    report(f"error: {result['error']}")
-                output.write(result)
-                progress.update(result)
-    except KeyboardInterrupt:
-        raise Stopped(progress.count, len(todo)) from None
-    finally:
-        progress.close()
-        output.close()
+        try:
+            for result in results(todo, engine, model, jobs, norms):
+                with whole():
+                    if "error" in result:
+                        report(f"error: {result['error']}")
+                    output.write(result)
+                    progress.update(result)
+        finally:
+            progress.close()
+            output.close()
+    except (KeyboardInterrupt, Unwritable) as e:
+        raise Stopped(e, progress.count, len(todo)) from None
     return progress.failed

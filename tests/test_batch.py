@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import shutil
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 
 from tests.data import some_clips
+from tests.robustness import Report, report_fixture  # noqa: F401  (the fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,7 +118,9 @@ def test_an_interrupted_run_resumes_where_it_stopped(
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
-def test_ctrl_c_says_how_far_the_run_got(archive: Path, tmp_path: Path, jobs: str) -> None:
+def test_ctrl_c_says_how_far_the_run_got(
+    archive: Path, tmp_path: Path, jobs: str, report: Report
+) -> None:
     """Ctrl-C from a terminal (to the whole process group, workers too): the files written so
     far are whole, the user is told how many and how to go on, and no worker is left behind."""
     for i in range(400):  # the run is still going when it is interrupted
@@ -139,6 +143,29 @@ def test_ctrl_c_says_how_far_the_run_got(archive: Path, tmp_path: Path, jobs: st
         "the same command with --resume adds the rest."
     ]
     assert not workers(run.pid)  # ended with the run, not left analysing
+    said = re.sub(r"after \d+ of", "after N of", err.strip().splitlines()[-1])
+    report(
+        "Command line",
+        f"Ctrl-C to analyze over a folder (--jsonl --out, --jobs {jobs}), to the process group",
+        f"exit 130: “{said}”; the N lines in the file whole, no worker left running",
+    )
+
+
+@pytest.mark.parametrize("form", ["--jsonl", "--json"])
+def test_a_full_disk_is_said_and_ends_the_run(archive: Path, form: str, report: Report) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full to stand for a full disk")
+    done = analyze(str(archive), form, "--out", "/dev/full", "--jobs", "2")
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "error: cannot write /dev/full: No space left on device; 0 of 6 files written."
+    )
+    report(
+        "Command line",
+        f"analyze {form} --out to a full disk (/dev/full)",
+        f"exit 2: “{done.stderr.splitlines()[-1]}”",
+    )
 
 
 def workers(group: int) -> list[str]:
