@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import multiprocessing
 import os
 import sys
@@ -129,6 +130,9 @@ def analyze(argv: list[str]) -> int:
         if ctrl_c:
             print(f"Interrupted (Ctrl-C) after {s.done} of {s.total} files.{kept}", file=sys.stderr)
             return 130
+        if args.out is None and s.cause.errno == errno.EPIPE:  # `| head` has read enough
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing at exit
+            return 128 + 13  # as a program that SIGPIPE ended, silently
         print(f"error: {s.cause.args[1]}; {written} of {s.total} files written.{kept}",
               file=sys.stderr)  # fmt: skip
         return 2

@@ -168,6 +168,20 @@ def test_a_full_disk_is_said_and_ends_the_run(archive: Path, form: str, report: 
     )
 
 
+def test_a_reader_that_has_read_enough_ends_the_run_quietly(archive: Path) -> None:
+    """``analyze DIR --jsonl | head -1``: the run ends when the pipe closes, with no message."""
+    for i in range(100):
+        (archive / f"copy{i:03d}.flac").symlink_to(archive / "take0.flac")
+    cmd = [sys.executable, "-m", "app", "analyze", str(archive), "--jsonl", "--jobs", "1"]
+    run = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert run.stdout is not None and run.stderr is not None
+    assert json.loads(run.stdout.readline())["file"]
+    run.stdout.close()
+    err = run.stderr.read().decode()
+    assert run.wait(timeout=120) == 141, err
+    assert err.strip() == "note: 2 files in the folders are not audio; skipped"
+
+
 def workers(group: int) -> list[str]:
     """The worker processes of a process group still running (a zombie has ended)."""
     found = []
