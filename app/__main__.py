@@ -133,7 +133,7 @@ def analyze(argv: list[str]) -> int:
         if args.out is None and s.cause.errno == errno.EPIPE:  # `| head` has read enough
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing at exit
             return 128 + 13  # as a program that SIGPIPE ended, silently
-        print(f"error: {s.cause.args[1]}; {written} of {s.total} files written.{kept}",
+        print(f"error: {s.cause.strerror}; {written} of {s.total} files written.{kept}",
               file=sys.stderr)  # fmt: skip
         return 2
     return 1 if failed else 0
