@@ -65,6 +65,7 @@ def temper(probs: Array, temperature: float) -> Array:
 class Prediction:
     probabilities: Array  # (labels,), sums to 1
     attention: Array  # (attention steps,), sums to 1
+    embedding: Array | None = None  # encoder frames' mean and std over time (encoder models)
 
 
 def output_order(name: str) -> int:
@@ -219,17 +220,24 @@ class Engine:
         """Encoder blocks run so far (0 for a model without an encoder of its own)."""
         return sum(lane.blocks.runs for lane in self._lanes if lane.blocks is not None)
 
-    def predict(self, window: Array) -> Prediction:
+    def predict(self, window: Array, shift: Array | None = None) -> Prediction:
         """Calibrated probabilities and attention for one normalised window, shape
-        ``(frames, features)``; from any thread (it waits for a free lane)."""
+        ``(frames, features)``; from any thread (it waits for a free lane). An encoder model's
+        frames are moved by ``shift`` ``(width,)`` before its head (a speaker's offset from the
+        voices it learnt) and summarised in ``embedding`` as the encoder computed them."""
         lane = self._free.get()
         try:
             x = window if lane.blocks is None else lane.blocks(window)[0]
+            embedding = None
+            if lane.blocks is not None:
+                embedding = np.concatenate([x.mean(axis=0), x.std(axis=0)]).astype(np.float32)
+                if shift is not None:
+                    x = x + shift
             out = lane.run(**{self._input: x[None].astype(np.float32, copy=False)})
         finally:
             self._free.put(lane)
         probs = temper(out[self._emotion][0], self.bundle.temperature)
-        return Prediction(probs, out[self._attention][0].copy())
+        return Prediction(probs, out[self._attention][0].copy(), embedding)
 
     def predict_features(self, window: Array) -> Prediction:
         """:meth:`predict` on raw features, normalised with the bundle's training statistics."""

@@ -289,3 +289,29 @@ def test_a_track_of_rows_grows_past_the_duration_it_was_sized_for() -> None:
     half = Track(1, width=2, dtype=np.float16)  # attention, kept for display
     half.extend(np.full((3, 2), 0.5, np.float32))
     assert half.array().dtype == np.float16 and half.array().shape == (3, 2)
+
+
+def test_a_shift_of_the_encoder_frames_moves_the_judgement_not_the_embedding(
+    engine: Engine, clip: Path
+) -> None:
+    """The embedding is the encoder's, whatever offset the head is given; a zero offset is no
+    offset, a large one another judgement."""
+    from app.features import Pipeline
+
+    audio = files.load(clip, engine.bundle.features.sample_rate)
+    window = Pipeline(engine.bundle.features).features(audio)[: engine.bundle.window_frames]
+    plain = engine.predict_features(window)
+    width = engine.bundle.model_input_shape[2]
+    assert plain.embedding is not None and plain.embedding.shape == (2 * width,)
+    zero = engine.predict(normalised(engine, window), np.zeros(width, np.float32))
+    np.testing.assert_allclose(zero.probabilities, plain.probabilities, atol=1e-6)
+    offset = np.random.default_rng(0).normal(0, 1, width).astype(np.float32)  # not uniform:
+    moved = engine.predict(normalised(engine, window), offset)  # the head's layer norm would undo
+    np.testing.assert_array_equal(moved.embedding, plain.embedding)
+    assert np.abs(moved.probabilities - plain.probabilities).max() > 0.01
+
+
+def normalised(engine: Engine, window: np.ndarray) -> np.ndarray:
+    from app.features import normalise
+
+    return normalise(window, engine.bundle.mean, engine.bundle.std)
