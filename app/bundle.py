@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from app import familiar
 from app.adapt import Population
 from app.features import FeatureSettings, window_frames
 from app.quality import Thresholds
@@ -68,6 +69,7 @@ class Bundle:
     temperature: float = 1.0  # calibration: probabilities ** (1 / T), renormalised; 1 = none
     quality: Thresholds = field(default_factory=Thresholds)  # where it stops being reliable
     uncertain_below: float = 0.0  # a calibrated top probability under this: no clear emotion
+    familiarity: familiar.Familiarity | None = None  # how far input lies from what it learnt
 
     @property
     def population(self) -> Population:
@@ -193,8 +195,35 @@ def _from_meta(path: Path, meta: Any) -> Bundle:
     _check_files(path, meta)
     return Bundle(
         path, labels, features, window, hop, mean, std, steps, seconds, speech, encoder, meta,
-        _temperature(meta), _thresholds(meta), _uncertain(meta),
+        _temperature(meta), _thresholds(meta), _uncertain(meta), _familiarity(path, meta, encoder),
     )  # fmt: skip
+
+
+def _familiarity(
+    path: Path, meta: dict[str, Any], encoder: Encoder | None
+) -> familiar.Familiarity | None:
+    """The reference the input is measured against (encoder models); its file must be one the
+    description checksums, so changed weights cannot pass as familiar."""
+    block = meta.get("familiarity")
+    if block is None:
+        return None
+    if not isinstance(block, dict) or encoder is None:
+        raise BundleError("The model description's familiarity entry is invalid.")
+    name = str(block.get("file", ""))
+    if name not in (meta.get("files") or {}):
+        raise BundleError(
+            f"The model's familiarity file {name!r} has no checksum in its description."
+        )
+    try:
+        found = familiar.load(path / name, block)
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        raise BundleError(f"The model's familiarity file {name} is invalid: {e}") from e
+    if found.mean.size != 2 * encoder.width:
+        raise BundleError(
+            f"The model's familiarity file measures {found.mean.size} values, the encoder "
+            f"gives {2 * encoder.width}."
+        )
+    return found
 
 
 def _uncertain(meta: dict[str, Any]) -> float:

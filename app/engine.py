@@ -51,12 +51,14 @@ def quiet_native_stderr() -> Iterator[None]:
         os.close(devnull)
 
 
-def temper(probs: Array, temperature: float) -> Array:
+def temper(probs: Array, temperature: float | Array) -> Array:
     """Probabilities at a calibration temperature: ``softmax(log(p) / T)``, the same as dividing
-    the logits by ``T``; works on ``(..., labels)``. ``T`` > 1 softens, 1 changes nothing."""
-    if temperature == 1.0:
+    the logits by ``T``; works on ``(..., labels)`` with one ``T`` or one per row (``(...)``).
+    ``T`` > 1 softens, 1 changes nothing."""
+    t = np.asarray(temperature, np.float32)
+    if np.all(t == 1.0):
         return np.array(probs, np.float32)
-    logits = np.log(np.maximum(probs, 1e-12)) / temperature
+    logits = np.log(np.maximum(probs, 1e-12)) / t[..., None]
     e = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
 
@@ -66,6 +68,7 @@ class Prediction:
     probabilities: Array  # (labels,), sums to 1
     attention: Array  # (attention steps,), sums to 1
     embedding: Array | None = None  # encoder frames' mean and std over time (encoder models)
+    distance: float | None = None  # from the speech the model learnt (app.familiar); 1: typical
 
 
 def output_order(name: str) -> int:
@@ -236,8 +239,13 @@ class Engine:
             out = lane.run(**{self._input: x[None].astype(np.float32, copy=False)})
         finally:
             self._free.put(lane)
-        probs = temper(out[self._emotion][0], self.bundle.temperature)
-        return Prediction(probs, out[self._attention][0].copy(), embedding)
+        temperature, distance = self.bundle.temperature, None
+        known = self.bundle.familiarity
+        if known is not None and embedding is not None:
+            distance = float(known.distance(embedding))
+            temperature = known.temperature(temperature, distance)
+        probs = temper(out[self._emotion][0], temperature)
+        return Prediction(probs, out[self._attention][0].copy(), embedding, distance)
 
     def predict_features(self, window: Array) -> Prediction:
         """:meth:`predict` on raw features, normalised with the bundle's training statistics."""

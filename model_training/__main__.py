@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import signal
 import subprocess
@@ -208,6 +209,12 @@ def parser() -> argparse.ArgumentParser:
                    help="other bundles scored the same way (e.g. an earlier model)")  # fmt: skip
     e.set_defaults(run=evaluate_bundle)
 
+    fit.add_argument(
+        "--shift", action="store_true",
+        help="encoder models: fit how much less sure input unlike the training speech makes the "
+        "model, on heads trained with each corpus left out (one more head per corpus)",
+    )  # fmt: skip
+
     k = sub.add_parser(
         "calibrate", parents=[common, fit],
         help="fit a bundle's calibration and quality thresholds on its validation speakers",
@@ -225,6 +232,14 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--epochs", type=int, default=TrainSettings.epochs)
     c.add_argument("--layers", type=int, choices=range(1, 7), help="encoder layers (default: "
                    "chosen per fold on its validation speakers)")  # fmt: skip
+    c.add_argument(
+        "--by",
+        nargs="+",
+        choices=["speaker", "corpus"],
+        default=["speaker", "corpus"],
+        help="folds of speakers (each RAVDESS/EmoDB speaker tested once) and/or of corpora (each "
+        "left out once: encoder and baseline)",
+    )
     c.add_argument("--report", type=Path, help="also copy crossval.md here (e.g. assets/model)")
     c.set_defaults(run=cross_validate)
 
@@ -658,23 +673,23 @@ def calibrate(
     from dataclasses import replace as changed
 
     from app import bundle as bundles
+    from app import familiar as app_familiar
     from app.engine import Engine
-    from model_training import limits
+    from model_training import crossfit, familiar, limits
 
     sounds = channels.Sounds.read(channels.shared_root(evaluation=False, path=args.noise))
-    raw = Engine(changed(b, temperature=1.0))
+    raw = Engine(changed(b, temperature=1.0, familiarity=None))  # as trained, uncalibrated
     quality, samples = limits.find(raw, split.val, labels, sounds)
     every = [x for step in samples.values() for x in step]
     if args.crossfit:  # out of fold: every training and validation speaker, each a new voice once
-        from model_training import crossfit
-
-        fit_on = crossfit.samples(b, split.train + split.val, labels, data.cache_root(args.cache),
-                                  args.workers, args.out / "crossfit", args.crossfit)  # fmt: skip
+        fit_on, fit_far = crossfit.samples(b, split.train + split.val, labels,
+                                           data.cache_root(args.cache), args.workers,
+                                           args.out / "crossfit", args.crossfit)  # fmt: skip
         source = (f"out-of-fold windows of the split's {len({s for _, _, s in fit_on})} "
                   f"training and validation speakers ({args.crossfit} folds of the bundle's recipe "
                   "without them; clean and the recipe's augmented renderings)")  # fmt: skip
     else:
-        fit_on = every
+        fit_on, fit_far = every, []
         source = ("the validation speakers' speech windows (as the app takes them), clean and "
                   "through every step of the quality sweeps")  # fmt: skip
     windows, truth = [w for w, _, _ in fit_on], [y for _, y, _ in fit_on]
@@ -707,8 +722,55 @@ def calibrate(
         "val_ece_all": ece(val_w, val_t, t),
     }
     meta = {**b.meta, "calibration": block, "quality": quality}
+    if b.encoder is not None:  # how far input lies from what it learnt (encoder statistics)
+        reference = crossfit.reference(b, split, data.cache_root(args.cache), args.workers)
+        if args.shift:  # how much less sure a new corpus should make it: corpora left out
+            shifted, far = crossfit.corpora(b, split.train + split.val, labels,
+                                            data.cache_root(args.cache), args.workers,
+                                            args.out / "crossfit-corpora")  # fmt: skip
+            both = fit_on + shifted if args.crossfit else shifted  # with new voices of known ones
+            distances = fit_far + far if args.crossfit else far
+            slope = familiar.fit_slope([w for w, _, _ in both], distances,
+                                       [y for _, y, _ in both], t)  # fmt: skip
+            reference = changed(reference, slope=slope)
+            block["shift"] = shift_scores(shifted, far, t, reference)
+        content = reference.arrays()
+        evaluate.atomic_write(b.path / app_familiar.FILE, content)
+        meta["files"] = {
+            **b.meta.get("files", {}),
+            app_familiar.FILE: {"sha256": hashlib.sha256(content).hexdigest()},
+        }
+        meta["familiarity"] = {**reference.meta(), "method": familiar.METHOD}  # fmt: skip
     evaluate.atomic_write(b.path / bundles.META_FILE, json.dumps(meta, indent=1))
-    return {**block, "quality": quality}
+    return {**block, "quality": quality, "familiarity": meta.get("familiarity")}
+
+
+def shift_scores(
+    shifted: list, far: list, base: float, reference: Any
+) -> dict[str, dict[str, float]]:
+    """Per corpus left out (clean clips, each judged by a head that never heard that corpus):
+    accuracy, mean top probability and ECE raw, at the base temperature and at the distance's
+    temperature, and how many clips the unfamiliar flag marks."""
+    from model_training import familiar
+
+    out = {}
+    corpus = np.array([s.split(":")[0] for _, _, s in shifted])
+    for name in sorted(set(corpus.tolist())):
+        rows = np.flatnonzero(corpus == name)
+        w, d = [shifted[i][0] for i in rows], [far[i] for i in rows]
+        y = [shifted[i][1] for i in rows]
+        tempered = familiar.clip_probabilities(w, d, base, reference.slope)
+        out[name] = {
+            "clips": len(rows),
+            "accuracy": float(np.mean(tempered.argmax(axis=1) == np.array(y))),
+            "confidence_raw": float(calibration.clip_probabilities(w).max(axis=1).mean()),
+            "confidence": float(tempered.max(axis=1).mean()),
+            "ece_raw": calibration.ece(calibration.clip_probabilities(w), y),
+            "ece_base": calibration.ece(calibration.clip_probabilities(w, base), y),
+            "ece": calibration.ece(tempered, y),
+            "unfamiliar": float(np.mean([np.median(x) > reference.unfamiliar_above for x in d])),
+        }
+    return out
 
 
 def cross_validate(args: argparse.Namespace) -> int:
@@ -723,7 +785,10 @@ def cross_validate(args: argparse.Namespace) -> int:
         args.workers, args.layers, args.conditions, args.noise_eval,
         "emotion-meter-train " + " ".join(args.argv), crossval.known(args.report),
     )  # fmt: skip
-    crossval.run(clips, labels, args.folds, args.systems, runner)
+    if "speaker" in args.by:
+        crossval.run(clips, labels, args.folds, args.systems, runner)
+    if "corpus" in args.by:
+        crossval.run_corpora(clips, labels, args.folds, args.systems, runner)
     print((args.out / crossval.RESULTS_MD).read_text())
     if args.report:
         import shutil
@@ -825,8 +890,9 @@ def copy_bundle(run: Path, target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
     from model_training.robustness import PLOT, RELIABILITY_PLOT
 
-    for name in ("emotion.tflite", "emotion.keras", "emotion.json", REPORT_JSON, REPORT_MD,
-                 CONFUSION_PNG, PLOT, RELIABILITY_PLOT):  # fmt: skip
+    names = ("emotion.tflite", "encoder.tflite", "familiar.npz", "emotion.keras", "emotion.json",
+             REPORT_JSON, REPORT_MD, CONFUSION_PNG, PLOT, RELIABILITY_PLOT)  # fmt: skip
+    for name in names:
         if (run / name).exists():
             shutil.copy2(run / name, target / name)
 

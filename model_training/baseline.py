@@ -130,9 +130,11 @@ def run(
     workers: int = 2,
     conditions: Sequence[str] = (),
     sounds: str = "",
+    judged: bool = False,
 ) -> dict[str, Any]:
     """Fit on the training speakers, choose C and gamma by validation UA, score the test speakers
-    (also heard through each evaluation channel in ``conditions``).
+    (also heard through each evaluation channel in ``conditions``); ``judged``: also each test
+    clip's label and probabilities (Platt scaling of the chosen SVM), to measure calibration.
 
     With ``speaker_norm`` training rows are normalised by their speaker's training clips and
     validation/test rows leave-one-out, so no test clip informs its own normalisation.
@@ -159,8 +161,9 @@ def run(
         raise ValueError("the baseline needs readable clips of train, val and test speakers")
     corpus = np.array([c.corpus for c in kept])
 
-    def fit(c: float, gamma: float) -> Any:
-        svm = SVC(C=c, gamma=gamma, class_weight="balanced", random_state=seed)
+    def fit(c: float, gamma: float, probability: bool = False) -> Any:
+        svm = SVC(C=c, gamma=gamma, class_weight="balanced", random_state=seed,
+                  probability=probability)  # fmt: skip
         return make_pipeline(StandardScaler(), svm).fit(x[train], y[train])
 
     grid = [
@@ -173,7 +176,7 @@ def run(
         for g in GAMMA_GRID
     ]
     best = max(grid, key=lambda r: r["val_ua"])  # the first of equals: the smaller C and gamma
-    model = fit(best["C"], best["gamma"])
+    model = fit(best["C"], best["gamma"], judged)
 
     def heard(condition: str) -> dict[str, Any]:
         found = egemaps(parts["test"], cache_dir, workers, condition, sounds)
@@ -184,7 +187,16 @@ def run(
         truth = [labels.index(c.label) for c in kept]
         return metrics.by_group(truth, model.predict(x), [c.corpus for c in kept], labels)
 
+    extra = {}
+    if judged:
+        probs = np.zeros((int(test.sum()), len(labels)))
+        probs[:, model.classes_] = model.predict_proba(x[test])
+        extra["judged"] = {
+            "truth": y[test].tolist(),
+            "probabilities": np.round(probs, 5).tolist(),
+        }
     return {
+        **extra,
         "conditions": {name: heard(name) for name in conditions},
         "method": METHOD,
         "speaker_norm": speaker_norm,

@@ -52,53 +52,100 @@ def recipe(meta: dict[str, Any]) -> tuple[TrainSettings, AugmentSettings]:
 def samples(
     bundle: Any, clips: Sequence[Clip], labels: tuple[str, ...], cache: Path, workers: int,
     out: Path, k: int = FOLDS,
-) -> Samples:  # fmt: skip
+) -> tuple[Samples, list[np.ndarray]]:  # fmt: skip
     """Every rendering of every clip in ``clips`` (the split's training and validation clips)
     judged by a head trained on the bundle's recipe without that clip's speaker: its windows'
     probabilities, its label, its speaker. Kept in ``out``, each fold as it finishes, and
-    reused when run again for the same recipe, speakers and number of folds."""
+    reused when run again for the same recipe, speakers and number of folds; with each window's
+    distance from that head's training windows."""
+    return judged(bundle, clips, labels, cache, workers, out, dict(enumerate(
+        splits.folds(clips, k))), k)  # fmt: skip
+
+
+def reference(bundle: Any, split: splits.Split, cache: Path, workers: int) -> Any:
+    """The bundle's familiarity: its training windows (every rendering) as the reference, its
+    validation speakers' clean windows for the scale and threshold."""
     from model_training import encoder_run as er
+    from model_training import familiar
+
+    _, augmenting = recipe(bundle.meta["training"])
+    encoders = er.Encoders.of(bundle)
+    train, val = (
+        er.encode(er.features(clips, augment, cache, workers), encoders, bundle.encoder.layers,
+                  augment, cache)
+        for clips, augment in ((split.train, augmenting), (split.val, None))
+    )  # fmt: skip
+    return familiar.of_windows(train.windows, val.clean)
+
+
+def corpora(
+    bundle: Any, clips: Sequence[Clip], labels: tuple[str, ...], cache: Path, workers: int,
+    out: Path,
+) -> tuple[Samples, list[np.ndarray]]:  # fmt: skip
+    """The clean clips of each corpus judged by a head of the bundle's recipe trained on the
+    other corpora (:func:`splits.by_corpus`), with each window's distance from that head's own
+    training windows (:mod:`app.familiar`, fitted as the bundle's): what a new language or studio
+    gets, to fit how far the temperature must grow with the distance."""
+    return judged(bundle, clips, labels, cache, workers, out, splits.by_corpus(clips), "corpora",
+                  clean=True)  # fmt: skip
+
+
+def judged(
+    bundle: Any, clips: Sequence[Clip], labels: tuple[str, ...], cache: Path, workers: int,
+    out: Path, folds: dict[Any, splits.Split], name: Any, clean: bool = False,
+) -> tuple[Samples, list[np.ndarray]]:  # fmt: skip
+    """The test clips of each fold judged by a head of the bundle's recipe trained on its
+    training speakers, with every window's distance from them (``clean``: the clean rendering
+    only). Each fold is kept as it finishes; all of them are reused for the same recipe,
+    speakers and folds."""
+    from model_training import encoder_run as er
+    from model_training import familiar
     from model_training import model as models
     from model_training.train import window_probabilities
 
     path = out / SAMPLES_FILE
-    key = json.dumps([bundle.meta["training"], k, sorted({c.speaker for c in clips})],
+    key = json.dumps([bundle.meta["training"], name, sorted({c.speaker for c in clips})],
                      sort_keys=True)  # fmt: skip
     if path.exists():
         if stored_key(path) == key:
             return load(path)
-        print(f"crossfit: {path} holds judgements of another recipe, speakers or number of "
-              "folds; judging again", file=sys.stderr, flush=True)  # fmt: skip
+        print(f"crossfit: {path} holds judgements of another recipe, speakers or folds; judging "
+              "again", file=sys.stderr, flush=True)  # fmt: skip
     settings, augmenting = recipe(bundle.meta["training"])
     encoders = er.Encoders.of(bundle)
     feats = er.features(clips, augmenting, cache, workers)
     enc = er.encode(feats, encoders, bundle.encoder.layers, augmenting, cache)
     found: Samples = []
-    for i, split in enumerate(splits.folds(clips, k)):
+    far: list[np.ndarray] = []
+    for i, split in folds.items():
         held_out = ", ".join(split.speakers("test"))
         fold, fold_key = out / f"fold{i}", json.dumps([key, i])
         if (fold / SAMPLES_FILE).exists() and stored_key(fold / SAMPLES_FILE) == fold_key:
             print(f"crossfit fold {i}: held out {held_out}; judged in an earlier run, kept",
                   file=sys.stderr, flush=True)  # fmt: skip
-            found += load(fold / SAMPLES_FILE)
+            done, distances = load(fold / SAMPLES_FILE)
+            found, far = found + done, far + distances
             continue
         print(f"crossfit fold {i}: held out {held_out}", file=sys.stderr, flush=True)
         train, val, test = (set(split.speakers(p)) for p in ("train", "val", "test"))
-        head = er.train_head(enc.subset(train), enc.subset(val), labels, augmenting, settings,
-                             fold)  # fmt: skip
+        taught = enc.subset(train)
+        head = er.train_head(taught, enc.subset(val), labels, augmenting, settings, fold)
+        reference = familiar.of_windows(taught.windows, enc.subset(val).clean)
         held = enc.subset(test)
-        renderings = [w for clip in held.windows for w in clip]
+        renderings = [w for clip in held.windows for w in (clip[:1] if clean else clip)]
         probs = iter(window_probabilities(models.classifier(head), renderings))
-        judged: Samples = []
+        judged_here: Samples = []
+        distances = [reference.distance(familiar.embeddings(w)) for w in renderings]
         for clip, windows in zip(held.clips, held.windows, strict=True):
-            judged += [(next(probs), labels.index(clip.label), clip.speaker) for _ in windows]
-        save(judged, fold / SAMPLES_FILE, fold_key)  # an interrupted run keeps finished folds
-        found += judged
-    save(found, path, key)
-    return found
+            judged_here += [(next(probs), labels.index(clip.label), clip.speaker)
+                            for _ in (windows[:1] if clean else windows)]  # fmt: skip
+        save(judged_here, distances, fold / SAMPLES_FILE, fold_key)  # kept if interrupted
+        found, far = found + judged_here, far + distances
+    save(found, far, path, key)
+    return found, far
 
 
-def save(found: Samples, path: Path, key: str) -> None:
+def save(found: Samples, distances: Sequence[np.ndarray], path: Path, key: str) -> None:
     """``key`` says what the judgements are of (recipe, folds, speakers), for reuse."""
     from model_training.evaluate import atomic_write
 
@@ -109,6 +156,7 @@ def save(found: Samples, path: Path, key: str) -> None:
         counts=np.array([len(w) for w, _, _ in found]),
         truth=np.array([y for _, y, _ in found]),
         speakers=np.array([s for _, _, s in found]),
+        distances=np.concatenate(distances),
         key=np.array(key),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,7 +168,10 @@ def stored_key(path: Path) -> str | None:
         return str(f["key"]) if "key" in f.files else None
 
 
-def load(path: Path) -> Samples:
+def load(path: Path) -> tuple[Samples, list[np.ndarray]]:
+    """The judgements and each clip's window distances."""
     with np.load(path) as f:
-        windows = np.split(f["windows"], np.cumsum(f["counts"])[:-1])
-        return list(zip(windows, f["truth"].tolist(), f["speakers"].tolist(), strict=True))
+        cuts = np.cumsum(f["counts"])[:-1]
+        windows = np.split(f["windows"], cuts)
+        found = list(zip(windows, f["truth"].tolist(), f["speakers"].tolist(), strict=True))
+        return found, np.split(f["distances"], cuts)

@@ -30,6 +30,8 @@ NAMES = {
 }
 RESULTS_JSON = "crossval.json"
 RESULTS_MD = "crossval.md"
+CORPUS_FOLD = "corpus-"  # a leave-one-corpus-out fold's folder: corpus-emodb, ...
+UNSEEN = ("encoder", "baseline")  # the systems left-out corpora are measured for
 
 
 def subset(features: data.Features, clips: Sequence[Clip], clean: bool = False) -> data.Features:
@@ -71,20 +73,22 @@ class Runner:
         self._encoder: Any = None
         self._cnn: data.Features | None = None
 
-    def fold(self, i: int, split: splits.Split, system: str) -> dict[str, Any]:
-        path = self.out / f"fold{i}" / f"{system}.json"
+    def fold(self, name: str, split: splits.Split, system: str) -> dict[str, Any]:
+        """``system`` trained and tested on ``split``, kept in ``out/name`` (or found there)."""
+        path = self.out / name / f"{system}.json"
         if path.exists():
             return dict(json.loads(path.read_text()))
         recipe = self.recipe(system)
         if (done := self.reuse(system, split, path, recipe)) is not None:
             return done
-        print(f"fold {i}: {system}", file=sys.stderr, flush=True)
+        print(f"{name}: {system}", file=sys.stderr, flush=True)
         result = getattr(self, system)(split, path.parent / system)
         result["max_epochs"] = self.settings.epochs if system != "baseline" else None
         result["command"] = self.command
         result["recipe"] = recipe
         result["test_speakers"] = split.speakers("test")
         result["val_speakers"] = split.speakers("val")
+        result["train_labels"] = sorted({c.label for c in split.train})
         path.parent.mkdir(parents=True, exist_ok=True)
         evaluate.atomic_write(path, json.dumps(result, indent=1))
         return result
@@ -102,10 +106,10 @@ class Runner:
                 return dict(done)
         return None
 
-    def keep(self, i: int, split: splits.Split, systems: Sequence[str]) -> None:
+    def keep(self, name: str, split: splits.Split, systems: Sequence[str]) -> None:
         """The report's folds of systems not run now, kept beside this run's in its summary."""
         for system in systems:
-            path = self.out / f"fold{i}" / f"{system}.json"
+            path = self.out / name / f"{system}.json"
             if not path.exists():
                 self.reuse(system, split, path, None)
 
@@ -195,8 +199,10 @@ class Runner:
     def baseline(self, split: splits.Split, out: Path) -> dict[str, Any]:
         from model_training import baseline as svm
 
-        result = svm.run(split, self.labels, self.cache / "egemaps", workers=self.workers)
-        return {"test": svm.pooled_and_by_corpus(result["test"]), "params": result["params"]}
+        result = svm.run(split, self.labels, self.cache / "egemaps", workers=self.workers,
+                         judged=True)  # fmt: skip
+        test = {**svm.pooled_and_by_corpus(result["test"]), "judged": result["judged"]}
+        return {"test": test, "params": result["params"]}
 
 
 def recipe(settings: dict[str, Any], augment: dict[str, Any], **more: Any) -> dict[str, Any]:
@@ -259,6 +265,72 @@ def summarise(results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
                 if (v := [h[c]["pooled"]["ua"] for h in heard if c in h])
             }
     return out
+
+
+def unseen(judged: dict[str, Any], labels: Sequence[str], trained: Sequence[str]) -> dict[str, Any]:
+    """A corpus left out, as its clips were judged: UA over its own classes that training had
+    (closed set: the choice limited to them) and over every label (open set), accuracy, the
+    top emotion's ECE and mean probability (open set: what the user sees)."""
+    from model_training.calibration import ece
+
+    probs, truth = np.array(judged["probabilities"]), np.array(judged["truth"])
+    own = sorted({int(y) for y in truth} & {labels.index(x) for x in trained})
+    closed = np.array(own)[probs[:, own].argmax(axis=1)]
+    recall = [float(np.mean(closed[truth == y] == y)) for y in own]
+    guess = probs.argmax(axis=1)
+    return {
+        "clips": len(truth),
+        "classes": [labels[y] for y in own],
+        "closed_ua": float(np.mean(recall)),
+        "open_ua": float(np.mean([np.mean(guess[truth == y] == y) for y in own])),
+        "accuracy": float(np.mean(guess == truth)),
+        "ece": ece(probs, truth),
+        "confidence": float(probs.max(axis=1).mean()),
+        "recall": dict(zip([labels[y] for y in own], recall, strict=True)),
+    }
+
+
+def unseen_summary(
+    results: dict[str, dict[str, dict[str, Any]]], labels: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """:func:`unseen` for every system and corpus left out."""
+    return {
+        system: {c: unseen(f["test"]["judged"], labels, f["train_labels"]) for c, f in sorted(
+            folds.items())}
+        for system, folds in results.items()
+    }  # fmt: skip
+
+
+def unseen_markdown(summary: dict[str, dict[str, Any]], commands: Sequence[str]) -> str:
+    lines = [
+        "## Leave-one-corpus-out",
+        "",
+        "Each corpus judged by a model trained on the others only (validation speakers dealt "
+        "from those), so no speaker, sentence, language or studio of it was heard in training "
+        "or in any choice: what a new user's recordings meet. Closed set: the choice limited to "
+        "the corpus' own emotions that training had (calm is RAVDESS' alone); open set: over "
+        "every label, as the app answers. ECE and mean top probability of the open set, "
+        "uncalibrated (each fold's head as trained).",
+        "",
+        "Commands: " + ", ".join(f"`{c}`" for c in commands),
+        "",
+        "| system | corpus left out | clips | classes | UA closed | UA open | accuracy | ECE | "
+        "mean top probability |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for system, corpora in summary.items():
+        for corpus, r in corpora.items():
+            lines.append(
+                f"| {NAMES[system]} | {corpus} | {r['clips']} | {len(r['classes'])} | "
+                f"{r['closed_ua']:.3f} | {r['open_ua']:.3f} | {r['accuracy']:.3f} | "
+                f"{r['ece']:.3f} | {r['confidence']:.3f} |"
+            )
+    lines += ["", "Recall per emotion (closed set):", ""]
+    for system, corpora in summary.items():
+        for corpus, r in corpora.items():
+            cells = ", ".join(f"{k} {v:.2f}" for k, v in r["recall"].items())
+            lines.append(f"- {NAMES[system]}, {corpus}: {cells}")
+    return "\n".join(lines) + "\n"
 
 
 def markdown(summary: dict[str, Any], k: int, commands: Sequence[str]) -> str:
@@ -326,9 +398,24 @@ def run(
     for i, split in enumerate(splits.folds(clips, k)):
         print(split.describe(labels), file=sys.stderr)
         for system in systems:
-            runner.fold(i, split, system)
-        runner.keep(i, split, [s for s in runner.known if s not in systems])
-        summary = write(runner.out, k)
+            runner.fold(f"fold{i}", split, system)
+        runner.keep(f"fold{i}", split, [s for s in runner.known if s not in systems])
+        summary = write(runner.out, k, labels)
+    return summary
+
+
+def run_corpora(
+    clips: Sequence[Clip], labels: tuple[str, ...], k: int, systems: Sequence[str], runner: Runner
+) -> dict[str, Any]:
+    """Every corpus left out once (:func:`splits.by_corpus`), for every system asked for (of
+    :data:`UNSEEN`); the speaker folds a report holds are kept beside them."""
+    for i, split in enumerate(splits.folds(clips, k)):
+        runner.keep(f"fold{i}", split, list(runner.known))
+    for corpus, split in splits.by_corpus(clips).items():
+        print(f"left out: {corpus}\n" + split.describe(labels), file=sys.stderr)
+        for system in (s for s in systems if s in UNSEEN):
+            runner.fold(f"{CORPUS_FOLD}{corpus}", split, system)
+        summary = write(runner.out, k, labels)
     return summary
 
 
@@ -340,8 +427,9 @@ def known(report: Path | None) -> dict[str, list[dict[str, Any]]]:
     return dict(json.loads(path.read_text())["folds"])
 
 
-def write(out: Path, k: int) -> dict[str, Any]:
-    """``crossval.json`` and ``crossval.md`` from every fold result in ``out``."""
+def write(out: Path, k: int, labels: Sequence[str]) -> dict[str, Any]:
+    """``crossval.json`` and ``crossval.md`` from every fold result in ``out``: speaker folds,
+    then corpora left out."""
     results = {
         s: [
             json.loads(p.read_text())
@@ -351,11 +439,24 @@ def write(out: Path, k: int) -> dict[str, Any]:
         for s in SYSTEMS
     }
     results = {s: r for s, r in results.items() if r}
+    corpora = {
+        s: {p.parent.name.removeprefix(CORPUS_FOLD): json.loads(p.read_text())
+            for p in sorted(out.glob(f"{CORPUS_FOLD}*/{s}.json"))}
+        for s in UNSEEN
+    }  # fmt: skip
+    corpora = {s: r for s, r in corpora.items() if r}
     summary = summarise(results)
-    commands = list(dict.fromkeys(f["command"] for r in results.values() for f in r))
+    unseen_figures = unseen_summary(corpora, labels)
+    done = [f for r in results.values() for f in r]
+    done += [f for r in corpora.values() for f in r.values()]
+    commands = list(dict.fromkeys(f["command"] for f in done))
     evaluate.atomic_write(
         out / RESULTS_JSON,
-        json.dumps({"k": k, "commands": commands, "summary": summary, "folds": results}, indent=1),
-    )
-    evaluate.atomic_write(out / RESULTS_MD, markdown(summary, k, commands))
+        json.dumps({"k": k, "commands": commands, "summary": summary, "folds": results,
+                    "corpora": {"summary": unseen_figures, "folds": corpora}}, indent=1),
+    )  # fmt: skip
+    text = markdown(summary, k, commands) if results else ""
+    if unseen_figures:
+        text += "\n" + unseen_markdown(unseen_figures, commands)
+    evaluate.atomic_write(out / RESULTS_MD, text)
     return summary

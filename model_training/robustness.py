@@ -26,6 +26,20 @@ Windows = list[np.ndarray]  # per clip: (windows, labels) probabilities, uncalib
 System = Callable[[str | None], tuple[list[Clip], Windows]]
 
 
+def unsure(bundle: Any, frames: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """A clip's window probabilities softened as far as the bundle's familiarity says
+    (:mod:`app.familiar`) before its temperature: tempering twice multiplies the temperatures,
+    so the base one is still applied after, as for every system."""
+    from app.engine import temper
+    from app.familiar import softening
+    from model_training.familiar import embeddings
+
+    known = bundle.familiarity
+    if known is None:
+        return probs
+    return temper(probs, softening(known.distance(embeddings(frames)), known.slope))
+
+
 def bundle_system(
     bundle: Any, clips: Sequence[Clip], cache: Path, workers: int, sounds: str = "",
     adapted: bool = False,
@@ -57,7 +71,8 @@ def bundle_system(
             else:
                 enc = er.encode(feats, encoders, bundle.encoder.layers, None, cache,
                                 condition=condition)  # fmt: skip
-            return enc.clips, window_probabilities(models.classifier(head), enc.clean)
+            probs = window_probabilities(models.classifier(head), enc.clean)
+            return enc.clips, [unsure(bundle, w, p) for w, p in zip(enc.clean, probs, strict=True)]
 
         return encoder_run
 

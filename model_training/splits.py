@@ -118,3 +118,30 @@ def folds(clips: Iterable[Clip], k: int, seed: int = SEED) -> list[Split]:
             parts[name].append(c)
         out.append(Split(tuple(parts["train"]), tuple(parts["val"]), tuple(parts["test"])))
     return out
+
+
+def by_corpus(
+    clips: Iterable[Clip], val_fraction: float = VAL_FRACTION, seed: int = SEED
+) -> dict[str, Split]:
+    """Leave-one-corpus-out: per corpus, a split that tests on all of it and trains on the
+    others, validating on speakers dealt from each other corpus that can be split (as
+    :func:`by_speaker` deals them). What a new language or studio meets: no speaker, sentence or
+    microphone of the test corpus is ever heard in training or choosing."""
+    clips = list(clips)
+    out = {}
+    for corpus in sorted({c.corpus for c in clips}):
+        rest = [c for c in clips if c.corpus != corpus]
+        val: set[str] = set()
+        for other in sorted({c.corpus for c in rest} - TRAIN_ONLY):
+            speakers = sorted({(c.speaker, c.gender or "") for c in rest if c.corpus == other})
+            if len(speakers) >= MIN_SPEAKERS:
+                dealt = _deal(speakers, random.Random(f"{seed}{other}"))
+                val.update(dealt[: max(1, round(val_fraction * len(dealt)))])
+        if not val:
+            continue  # nothing left to choose on: no fold
+        out[corpus] = Split(
+            tuple(c for c in rest if c.speaker not in val),
+            tuple(c for c in rest if c.speaker in val),
+            tuple(c for c in clips if c.corpus == corpus),
+        )
+    return out

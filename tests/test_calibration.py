@@ -119,3 +119,17 @@ def test_ece_floor_is_what_a_calibrated_model_measures_by_chance() -> None:
     assert 0.85 < np.mean(np.array(measured) <= high) < 0.995  # 0.95, give or take chance
     bigger = np.repeat(probs, 10, axis=0)
     assert calibration.ece_floor(bigger, draws=100)[0] < median / 2
+
+
+def test_a_noise_threshold_never_flags_most_clean_recordings() -> None:
+    """Halfway between the last reliable and the first failing step, unless that would flag
+    more than 5 % of the clean copies (studio recordings with a little hum are not noisy)."""
+    from model_training.limits import threshold
+
+    spread = list(np.linspace(15.0, 35.0, 101))  # clean copies' SNR, median 25
+    steps = [(0.0, spread), (0.2, [10.0] * 101)]  # the first noise step fails
+    assert threshold("snr_db", True, steps) == pytest.approx(np.percentile(spread, 5))
+    tight = [(0.0, [30.0] * 101), (0.2, [10.0] * 101)]
+    assert threshold("snr_db", True, tight) == pytest.approx(20.0)  # halfway flags none clean
+    loud = [(0.0, [-30.0] * 101), (0.2, [-70.0] * 101)]
+    assert threshold("level_db", True, loud) == pytest.approx(-50.0)

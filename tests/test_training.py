@@ -188,24 +188,31 @@ def test_crossfit_calibration_is_fitted_out_of_fold_and_never_on_test_speakers(
     common = ["calibrate", "--datasets", str(datasets()), "--corpora", "ravdess", "emodb",
               "--limit", "3", "--cache", str(encoder_run.parent / "cache"), "--workers", "1",
               "--out", str(tmp_path / "run")]  # fmt: skip
-    assert train_main([*common, "--bundle", str(copy), "--crossfit", "3"]) == 0
+    assert train_main([*common, "--bundle", str(copy), "--crossfit", "3", "--shift"]) == 0
     meta = json.loads((copy / "emotion.json").read_text())
     block, trained = meta["calibration"], meta["training"]
-    samples = crossfit.load(tmp_path / "run" / "crossfit" / crossfit.SAMPLES_FILE)
+    # with each corpus left out, a head of the recipe judged it: the temperature's growth with
+    # the distance is fitted there, and the bundle the app loads carries the checksummed reference
+    assert set(block["shift"]) == {"emodb", "ravdess"}
+    assert all(0 <= r["ece"] <= 1 and 0 <= r["unfamiliar"] <= 1 for r in block["shift"].values())
+    loaded = bundles.load(copy)
+    assert loaded.familiarity is not None and "familiar.npz" in meta["files"]
+    assert loaded.familiarity.slope == meta["familiarity"]["temperature_slope"] >= 0
+    samples, _ = crossfit.load(tmp_path / "run" / "crossfit" / crossfit.SAMPLES_FILE)
     heard = {s for _, _, s in samples}
     assert heard == set(trained["speakers"] + trained["val_speakers"]) - {"tess:OAF", "tess:YAF"}
     assert not heard & set(trained["test_speakers"])
     assert block["fitted_on_clips"] == len(samples) and "out-of-fold" in block["method"]
     assert all(np.allclose(w.sum(axis=1), 1, atol=1e-3) for w, _, _ in samples)
     kept = (tmp_path / "run" / "crossfit" / crossfit.SAMPLES_FILE).stat().st_mtime_ns
-    assert train_main([*common, "--bundle", str(copy), "--crossfit", "3"]) == 0
+    assert train_main([*common, "--bundle", str(copy), "--crossfit", "3", "--shift"]) == 0
     assert (tmp_path / "run" / "crossfit" / crossfit.SAMPLES_FILE).stat().st_mtime_ns == kept
     assert json.loads((copy / "emotion.json").read_text())["calibration"] == block
     (tmp_path / "run" / "crossfit" / crossfit.SAMPLES_FILE).unlink()  # stopped after the folds
     capsys.readouterr()
     assert train_main([*common, "--bundle", str(copy), "--crossfit", "3"]) == 0
     assert capsys.readouterr().err.count("judged in an earlier run, kept") == 3
-    again = crossfit.load(tmp_path / "run" / "crossfit" / crossfit.SAMPLES_FILE)
+    again, _ = crossfit.load(tmp_path / "run" / "crossfit" / crossfit.SAMPLES_FILE)
     assert [(y, s) for _, y, s in again] == [(y, s) for _, y, s in samples]
     assert all(np.array_equal(a, b) for (a, _, _), (b, _, _) in zip(again, samples, strict=True))
     kept = (tmp_path / "run" / "crossfit" / crossfit.SAMPLES_FILE).stat().st_mtime_ns
@@ -361,19 +368,34 @@ def test_crossval_tests_every_speaker_once_and_summarises(encoder_run: Path, cap
     assert 0 <= calibration["pooled_ece"] <= 1 and len(calibration["ece"]["folds"]) == 2
     assert 0 < calibration["confidence"] <= 1 and 0 <= calibration["accuracy"] <= 1
     assert "expected calibration error" in table
+    # each corpus left out once: tested whole, never heard in training or in choosing
+    unseen = result["corpora"]
+    for system in ("encoder", "baseline"):
+        assert set(unseen["summary"][system]) == {"emodb", "ravdess", "tess"}
+        for corpus, fold in unseen["folds"][system].items():
+            assert {s.split(":")[0] for s in fold["test_speakers"]} == {corpus}
+            assert not any(s.startswith(corpus) for s in fold["val_speakers"])
+            figures = unseen["summary"][system][corpus]
+            assert figures["clips"] == fold["test"]["pooled"]["clips"]
+            assert 0 <= figures["closed_ua"] <= 1 and 0 <= figures["ece"] <= 1
+            assert figures["open_ua"] <= figures["closed_ua"] + 1e-9  # fewer choices, more right
+        assert "calm" not in unseen["summary"][system]["ravdess"]["classes"]  # RAVDESS' alone
+    assert "Leave-one-corpus-out" in table and "| eGeMAPS + SVM | emodb |" in table
     cited = (report / "report.md").read_text()
     assert f"ECE **{calibration['pooled_ece']:.3f}**" in cited and "Cross-validated" in cited
     # on another machine only the report is left: its folds are kept, not measured again
     capsys.readouterr()
-    assert train_main([*args, "--out", str(encoder_run.parent / "cv-elsewhere")]) == 0
-    assert "fold 0: encoder" not in capsys.readouterr().err
-    again = json.loads((encoder_run.parent / "cv-elsewhere" / "crossval.json").read_text())
+    elsewhere = encoder_run.parent / "cv-elsewhere"
+    assert train_main([*args, "--by", "speaker", "--out", str(elsewhere)]) == 0
+    assert "fold0: encoder" not in capsys.readouterr().err
+    again = json.loads((elsewhere / "crossval.json").read_text())
     assert again["summary"] == summary
     # another recipe is measured again; the report's other systems are kept beside it
     capsys.readouterr()
     elsewhere = encoder_run.parent / "cv-b"
-    assert train_main([*common, "--systems", "encoder", "--augment", "--out", str(elsewhere)]) == 0
-    assert "fold 0: encoder" in capsys.readouterr().err
+    assert train_main([*common, "--systems", "encoder", "--augment", "--by", "speaker",
+                       "--out", str(elsewhere)]) == 0  # fmt: skip
+    assert "fold0: encoder" in capsys.readouterr().err
     mixed = json.loads((elsewhere / "crossval.json").read_text())
     assert mixed["summary"]["baseline"] == summary["baseline"]
     assert mixed["folds"]["encoder"][0]["recipe"]["augment"]["variants"] == 0
