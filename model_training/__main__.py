@@ -210,6 +210,12 @@ def parser() -> argparse.ArgumentParser:
     e.set_defaults(run=evaluate_bundle)
 
     fit.add_argument(
+        "--fold-epochs",
+        type=int,
+        metavar="N",
+        help="at most N epochs for the heads --crossfit and --shift train (default: the recipe's)",
+    )
+    fit.add_argument(
         "--shift", action="store_true",
         help="encoder models: fit how much less sure input unlike the training speech makes the "
         "model, on heads trained with each corpus left out (one more head per corpus)",
@@ -684,7 +690,8 @@ def calibrate(
     if args.crossfit:  # out of fold: every training and validation speaker, each a new voice once
         fit_on, fit_far = crossfit.samples(b, split.train + split.val, labels,
                                            data.cache_root(args.cache), args.workers,
-                                           args.out / "crossfit", args.crossfit)  # fmt: skip
+                                           args.out / "crossfit", args.crossfit,
+                                           args.fold_epochs)  # fmt: skip
         source = (f"out-of-fold windows of the split's {len({s for _, _, s in fit_on})} "
                   f"training and validation speakers ({args.crossfit} folds of the bundle's recipe "
                   "without them; clean and the recipe's augmented renderings)")  # fmt: skip
@@ -727,7 +734,8 @@ def calibrate(
         if args.shift:  # how much less sure a new corpus should make it: corpora left out
             shifted, far = crossfit.corpora(b, split.train + split.val, labels,
                                             data.cache_root(args.cache), args.workers,
-                                            args.out / "crossfit-corpora")  # fmt: skip
+                                            args.out / "crossfit-corpora",
+                                            args.fold_epochs)  # fmt: skip
             both = fit_on + shifted if args.crossfit else shifted  # with new voices of known ones
             distances = fit_far + far if args.crossfit else far
             slope = familiar.fit_slope([w for w, _, _ in both], distances,

@@ -31,7 +31,9 @@ FOLDS = 4  # about five RAVDESS and EmoDB speakers held out at a time
 SAMPLES_FILE = "crossfit.npz"
 
 
-def recipe(meta: dict[str, Any]) -> tuple[TrainSettings, AugmentSettings]:
+def recipe(
+    meta: dict[str, Any], epochs: int | None = None
+) -> tuple[TrainSettings, AugmentSettings]:
     """The training and augmentation settings a bundle records, as they were (JSON lists back to
     tuples, so the cached renderings are found again). A bundle fine-tuned from another model
     (``initialised_from``) had a short, slow schedule on weights that heard every speaker; its
@@ -46,12 +48,14 @@ def recipe(meta: dict[str, Any]) -> tuple[TrainSettings, AugmentSettings]:
     if meta.get("initialised_from"):
         scratch = TrainSettings()
         settings = replace(settings, epochs=scratch.epochs, learning_rate=scratch.learning_rate)
+    if epochs is not None:  # a shorter schedule, when time is short (the bundle's is the default)
+        settings = replace(settings, epochs=epochs)
     return settings, build(AugmentSettings, meta["augment"])
 
 
 def samples(
     bundle: Any, clips: Sequence[Clip], labels: tuple[str, ...], cache: Path, workers: int,
-    out: Path, k: int = FOLDS,
+    out: Path, k: int = FOLDS, epochs: int | None = None,
 ) -> tuple[Samples, list[np.ndarray]]:  # fmt: skip
     """Every rendering of every clip in ``clips`` (the split's training and validation clips)
     judged by a head trained on the bundle's recipe without that clip's speaker: its windows'
@@ -59,7 +63,7 @@ def samples(
     reused when run again for the same recipe, speakers and number of folds; with each window's
     distance from that head's training windows."""
     return judged(bundle, clips, labels, cache, workers, out, dict(enumerate(
-        splits.folds(clips, k))), k)  # fmt: skip
+        splits.folds(clips, k))), k, epochs=epochs)  # fmt: skip
 
 
 def reference(bundle: Any, split: splits.Split, cache: Path, workers: int) -> Any:
@@ -80,19 +84,20 @@ def reference(bundle: Any, split: splits.Split, cache: Path, workers: int) -> An
 
 def corpora(
     bundle: Any, clips: Sequence[Clip], labels: tuple[str, ...], cache: Path, workers: int,
-    out: Path,
+    out: Path, epochs: int | None = None,
 ) -> tuple[Samples, list[np.ndarray]]:  # fmt: skip
     """The clean clips of each corpus judged by a head of the bundle's recipe trained on the
     other corpora (:func:`splits.by_corpus`), with each window's distance from that head's own
     training windows (:mod:`app.familiar`, fitted as the bundle's): what a new language or studio
     gets, to fit how far the temperature must grow with the distance."""
     return judged(bundle, clips, labels, cache, workers, out, splits.by_corpus(clips), "corpora",
-                  clean=True)  # fmt: skip
+                  clean=True, epochs=epochs)  # fmt: skip
 
 
 def judged(
     bundle: Any, clips: Sequence[Clip], labels: tuple[str, ...], cache: Path, workers: int,
     out: Path, folds: dict[Any, splits.Split], name: Any, clean: bool = False,
+    epochs: int | None = None,
 ) -> tuple[Samples, list[np.ndarray]]:  # fmt: skip
     """The test clips of each fold judged by a head of the bundle's recipe trained on its
     training speakers, with every window's distance from them (``clean``: the clean rendering
@@ -104,14 +109,14 @@ def judged(
     from model_training.train import window_probabilities
 
     path = out / SAMPLES_FILE
-    key = json.dumps([bundle.meta["training"], name, sorted({c.speaker for c in clips})],
+    key = json.dumps([bundle.meta["training"], name, sorted({c.speaker for c in clips}), epochs],
                      sort_keys=True)  # fmt: skip
     if path.exists():
         if stored_key(path) == key:
             return load(path)
         print(f"crossfit: {path} holds judgements of another recipe, speakers or folds; judging "
               "again", file=sys.stderr, flush=True)  # fmt: skip
-    settings, augmenting = recipe(bundle.meta["training"])
+    settings, augmenting = recipe(bundle.meta["training"], epochs)
     encoders = er.Encoders.of(bundle)
     feats = er.features(clips, augmenting, cache, workers)
     enc = er.encode(feats, encoders, bundle.encoder.layers, augmenting, cache)
