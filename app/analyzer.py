@@ -19,7 +19,7 @@ from app.engine import Engine
 from app.features import FrameStream, Pipeline, fit_frames, hop_frames, normalise, silence_frame
 from app.offline import GATE_SECONDS
 from app.prosody import PitchRange, PitchStream, Prosody, summarise
-from app.quality import Meter, Quality
+from app.quality import DOUBTFUL, Meter, Quality, familiarity
 
 SMOOTHING = 0.5  # weight of the previous smoothed value: 0 = none, 0.9 = very slow
 FIRST_SECONDS = 0.45  # of audio after which a first, provisional result comes (not 3 s later)
@@ -203,6 +203,8 @@ class LiveAnalyzer:
         voiced_now = frames.gate.voiced(self._levels)
         quality = self.meter.measure(self._features, self._levels, voiced_now,
                                      self._frames)  # fmt: skip
+        above = b.familiarity.unfamiliar_above if b.familiarity else None
+        quality = familiarity(quality, prediction.distance, above)
         if new:
             self.pitch_range.add(self._pitch[-new:][voiced_now[-new:]])
         hop_seconds = s.hop_length / s.sample_rate
@@ -218,7 +220,11 @@ class LiveAnalyzer:
             adaptation=norm.weight,
             speech_seconds=adapter.speech_seconds if adapter else 0.0,
             quality=quality,
-            uncertain=speech and float(self._smoothed.max()) < b.uncertain_below,
+            uncertain=speech
+            and (
+                float(self._smoothed.max()) < b.uncertain_below
+                or any(f in DOUBTFUL for f in quality.flags)
+            ),
             prosody=prosody,
             provisional=provisional,
             pitch_range=self.pitch_range.range(),

@@ -33,7 +33,7 @@ from app.features import (
     windows,
 )
 from app.prosody import PitchRange, PitchStream, Prosody, summarise
-from app.quality import ADVICE, FLAGS, Meter, Quality
+from app.quality import ADVICE, DOUBTFUL, FLAGS, Meter, Quality, familiarity
 
 GATE_SECONDS = 1.0  # the newest part of a window that decides speech or silence
 MAX_SPECTROGRAM_COLUMNS = 30_000  # beyond this the display spectrogram is averaged in time
@@ -72,12 +72,24 @@ class Analysis:
     pitch: Array = field(default_factory=lambda: np.zeros(0, np.float32))  # F0 per frame
     loudness: Array = field(default_factory=lambda: np.zeros(0, np.float32))  # dB per frame
     pitch_range: tuple[float, float, float] | None = None  # the file's 10/50/90 % F0 (Hz)
+    distances: Array = field(default_factory=lambda: np.zeros(0, np.float32))  # app.familiar
 
     @property
     def uncertain(self) -> npt.NDArray[np.bool_]:
-        """Per window: speech with no emotion clearly ahead."""
+        """Per window: speech with no emotion clearly ahead, or unlike what the model learnt."""
         top = np.nan_to_num(self.probabilities, nan=1.0).max(axis=1, initial=0.0)
-        return self.speech & (top < self.uncertain_below)
+        doubt = np.array([any(f in DOUBTFUL for f in q.flags) for q in self.quality], bool)
+        return self.speech & ((top < self.uncertain_below) | (doubt if self.quality else False))
+
+    @property
+    def overall_uncertain(self) -> bool:
+        """The whole recording: speech, but no emotion clearly ahead, or most of its speech
+        unlike what the model learnt (:data:`DOUBTFUL` among the file's flags)."""
+        label, probs = self.overall
+        if label is None:
+            return False
+        flags = self.file_quality()["flags"] if self.quality else []
+        return bool(probs.max() < self.uncertain_below or any(f in DOUBTFUL for f in flags))
 
     def file_quality(self) -> dict[str, Any]:
         """The file's quality over its speech windows (all windows if none): medians, the flags
@@ -100,6 +112,11 @@ class Analysis:
         if share == 1.0:
             first = next(q for q in spoken if q.flags)
             out["note"] = f"All the speech in this file is flagged: {first.advice}"
+        elif "unfamiliar" in flags:
+            out["note"] = f"Most of the speech in this file is flagged: {ADVICE['unfamiliar']}"
+        far = self.distances[self.speech] if len(self.distances) == len(self.speech) else []
+        if len(far) and np.isfinite(far).all():
+            out["distance"] = round(float(np.median(far)), 3)  # from what it learnt: 1 typical
         return out
 
     @property
@@ -135,7 +152,7 @@ class Analysis:
             "labels": list(self.labels),
             "emotion": label,
             "probabilities": _rounded(probs),
-            "uncertain": bool(label is not None and probs.max() < self.uncertain_below),
+            "uncertain": self.overall_uncertain,
             **affect_fields(file_place),
             "quality": self.file_quality() if self.quality else None,
             "window_seconds": self.window_seconds,
@@ -353,6 +370,7 @@ def analyze_blocks(
     attention = Track(capacity, b.attention_steps, ATTENTION_DTYPE)
     quality: list[Quality] = []
     prosody: list[Prosody] = []
+    distances: list[float] = []
 
     def frames(block: Array, log_mel: Array, levels: Array) -> None:
         meter.push(block)
@@ -362,6 +380,7 @@ def analyze_blocks(
     def take(p: Prediction, spoken: bool) -> None:
         probs.extend(p.probabilities[None] if spoken else np.full((1, len(b.labels)), np.nan))
         attention.extend(p.attention[None])
+        distances.append(np.nan if p.distance is None else p.distance)
 
     # the model runs on its own threads, one per lane of the engine (LiteRT lets go of the GIL),
     # beside the next windows' features, gate, quality and prosody
@@ -383,6 +402,8 @@ def analyze_blocks(
                 take(future.result(), was)
         for future, was in pending:
             take(future.result(), was)
+    above = b.familiarity.unfamiliar_above if b.familiarity else None
+    quality = [familiarity(q, d, above) for q, d in zip(quality, distances, strict=True)]
     return Analysis(
         labels=b.labels,
         duration=duration,
@@ -398,6 +419,7 @@ def analyze_blocks(
         quality=quality,
         uncertain_below=b.uncertain_below,
         prosody=prosody,
+        distances=np.asarray(distances, np.float32),
         pitch=voice.pitch.array(),
         loudness=voice.loudness.array(),
         pitch_range=voice.range.range(),

@@ -9,7 +9,7 @@ without them measures but raises no flag.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,12 +20,15 @@ from app.features import FeatureSettings, Pipeline, hz_to_mel, mel_to_hz
 CLIP_LEVEL = 32766 / 32768  # a sample this close to full scale was clipped (16-bit converter)
 BAND_DROP_DB = 60.0  # a mel band carries sound when within this of the window's loudest band
 NOISE_PERCENTILE = 10  # of a window's frame levels: its noise floor
-FLAGS = ("too_quiet", "clipping", "noisy", "narrowband")
+FLAGS = ("too_quiet", "clipping", "noisy", "narrowband", "unfamiliar")
+DOUBTFUL = ("unfamiliar",)  # flags under which an emotion is shown, but as uncertain
 ADVICE = {
     "too_quiet": "Too quiet — move closer or raise the input level.",
     "clipping": "Clipping — lower the input level.",
     "noisy": "Too noisy — find a quieter place or move closer to the microphone.",
     "narrowband": "Telephone-quality sound — emotions are less reliable.",
+    "unfamiliar": "Unlike the speech the model learnt from (another language, voice or way of "
+    "speaking) — its judgement is less sure.",
 }
 
 Array = npt.NDArray[np.float32]
@@ -132,7 +135,15 @@ def flags(q: Quality, t: Thresholds) -> tuple[str, ...]:
         "noisy": t.noisy_snr_db is not None and q.snr_db < t.noisy_snr_db,
         "narrowband": t.narrowband_hz is not None and q.bandwidth_hz < t.narrowband_hz,
     }
-    return tuple(f for f in FLAGS if raised[f])
+    return tuple(f for f in FLAGS if raised.get(f))  # unfamiliar: by familiarity()
+
+
+def familiarity(q: Quality, distance: float | None, above: float | None) -> Quality:
+    """``q`` with the unfamiliar flag raised where the window lies further than ``above`` from
+    what the model learnt (:mod:`app.familiar`; ``None``: not measured)."""
+    if distance is None or above is None or not distance > above:
+        return q
+    return replace(q, flags=tuple(f for f in FLAGS if f in q.flags or f == "unfamiliar"))
 
 
 class ClipCounter:
