@@ -46,7 +46,8 @@ def write_report(report: dict[str, Any], out_dir: Path) -> None:
     """The report as JSON, Markdown and a confusion-matrix plot of the pooled test figures."""
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(out_dir / REPORT_JSON, json.dumps(report, indent=1))
-    atomic_write(out_dir / REPORT_MD, markdown(report, crossvalidated(report, out_dir)))
+    atomic_write(out_dir / REPORT_MD, markdown(report, crossvalidated(report, out_dir),
+                                               unseen(out_dir)))  # fmt: skip
     plot_confusion(report["test"]["pooled"], out_dir / CONFUSION_PNG)
     if report.get("robustness"):
         from model_training import robustness
@@ -78,13 +79,28 @@ def crossvalidated(report: dict[str, Any], folder: Path) -> dict[str, Any] | Non
     return {**calibration, "k": found["k"]} if calibration else None
 
 
+def unseen(folder: Path) -> dict[str, Any] | None:
+    """The leave-one-corpus-out summary of a cross-validation beside the report, if any."""
+    from model_training import crossval
+
+    path = folder / crossval.RESULTS_JSON
+    if not path.exists():
+        return None
+    return json.loads(path.read_text()).get("corpora", {}).get("summary") or None
+
+
 def chance(report: dict[str, Any]) -> float:
     return 1 / len(report["test"]["pooled"]["labels"])
 
 
-def markdown(report: dict[str, Any], crossval: dict[str, Any] | None = None) -> str:
+def markdown(
+    report: dict[str, Any],
+    crossval: dict[str, Any] | None = None,
+    folder_unseen: dict[str, Any] | None = None,
+) -> str:
     """Model and baseline side by side on the same held-out speakers (and the calibration
-    cross-validated over every speaker, when ``crossval`` holds it)."""
+    cross-validated over every speaker, when ``crossval`` holds it; the corpora left out, when
+    ``folder_unseen`` does)."""
     test = report["test"]
     adapted = report.get("test_adapted")
     rows = [("model, cold" if adapted else "model", test)]
@@ -138,12 +154,59 @@ def markdown(report: dict[str, Any], crossval: dict[str, Any] | None = None) -> 
 
         lines += robustness.markdown(report["robustness"], chance(report))
     lines += fit_lines(report.get("calibration") or {})
+    lines += shift_lines(report.get("calibration") or {})
     lines += crossval_lines(crossval, report.get("calibration") or {})
+    lines += unseen_lines(folder_unseen)
     if report.get("flags"):
         from model_training import robustness
 
         lines += robustness.flag_lines(report["flags"])
     return "\n".join(lines)
+
+
+def shift_lines(block: dict[str, Any]) -> list[str]:
+    """How sure the model stays on corpora it never heard, before and after the temperature
+    that grows with the distance from what it learnt."""
+    shift = block.get("shift")
+    if not shift:
+        return []
+    lines = [
+        "Under shift (`calibrate --shift`: each corpus judged by a head of this recipe trained on "
+        "the others only, the test speakers left out; the temperature's growth with the "
+        "distance from the training windows is fitted on these judgements):",
+        "",
+        "| corpus left out | clips | accuracy | mean top probability, raw → as shown | ECE raw → "
+        "as shown | flagged unfamiliar |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {name} | {r['clips']} | {r['accuracy']:.3f} | {r['confidence_raw']:.3f} → "
+        f"{r['confidence']:.3f} | {r['ece_raw']:.3f} → **{r['ece']:.3f}** | {r['unfamiliar']:.0%} |"
+        for name, r in shift.items()
+    ]
+    return [*lines, ""]
+
+
+def unseen_lines(found: dict[str, Any] | None) -> list[str]:
+    """The leave-one-corpus-out figures ``crossval.md`` holds, model beside baseline."""
+    if not found:
+        return []
+    from model_training.crossval import NAMES
+
+    lines = [
+        "Leave-one-corpus-out (`crossval.md`: each corpus judged by a model trained on the "
+        "others; UA over the corpus' own emotions that training had, uncalibrated heads):",
+        "",
+        "| system | corpus left out | UA closed set | UA open set | accuracy | ECE |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {NAMES[system]} | {c} | {r['closed_ua']:.3f} | {r['open_ua']:.3f} | "
+        f"{r['accuracy']:.3f} | {r['ece']:.3f} |"
+        for system, corpora in found.items()
+        for c, r in corpora.items()
+    ]
+    return [*lines, ""]
 
 
 def fit_lines(block: dict[str, Any]) -> list[str]:
