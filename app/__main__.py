@@ -61,7 +61,7 @@ def analyze(argv: list[str]) -> int:
         prog="emotion-meter analyze",
         description="Analyse recordings; folders are searched for audio files (by content).",
     )
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE_OR_FOLDER")
+    p.add_argument("files", nargs="*", type=Path, metavar="FILE_OR_FOLDER")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="one JSON array (the default)")
     fmt.add_argument("--jsonl", action="store_true", help="JSON Lines: a line per file as it ends")
@@ -94,7 +94,22 @@ def analyze(argv: list[str]) -> int:
         metavar="SECONDS",
         help="seconds of speech after which the voice's statistics weigh half (model's default)",
     )
+    p.add_argument(
+        "--files-from",
+        type=Path,
+        metavar="LIST",
+        help="the files named in LIST too, one a line ('-': standard input); with --scheduler "
+        "URLs (s3://…) as well, and this computer need not see them",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="analyse on the workers of the Dask cluster at ADDRESS (tcp://HOST:8786), or of "
+        "local:N (N worker processes here) instead of --jobs; needs emotion-meter[cluster]",
+    )
     args = p.parse_args(argv)
+    if not args.files and args.files_from is None:
+        p.error("give files or folders to analyse, or --files-from LIST")
     form = "jsonl" if args.jsonl else "csv" if args.csv else "json"
     if args.resume and (args.out is None or form == "json"):
         p.error("--resume continues an --out file written with --jsonl or --csv")
@@ -106,11 +121,62 @@ def analyze(argv: list[str]) -> int:
     files, not_audio = batch.audio_files(args.files)
     if not_audio:
         print(f"note: {not_audio} files in the folders are not audio; skipped", file=sys.stderr)
-    if not files:
+    try:
+        names = listed(args.files_from)
+    except (OSError, UnicodeDecodeError) as e:
+        print(f"error: cannot read the list {args.files_from}: {e}", file=sys.stderr)
+        return 2
+    if not files and not names:
         print("error: no audio files found", file=sys.stderr)
         return 1
-    args.files = files
-    norms = voices(args, engine) if args.adapt or args.same_speaker else {}
+    if args.scheduler is not None:
+        return on_cluster(args, form, engine, [*map(str, files), *names], files)
+    url = next((n for n in names if "://" in n), None)
+    if url is not None:
+        print(f"error: {url}: URLs are read by a cluster's workers: add --scheduler local:N",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    files += [Path(n) for n in names]
+    moments = lambda: file_voices(files, engine.bundle)  # noqa: E731
+    norms = voices(args, engine, moments) if args.adapt or args.same_speaker else {}
+    return write(args, form, engine, files, norms)
+
+
+def listed(path: Path | None) -> list[str]:
+    """The names in a ``--files-from`` list, one a line ('-': standard input), blanks skipped:
+    paths or URLs as the workers see them, not looked at here."""
+    if path is None:
+        return []
+    text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def on_cluster(args: argparse.Namespace, form: str, engine, names: list[str], seen) -> int:
+    """``--scheduler``: the same run on a Dask cluster's workers (app.cluster); ``seen``: the
+    files this computer found itself, which the workers must see too."""
+    try:
+        from app import cluster
+    except ImportError as e:
+        print(f"error: --scheduler needs {e.name or 'Dask'}, which is not installed: "
+              'pip install "emotion-meter[cluster]"', file=sys.stderr)  # fmt: skip
+        return 2
+    adapt = args.adapt or args.same_speaker
+    try:
+        with cluster.connect(args.scheduler, args.model, engine.bundle, set(map(str, seen))) as on:
+            print(f"note: {cluster.describe(on)}", file=sys.stderr)
+            norms = voices(args, engine, lambda: on.moments(names)) if adapt else {}
+            return write(args, form, engine, names, norms, lambda todo: on.results(todo, norms))
+    except cluster.ClusterError as e:
+        for line in str(e).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+
+
+def write(args: argparse.Namespace, form: str, engine, files: list, norms, source=None) -> int:
+    """Each file's results into ``--out`` (or standard output) as they come, from this
+    machine's cores or a ``source`` (a cluster); the exit status."""
+    from app import batch
+
     try:
         output = batch.Output(form, engine.bundle.labels, args.out, args.resume)
     except (OSError, ValueError) as e:
@@ -118,7 +184,7 @@ def analyze(argv: list[str]) -> int:
         return 2
     report = lambda line: print(line, file=sys.stderr)  # noqa: E731
     try:
-        failed = batch.run(files, engine, args.model, args.jobs, norms, output, report)
+        failed = batch.run(files, engine, args.model, args.jobs, norms, output, report, source)
     except batch.Stopped as s:
         ctrl_c = isinstance(s.cause, KeyboardInterrupt)
         written = s.done if ctrl_c or form != "json" else 0  # an array is written at the end
@@ -139,11 +205,11 @@ def analyze(argv: list[str]) -> int:
     return 1 if failed else 0
 
 
-def voices(args: argparse.Namespace, engine) -> dict[Path, tuple[object, str]]:
-    """Each readable file's speaker normalisation: its own voice, or all files' pooled."""
+def voices(args: argparse.Namespace, engine, moments) -> dict:
+    """Each readable file's speaker normalisation: its own voice, or all files' pooled; from
+    the speech statistics that ``moments()`` gives per file (here or on a cluster)."""
     from app.adapt import pooled
-    from app.audio.files import AudioFileError
-    from app.offline import file_moments, speaker_norm
+    from app.offline import speaker_norm
 
     if engine.bundle.adapt_seconds is None and args.time_constant is None:
         print(
@@ -151,12 +217,7 @@ def voices(args: argparse.Namespace, engine) -> dict[Path, tuple[object, str]]:
             file=sys.stderr,
         )
         return {}
-    heard = {}
-    for path in args.files:
-        try:
-            heard[path] = file_moments(path, engine.bundle)
-        except AudioFileError:
-            continue  # said once, when it is analysed
+    heard = moments()
     if args.same_speaker and heard:
         norm = speaker_norm(engine, pooled(list(heard.values())), args.time_constant)
         return {path: (norm, f"same speaker: {len(heard)} files") for path in heard}
@@ -164,6 +225,20 @@ def voices(args: argparse.Namespace, engine) -> dict[Path, tuple[object, str]]:
         path: (speaker_norm(engine, m, args.time_constant), "this file")
         for path, m in heard.items()
     }
+
+
+def file_voices(files: list[Path], bundle) -> dict:
+    """The speech statistics of each file that can be read, read here."""
+    from app.audio.files import AudioFileError
+    from app.offline import file_moments
+
+    heard = {}
+    for path in files:
+        try:
+            heard[path] = file_moments(path, bundle)
+        except AudioFileError:
+            continue  # said once, when it is analysed
+    return heard
 
 
 def load_engine(model: Path | None, lanes: int = 1):

@@ -20,7 +20,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 _engine: Any = None  # each worker process's own engine
 # numpy on one thread, in the app (set by its main) and in each worker: with a BLAS thread per
@@ -59,13 +59,16 @@ def audio_files(paths: Iterable[Path]) -> tuple[list[Path], int]:
     return found, skipped
 
 
-def analyse(path: Path, norm: Any = None, speaker: str | None = None) -> dict[str, Any]:
-    """One file's results as a plain dict, or ``{"file", "error"}`` saying why there are none."""
+def analyse(
+    path: Path, norm: Any = None, speaker: str | None = None, engine: Any = None
+) -> dict[str, Any]:
+    """One file's results as a plain dict, or ``{"file", "error"}`` saying why there are none.
+    ``engine``: a Dask worker's (app.cluster); by default this process's own."""
     from app.audio.files import AudioFileError
     from app.offline import analyze_file
 
     try:
-        analysis = analyze_file(path, _engine, norm=norm)
+        analysis = analyze_file(path, engine or _engine, norm=norm)
     except AudioFileError as e:
         return {"file": str(path), "error": str(e)}
     except Exception as e:  # one bad file must never end a run over an archive
@@ -173,7 +176,8 @@ def environment(values: dict[str, str]) -> Iterator[None]:
 
 class Stopped(Exception):
     """A run ended early, after ``done`` of its ``total`` files (each written whole), by
-    ``cause``: Ctrl-C (a KeyboardInterrupt) or its output failing (Unwritable)."""
+    ``cause``: Ctrl-C (a KeyboardInterrupt), its output failing (Unwritable) or, raised by a
+    ``source`` of results, its Dask cluster (app.cluster.ClusterError, an OSError)."""
 
     def __init__(self, cause: BaseException, done: int, total: int) -> None:
         super().__init__(cause, done, total)
@@ -304,22 +308,25 @@ class Progress:
 
 
 def run(
-    files: list[Path],
+    files: list[Path] | list[str],
     engine: Any,
     model: Path | None,
     jobs: int,
     norms: dict[Path, tuple[Any, str]],
     output: Output,
     report: Callable[[str], None],
+    source: Callable[[list[Any]], Iterable[dict[str, Any]]] | None = None,
 ) -> int:
     """Analyse ``files`` (those ``output`` already holds skipped) into ``output``; the number
-    that failed, each reported once through ``report``."""
+    that failed, each reported once through ``report``. ``source``, if given, gives the results
+    of the files to do instead of this machine's cores (a Dask cluster's: app.cluster)."""
     todo = [f for f in files if str(f) not in output.done]
+    found = source(todo) if source else results(cast(list[Path], todo), engine, model, jobs, norms)
     output.order = {str(f): i for i, f in enumerate(todo)}
     progress = Progress(len(todo))
     try:
         try:
-            for result in results(todo, engine, model, jobs, norms):
+            for result in found:
                 with whole():
                     if "error" in result:
                         report(f"error: {result['error']}")

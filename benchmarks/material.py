@@ -108,6 +108,19 @@ def speech_wav(seconds: float, rate: int = RATE) -> Path:
     return path
 
 
+def clip_folder(folder: Path, minutes: float) -> float:
+    """``folder`` made and filled with links to corpus clips, about ``minutes`` of audio (as a
+    folder of recordings that ``analyze DIR`` walks); the seconds of audio it holds."""
+    folder.mkdir()
+    total = 0.0
+    for i, path in enumerate(clips()):
+        (folder / f"{i:05d}{path.suffix}").symlink_to(path)
+        total += files.info(path).duration
+        if total >= minutes * 60:
+            break
+    return total
+
+
 def load_bundle() -> bundle.Bundle:
     """The model the app would run (``$EMOTION_METER_MODEL`` or ``assets/model``)."""
     return bundle.load()

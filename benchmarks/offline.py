@@ -96,7 +96,6 @@ def folders(minutes: float = 60.0, runs: int = 3) -> Section:
     core, ``runs`` times in turn: wall time from the command's start (its process start-up
     included), and the speed-up of the medians."""
     import os
-    import subprocess
     import tempfile
     from pathlib import Path
 
@@ -105,26 +104,17 @@ def folders(minutes: float = 60.0, runs: int = 3) -> Section:
     if problem:
         return skipped("folders", title, problem)
     cores = os.cpu_count() or 1
-    budget, total = minutes * 60, 0.0
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "clips"
-        folder.mkdir()
-        for i, path in enumerate(material.clips()):
-            (folder / f"{i:05d}{path.suffix}").symlink_to(path)
-            total += files.info(path).duration
-            if total >= budget:
-                break
+        total = material.clip_folder(folder, minutes)
         speeds: dict[int, list[float]] = {1: [], cores: []}
         for _ in range(runs):
             for jobs in speeds:
                 out = Path(tmp) / f"jobs{jobs}.jsonl"
-                cmd = [sys.executable, "-m", "app", "analyze", str(folder), "--jsonl",
-                       "--out", str(out), "--jobs", str(jobs)]  # fmt: skip
+                cmd = ["-m", "app", "analyze", str(folder), "--jsonl", "--out", str(out),
+                       "--jobs", str(jobs)]  # fmt: skip
                 # one job on one core (its engine then has one lane); every core unpinned
-                start = time.perf_counter()
-                subprocess.run(cmd, check=True, capture_output=True, timeout=3600,
-                               preexec_fn=proc.pin if jobs == 1 else None)  # fmt: skip
-                speeds[jobs].append(total / (time.perf_counter() - start))
+                speeds[jobs].append(total / proc.timed(cmd, pinned=jobs == 1))
     one = Summary.of(speeds[1])
     assert one is not None
     sec = Section("folders", title, size=minutes)

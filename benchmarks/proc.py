@@ -93,6 +93,20 @@ def emit(result: Any) -> None:
     sys.stdout.flush()
 
 
+def timed(args: list[str], pinned: bool = False) -> float:
+    """Wall seconds of ``python ARGS`` in a fresh process, from its start to its end (its
+    start-up included); ``pinned``: it and every thread or process it starts on one core."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, *args], cwd=ROOT, env=child_env(), capture_output=True,
+                          text=True, timeout=3600, preexec_fn=pin if pinned else None)  # fmt: skip
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-15:]
+        raise RuntimeError(f"python {' '.join(args)} failed (exit {done.returncode}):\n" +
+                           "\n".join(tail))  # fmt: skip
+    return wall
+
+
 def run_python(
     args: list[str],
     pinned: bool = False,

@@ -41,6 +41,7 @@ SUITE = (
     ),
     Benchmark("memory", "benchmarks.offline:memory", 60, 2, "min, longest file"),
     Benchmark("folders", "benchmarks.offline:folders", 60, 1, "min of corpus audio"),
+    Benchmark("cluster", "benchmarks.cluster:measure", 30, 0.5, "min of corpus audio"),
     Benchmark("startup", "benchmarks.startup:first_result", 5, 1, "runs"),
     Benchmark("imports", "benchmarks.startup:imports", 5, 1, "runs per module"),
     Benchmark("accuracy", "benchmarks.accuracy:measure", 1, 1, ""),

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from tests.data import some_clips
+from tests.processes import in_group
 from tests.robustness import Report, report_fixture  # noqa: F401  (the fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -184,16 +185,7 @@ def test_a_reader_that_has_read_enough_ends_the_run_quietly(archive: Path) -> No
 
 def workers(group: int) -> list[str]:
     """The worker processes of a process group still running (a zombie has ended)."""
-    found = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            state, _, pgrp = (proc / "stat").read_text().rsplit(")", 1)[1].split()[:3]
-            command = (proc / "cmdline").read_bytes()
-        except OSError:  # ended meanwhile
-            continue
-        if int(pgrp) == group and state != "Z" and b"spawn_main" in command:
-            found.append(command.decode(errors="replace"))
-    return found
+    return [command for command in in_group(group) if "spawn_main" in command]
 
 
 def test_resuming_csv_drops_every_row_of_the_last_file(tmp_path: Path) -> None:

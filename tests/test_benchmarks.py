@@ -14,6 +14,7 @@ import pytest
 
 from benchmarks import (
     accuracy,
+    cluster,
     live,
     machine,
     material,
@@ -168,6 +169,16 @@ def test_memory_as_the_file_grows() -> None:
     assert len(peaks) == 3 and len(speeds) == 3 + ((os.cpu_count() or 1) > 1)  # + every core
     for f in peaks + speeds:
         assert measured(sec, f.name).median > 0
+
+
+def test_cluster_beside_the_pool() -> None:
+    sec = needs_model(cluster.measure(0.1, runs=1))
+    if sec.skipped == "n/a (needs two cores)":
+        pytest.skip(sec.skipped)
+    for name in ("local:1, one worker on one core", "local:2, two workers",
+                 "time per file, local:2", "time per file, --jobs 2"):  # fmt: skip
+        assert measured(sec, name).median > 0
+    assert sec.figure("time per file, local:2").ratio is not None
 
 
 @pytest.mark.slow
