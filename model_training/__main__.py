@@ -154,6 +154,18 @@ def parser() -> argparse.ArgumentParser:
         "and validation speaker (K more heads, minutes each), not on the validation speakers only",
     )  # fmt: skip
 
+    fit.add_argument(
+        "--fold-epochs",
+        type=int,
+        metavar="N",
+        help="at most N epochs for the heads --crossfit and --shift train (default: the recipe's)",
+    )
+    fit.add_argument(
+        "--shift", action="store_true",
+        help="encoder models: fit how much less sure input unlike the training speech makes the "
+        "model, on heads trained with each corpus left out (one more head per corpus)",
+    )  # fmt: skip
+
     t = sub.add_parser(
         "train", parents=[common, recipe, fit], help="train, evaluate and export a bundle"
     )
@@ -208,18 +220,6 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--compare", nargs="+", default=[], metavar="NAME=BUNDLE",
                    help="other bundles scored the same way (e.g. an earlier model)")  # fmt: skip
     e.set_defaults(run=evaluate_bundle)
-
-    fit.add_argument(
-        "--fold-epochs",
-        type=int,
-        metavar="N",
-        help="at most N epochs for the heads --crossfit and --shift train (default: the recipe's)",
-    )
-    fit.add_argument(
-        "--shift", action="store_true",
-        help="encoder models: fit how much less sure input unlike the training speech makes the "
-        "model, on heads trained with each corpus left out (one more head per corpus)",
-    )  # fmt: skip
 
     k = sub.add_parser(
         "calibrate", parents=[common, fit],
