@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.bundle import Bundle, BundleError
+from app.familiar import statistics
 from app.features import normalise
 
 THREADS = 1
@@ -233,7 +234,7 @@ class Engine:
             x = window if lane.blocks is None else lane.blocks(window)[0]
             embedding = None
             if lane.blocks is not None:
-                embedding = np.concatenate([x.mean(axis=0), x.std(axis=0)]).astype(np.float32)
+                embedding = statistics(x)
                 if shift is not None:
                     x = x + shift
             out = lane.run(**{self._input: x[None].astype(np.float32, copy=False)})

@@ -73,6 +73,13 @@ class Familiarity:
         }
 
 
+def statistics(frames: npt.ArrayLike) -> Array:
+    """Encoder frames ``(..., steps, width)`` -> ``(..., 2 width)``: their mean and standard
+    deviation over time, what a window is measured by."""
+    x = np.asarray(frames, np.float32)
+    return np.concatenate([x.mean(axis=-2), x.std(axis=-2)], axis=-1).astype(np.float32)
+
+
 def softening(distance: npt.ArrayLike, slope: float) -> Array:
     """How many times the temperature grows at ``distance``: 1 up to the typical distance of a
     new voice of a known corpus, then as a power of it."""

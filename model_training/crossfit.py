@@ -103,6 +103,7 @@ def judged(
     training speakers, with every window's distance from them (``clean``: the clean rendering
     only). Each fold is kept as it finishes; all of them are reused for the same recipe,
     speakers and folds."""
+    from app.familiar import statistics
     from model_training import encoder_run as er
     from model_training import familiar
     from model_training import model as models
@@ -137,13 +138,13 @@ def judged(
         head = er.train_head(taught, enc.subset(val), labels, augmenting, settings, fold)
         reference = familiar.of_windows(taught.windows, enc.subset(val).clean)
         held = enc.subset(test)
-        renderings = [w for clip in held.windows for w in (clip[:1] if clean else clip)]
+        kept = [clip[:1] if clean else clip for clip in held.windows]
+        renderings = [w for clip in kept for w in clip]
         probs = iter(window_probabilities(models.classifier(head), renderings))
-        judged_here: Samples = []
-        distances = [reference.distance(familiar.embeddings(w)) for w in renderings]
-        for clip, windows in zip(held.clips, held.windows, strict=True):
-            judged_here += [(next(probs), labels.index(clip.label), clip.speaker)
-                            for _ in (windows[:1] if clean else windows)]  # fmt: skip
+        distances = [reference.distance(statistics(w)) for w in renderings]
+        judged_here: Samples = [(next(probs), labels.index(clip.label), clip.speaker)
+                                for clip, windows in zip(held.clips, kept, strict=True)
+                                for _ in windows]  # fmt: skip
         save(judged_here, distances, fold / SAMPLES_FILE, fold_key)  # kept if interrupted
         found, far = found + judged_here, far + distances
     save(found, far, path, key)

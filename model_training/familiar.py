@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.engine import temper
-from app.familiar import Familiarity, K, softening
+from app.familiar import Familiarity, K, softening, statistics
 from model_training.calibration import nll
 
 DIMS = 64  # whitened principal directions kept: beyond them the spread is mostly noise
@@ -33,19 +33,12 @@ SLOPES = np.linspace(0.0, 3.0, 61)  # the temperature's growth searched
 Array = npt.NDArray[np.float32]
 
 
-def embeddings(windows: npt.NDArray[np.floating]) -> Array:
-    """``(n, steps, width)`` encoder windows -> ``(n, 2 width)``: each one's mean and standard
-    deviation over time, as :meth:`app.engine.Engine.predict` computes them."""
-    x = np.asarray(windows, np.float32)
-    return np.concatenate([x.mean(axis=1), x.std(axis=1)], axis=1)
-
-
 def of_windows(train: Sequence[Sequence[npt.NDArray[Any]]], held_out: Sequence[npt.NDArray[Any]]
                ) -> Familiarity:  # fmt: skip
     """:func:`fit` on cached encoder windows: every rendering of the training clips, the clean
     windows of the held-out ones."""
-    return fit(embeddings(np.concatenate([w for clip in train for w in clip])),
-               embeddings(np.concatenate(held_out)))  # fmt: skip
+    return fit(statistics(np.concatenate([w for clip in train for w in clip])),
+               statistics(np.concatenate(held_out)))  # fmt: skip
 
 
 def fit(train: Array, held_out: Array, seed: int = 0) -> Familiarity:
@@ -73,7 +66,6 @@ def fit_slope(
     """The temperature's growth with distance (:meth:`Familiarity.temperature`) whose clip
     probabilities (each window tempered at its own distance, then averaged) have the least
     negative log-likelihood on ``windows`` of clips their model never heard."""
-
     losses = [nll(clip_probabilities(windows, distances, base, s), truth) for s in SLOPES]
     return float(SLOPES[int(np.argmin(losses))])
 

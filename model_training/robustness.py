@@ -31,13 +31,12 @@ def unsure(bundle: Any, frames: np.ndarray, probs: np.ndarray) -> np.ndarray:
     (:mod:`app.familiar`) before its temperature: tempering twice multiplies the temperatures,
     so the base one is still applied after, as for every system."""
     from app.engine import temper
-    from app.familiar import softening
-    from model_training.familiar import embeddings
+    from app.familiar import softening, statistics
 
     known = bundle.familiarity
     if known is None:
         return probs
-    return temper(probs, softening(known.distance(embeddings(frames)), known.slope))
+    return temper(probs, softening(known.distance(statistics(frames)), known.slope))
 
 
 def bundle_system(
