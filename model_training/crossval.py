@@ -275,14 +275,16 @@ def unseen(judged: dict[str, Any], labels: Sequence[str], trained: Sequence[str]
 
     probs, truth = np.array(judged["probabilities"]), np.array(judged["truth"])
     own = sorted({int(y) for y in truth} & {labels.index(x) for x in trained})
-    closed = np.array(own)[probs[:, own].argmax(axis=1)]
-    recall = [float(np.mean(closed[truth == y] == y)) for y in own]
     guess = probs.argmax(axis=1)
+    recall: list[float] = []
+    if own:  # none when training had none of its emotions: there is no UA to give
+        closed = np.array(own)[probs[:, own].argmax(axis=1)]
+        recall = [float(np.mean(closed[truth == y] == y)) for y in own]
     return {
         "clips": len(truth),
         "classes": [labels[y] for y in own],
-        "closed_ua": float(np.mean(recall)),
-        "open_ua": float(np.mean([np.mean(guess[truth == y] == y) for y in own])),
+        "closed_ua": float(np.mean(recall)) if own else None,
+        "open_ua": float(np.mean([np.mean(guess[truth == y] == y) for y in own])) if own else None,
         "accuracy": float(np.mean(guess == truth)),
         "ece": ece(probs, truth),
         "confidence": float(probs.max(axis=1).mean()),
@@ -299,6 +301,11 @@ def unseen_summary(
             folds.items())}
         for system, folds in results.items()
     }  # fmt: skip
+
+
+def figure(x: float | None) -> str:
+    """A table cell: three decimals, or a dash where there is no figure."""
+    return "–" if x is None else f"{x:.3f}"
 
 
 def unseen_markdown(summary: dict[str, dict[str, Any]], commands: Sequence[str]) -> str:
@@ -322,7 +329,7 @@ def unseen_markdown(summary: dict[str, dict[str, Any]], commands: Sequence[str])
         for corpus, r in corpora.items():
             lines.append(
                 f"| {NAMES[system]} | {corpus} | {r['clips']} | {len(r['classes'])} | "
-                f"{r['closed_ua']:.3f} | {r['open_ua']:.3f} | {r['accuracy']:.3f} | "
+                f"{figure(r['closed_ua'])} | {figure(r['open_ua'])} | {r['accuracy']:.3f} | "
                 f"{r['ece']:.3f} | {r['confidence']:.3f} |"
             )
     lines += ["", "Recall per emotion (closed set):", ""]

@@ -191,7 +191,7 @@ def unseen_lines(found: dict[str, Any] | None) -> list[str]:
     """The leave-one-corpus-out figures ``crossval.md`` holds, model beside baseline."""
     if not found:
         return []
-    from model_training.crossval import NAMES
+    from model_training.crossval import NAMES, figure
 
     lines = [
         "Leave-one-corpus-out (`crossval.md`: each corpus judged by a model trained on the "
@@ -201,7 +201,7 @@ def unseen_lines(found: dict[str, Any] | None) -> list[str]:
         "|---|---|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {NAMES[system]} | {c} | {r['closed_ua']:.3f} | {r['open_ua']:.3f} | "
+        f"| {NAMES[system]} | {c} | {figure(r['closed_ua'])} | {figure(r['open_ua'])} | "
         f"{r['accuracy']:.3f} | {r['ece']:.3f} |"
         for system, corpora in found.items()
         for c, r in corpora.items()

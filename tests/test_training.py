@@ -377,8 +377,13 @@ def test_crossval_tests_every_speaker_once_and_summarises(encoder_run: Path, cap
             assert not any(s.startswith(corpus) for s in fold["val_speakers"])
             figures = unseen["summary"][system][corpus]
             assert figures["clips"] == fold["test"]["pooled"]["clips"]
-            assert 0 <= figures["closed_ua"] <= 1 and 0 <= figures["ece"] <= 1
+            assert 0 <= figures["ece"] <= 1
+            if not figures["classes"]:  # a tiny training set may have none of its emotions
+                assert figures["closed_ua"] is None is figures["open_ua"]
+                continue
+            assert 0 <= figures["closed_ua"] <= 1
             assert figures["open_ua"] <= figures["closed_ua"] + 1e-9  # fewer choices, more right
+        assert unseen["summary"][system]["emodb"]["classes"]  # shares emotions with RAVDESS
         assert "calm" not in unseen["summary"][system]["ravdess"]["classes"]  # RAVDESS' alone
     assert "Leave-one-corpus-out" in table and "| eGeMAPS + SVM | emodb |" in table
     cited = (report / "report.md").read_text()
