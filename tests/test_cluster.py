@@ -48,8 +48,9 @@ class Processes:
     def start(self, *cmd: str, env: dict[str, str] | None = None, **kw) -> subprocess.Popen:
         log = (self.logs / f"process-{len(self.started)}.log").open("w")
         kw.setdefault("stderr", log)
-        run = subprocess.Popen(cmd, cwd=ROOT, env=env or ENV, stdout=kw.pop("stdout", log),
-                               start_new_session=True, **kw)  # fmt: skip
+        run = subprocess.Popen(cmd, cwd=kw.pop("cwd", ROOT), env=env or ENV,
+                               stdout=kw.pop("stdout", log), start_new_session=True,
+                               **kw)  # fmt: skip
         self.started.append(run)
         return run
 
@@ -81,10 +82,12 @@ def scheduler(processes: Processes, folder: Path) -> str:
 
 
 def worker(processes: Processes, address: str, *prefix: str, **env: str) -> subprocess.Popen:
-    """A ``dask worker`` of one thread, without a nanny: killing it kills the worker itself."""
+    """A ``dask worker`` of one thread, without a nanny: killing it kills the worker itself. It
+    starts outside the project, as on another machine: ``-m`` puts the working folder first on
+    its path, and the project's own metadata there would hide any other installed version."""
     cmd = [sys.executable, "-m", "dask", "worker", address, "--nthreads", "1", "--no-nanny",
            "--no-dashboard"]  # fmt: skip
-    return processes.start(*prefix, *cmd, env={**ENV, **env})
+    return processes.start(*prefix, *cmd, env={**ENV, **env}, cwd=processes.logs)
 
 
 def wait_for(address: str, count: int) -> None:
