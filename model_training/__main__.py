@@ -685,7 +685,8 @@ def calibrate(
 
     sounds = channels.Sounds.read(channels.shared_root(evaluation=False, path=args.noise))
     raw = Engine(changed(b, temperature=1.0, familiarity=None))  # as trained, uncalibrated
-    quality, samples = limits.find(raw, split.val, labels, sounds)
+    known = limit_per_speaker(split.train, limits.CLEAN_PER_SPEAKER)  # each studio's floor
+    quality, samples = limits.find(raw, split.val, labels, sounds, known)
     every = [x for step in samples.values() for x in step]
     if args.crossfit:  # out of fold: every training and validation speaker, each a new voice once
         fit_on, fit_far = crossfit.samples(b, split.train + split.val, labels,

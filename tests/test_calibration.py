@@ -133,3 +133,6 @@ def test_a_noise_threshold_never_flags_most_clean_recordings() -> None:
     assert threshold("snr_db", True, tight) == pytest.approx(20.0)  # halfway flags none clean
     loud = [(0.0, [-30.0] * 101), (0.2, [-70.0] * 101)]
     assert threshold("level_db", True, loud) == pytest.approx(-50.0)
+    # a studio the validation speakers do not show, with a higher noise floor, caps it lower
+    other = list(np.linspace(12.0, 30.0, 41))
+    assert threshold("snr_db", True, tight, [other]) == pytest.approx(np.percentile(other, 5))
