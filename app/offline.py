@@ -39,6 +39,10 @@ GATE_SECONDS = 1.0  # the newest part of a window that decides speech or silence
 MAX_SPECTROGRAM_COLUMNS = 30_000  # beyond this the display spectrogram is averaged in time
 SPECTROGRAM_DTYPE = np.float16  # display only: 0.06 dB steps at -80 dB, half float32's memory
 ATTENTION_DTYPE = np.float16  # display only: weights to 3 significant digits
+NO_SPEECH = (
+    "No speech found, so no emotion to give: the speech detector heard none (noise or music "
+    "can cover a voice; record closer to the speaker or in a quieter place)."
+)
 AHEAD = 8  # windows a lane of the model is handed and not yet judged: memory stays bounded
 
 Array = npt.NDArray[np.float32]
@@ -101,6 +105,8 @@ class Analysis:
             out = {**self._medians(self.quality), "flags": ["too_quiet"] if quiet else []}
             if quiet:
                 out["note"] = f"No speech found, and the input is very quiet: {ADVICE['too_quiet']}"
+            else:
+                out["note"] = NO_SPEECH
             return {**out, "flagged_share": 0.0}
         flags = [f for f in FLAGS if sum(f in q.flags for q in spoken) * 2 >= len(spoken)]
         share = sum(bool(q.flags) for q in spoken) / len(spoken)

@@ -16,7 +16,7 @@ from app import bundle as bundles
 from app.audio import files
 from app.engine import Engine
 from app.features import FeatureSettings
-from app.offline import Columns, Track, analyze_audio, analyze_blocks, analyze_file
+from app.offline import NO_SPEECH, Columns, Track, analyze_audio, analyze_blocks, analyze_file
 from tests.data import some_clips
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +62,15 @@ def test_silence_is_silence(engine: Engine) -> None:
     assert not analysis.speech.any()
     assert analysis.overall[0] is None
     assert np.isnan(analysis.probabilities).all()
+    assert analysis.to_dict()["quality"]["note"].startswith("No speech found, and the input is")
+
+
+def test_a_file_without_speech_says_so(engine: Engine) -> None:
+    """A steady tone as loud as speech: no emotion, and a line saying why, never nothing."""
+    t = np.arange(16000 * 3) / 16000
+    tone = (0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    found = analyze_audio(tone, engine).to_dict()
+    assert found["emotion"] is None and found["quality"]["note"] == NO_SPEECH
 
 
 @pytest.mark.parametrize(
