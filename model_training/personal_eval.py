@@ -137,7 +137,7 @@ def speaker_figures(
         uas, kept = [], None
         for d in range(draws):
             enrolled = [h.take() for h in draw(pool, k, rng)]
-            head = personal.fit(enrolled, labels, *personal.choose(enrolled, labels))
+            head = personal.fit(enrolled, labels)
             uas.append(personal.recall(truth, [judged(head, h) for h in test], classes))
             counts = {x: sum(t.label == x for t in enrolled) for x in labels}
             if d == 0 and personal.check_takes({x: n for x, n in counts.items() if n}) is None:
