@@ -34,6 +34,7 @@ KIND = "emotion-meter personal voice"
 # head) it did worse on the validation speakers (RAVDESS, 2 takes per emotion: UA 0.863 against
 # 0.899), a dozen takes being too few to choose by.
 PENALTY = 64.0
+NOISE_TAKES = 1  # a voice is kept only if it gets more than this many more takes right
 MIN_TAKES = 2  # per emotion: leave-one-take-out needs another take of it
 NEWTON_STEPS = 30
 BIAS_PENALTY = 0.01  # of the penalty: a speaker's own leaning to an emotion is worth learning
@@ -55,6 +56,18 @@ class Take:
     label: str
     embedding: Array  # (2 width,) encoder statistics, mean over the speech windows
     probabilities: Array  # (labels,) the general model's, mean over the speech windows
+
+    @classmethod
+    def heard(cls, label: str, analysis: Any) -> Take:
+        """From a recording's analysis (app.offline, cold, with its embeddings kept)."""
+        speech = np.asarray(analysis.speech, bool)
+        if not speech.any():
+            raise ProfileError("no speech found in it")
+        return cls(
+            label,
+            np.asarray(analysis.embeddings, np.float32)[speech].mean(axis=0),
+            np.asarray(analysis.probabilities, np.float32)[speech].mean(axis=0),
+        )
 
 
 @dataclass(frozen=True)
@@ -94,18 +107,18 @@ class Teaching:
 
     @property
     def better(self) -> bool:
-        """Better than the general model beyond noise: a higher UA, and more takes won than
-        lost by more than the count's spread were the two equal (sqrt of the takes that
-        differ)."""
-        return self.after > self.before and self.wins - self.losses > np.sqrt(
-            self.wins + self.losses
-        )
+        """Better than the general model beyond noise: a higher UA, and more of the takes
+        judged right than before by more than :data:`NOISE_TAKES` (one take either way is
+        what chance alone flips among a dozen)."""
+        return self.after > self.before and self.wins - self.losses > NOISE_TAKES
 
     def verdict(self) -> str:
         """In plain words, for the command line and the wizard."""
         told = f"right on {self.before:.0%} of your takes before, {self.after:.0%} after"
         if self.better:
             return f"Your voice helps: {told} (each take judged without it)."
+        if self.before == 1.0:
+            return "Not kept: the general model already tells all your takes apart."
         return (
             f"Not kept: {told}, which is no clear gain over the general model. "
             "The takes may be too few or too alike: act each emotion more distinctly, "
@@ -258,6 +271,27 @@ def check_takes(counts: dict[str, int]) -> str | None:
     return None
 
 
+def take_files(folder: Path, labels: Sequence[str]) -> dict[str, list[Path]]:
+    """The takes in ``folder``'s subfolders, one per emotion named by the model's labels, in
+    the labels' order; hidden files and folders are passed over."""
+    if not Path(folder).is_dir():
+        raise ProfileError(f"{folder} is not a folder")
+    found: dict[str, list[Path]] = {}
+    for sub in sorted(p for p in Path(folder).iterdir() if p.is_dir() and p.name[0] != "."):
+        if sub.name not in labels:
+            raise ProfileError(
+                f"{sub}: not an emotion this model knows; name the folders by its labels: "
+                + ", ".join(labels)
+            )
+        found[sub.name] = sorted(p for p in sub.iterdir() if p.is_file() and p.name[0] != ".")
+    if not found:
+        raise ProfileError(
+            f"{folder} has no emotion folders: put the takes in one folder per emotion "
+            f"({Path(folder) / labels[0]}, …)"
+        )
+    return {label: found[label] for label in labels if label in found}
+
+
 def model_id(bundle: Bundle) -> str:
     """The checksum of the model's files, which a voice is tied to: another model's encoder
     statistics and probabilities mean something else."""
@@ -310,6 +344,14 @@ class Voice:
 
     def judge(self, embedding: npt.ArrayLike, probabilities: npt.ArrayLike) -> Array:
         return self.head.judge(embedding, probabilities)
+
+
+def load_for(path: Path, bundle: Bundle) -> Voice:
+    """A saved voice for this bundle's model (see :func:`load`)."""
+    if bundle.encoder is None:
+        raise ProfileError("This model has no encoder, and personal voices need one.")
+    width = 2 * bundle.model_input_shape[2]  # mean and spread of each encoder channel
+    return load(path, model_id(bundle), bundle.labels, width)
 
 
 def load(path: Path, model: str, labels: Sequence[str], width: int) -> Voice:

@@ -283,7 +283,7 @@ def personal_evaluation(args: argparse.Namespace) -> int:
         return 2
     cache = data.cache_root(args.cache) / "personal" / f"{personal.model_id(b)[:16]}.npz"
     results = personal_eval.run(clips, Engine(b), cache, args.takes, args.draws)
-    command = "emotion-meter-train personal-eval " + " ".join(args.argv)
+    command = "emotion-meter-train " + " ".join(args.argv)
     personal_eval.write(results, args.report or b.path, command.strip())
     print(personal_eval.markdown(results, command.strip()))
     return 0
