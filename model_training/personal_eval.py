@@ -201,7 +201,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
         "02; EmoDB: the other texts), per window and averaged over speech windows as `analyze "
         f"--voice` does. UA (unweighted average recall), the mean of {results['draws']} random "
         "draws of the enrolment takes; *kept*: whether `personalise` would have saved the voice "
-        "of the first draw (its own nested leave-one-take-out; k=1 cannot be checked so).",
+        "of the first draw (its own leave-one-take-out; k=1 cannot be checked so).",
         "",
     ]
     for corpus, block in results["corpora"].items():
