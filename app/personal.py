@@ -35,6 +35,7 @@ KIND = "emotion-meter personal voice"
 # 0.899), a dozen takes being too few to choose by.
 PENALTY = 64.0
 NOISE_TAKES = 1  # a voice is kept only if it gets more than this many more takes right
+MIN_SECONDS = 1.0  # a take shorter than this is no whole line
 MIN_TAKES = 2  # per emotion: leave-one-take-out needs another take of it
 NEWTON_STEPS = 30
 BIAS_PENALTY = 0.01  # of the penalty: a speaker's own leaning to an emotion is worth learning
@@ -271,6 +272,23 @@ def check_takes(counts: dict[str, int]) -> str | None:
     return None
 
 
+def refusal(analysis: Any) -> str | None:
+    """Why a recorded take (its cold analysis, app.offline) cannot be used, in words that say
+    what to do; None if it can."""
+    quality = analysis.file_quality() if analysis.quality else {"flags": []}
+    if "clipping" in quality["flags"]:
+        return "The sound clipped (too loud): move back from the microphone or turn its level down."
+    if not np.asarray(analysis.speech, bool).any():
+        if "too_quiet" in quality["flags"]:
+            return "Too quiet: no speech was heard. Speak up or come closer to the microphone."
+        return "No speech was heard: say the line once the take has started."
+    if "too_quiet" in quality["flags"]:
+        return "Too quiet: speak up or come closer to the microphone."
+    if analysis.duration < MIN_SECONDS:
+        return f"Too short: say the whole line (at least {MIN_SECONDS:g} s)."
+    return None
+
+
 def take_files(folder: Path, labels: Sequence[str]) -> dict[str, list[Path]]:
     """The takes in ``folder``'s subfolders, one per emotion named by the model's labels, in
     the labels' order; hidden files and folders are passed over."""
@@ -344,6 +362,15 @@ class Voice:
 
     def judge(self, embedding: npt.ArrayLike, probabilities: npt.ArrayLike) -> Array:
         return self.head.judge(embedding, probabilities)
+
+
+def is_personal(path: Path) -> bool:
+    """Whether a saved voice file is a taught one (rather than adaptation statistics)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f'"kind": "{KIND}"' in f.read(200)
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def load_for(path: Path, bundle: Bundle) -> Voice:

@@ -11,7 +11,7 @@ from PySide6.QtCore import QSettings, QStandardPaths
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QInputDialog, QLabel, QMenu
 
-from app import adapt
+from app import adapt, personal
 from app.adapt import TIME_CONSTANT, Moments
 from app.analyzer import LiveAnalyzer, LiveResult
 from app.engine import Engine
@@ -45,6 +45,7 @@ class Voices:
         self.worker = worker
         self.voice: Moments | None = None  # the live speaker's statistics, as last reported
         self.start_voice: tuple[str, Moments] | None = None  # a saved voice to start from
+        self.personal: personal.Voice | None = None  # a voice taught by its owner, in use
         self.folder = (
             Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation))
             / "voices"
@@ -58,12 +59,17 @@ class Voices:
         ):
             action.triggered.connect(slot)
             action.setEnabled(self.adaptive)
-        menu.setEnabled(self.adaptive)
+        menu.setEnabled(self.adaptive or self.teachable)
 
     @property
     def adaptive(self) -> bool:
         """The model was trained to adapt to a speaker (older ones only run cold)."""
         return self.engine is not None and self.engine.bundle.adapt_seconds is not None
+
+    @property
+    def teachable(self) -> bool:
+        """The model can be taught a personal voice (an encoder model)."""
+        return self.engine is not None and self.engine.bundle.encoder is not None
 
     @property
     def adapting(self) -> bool:
@@ -84,6 +90,7 @@ class Voices:
     def prepare(self, analyzer: LiveAnalyzer) -> None:
         """Set a new live analysis up: this adaptation time, from the saved voice if one."""
         analyzer.set_adapt_seconds(self.adapt_seconds)
+        analyzer.personal = self.personal
         if self.start_voice is not None:
             analyzer.new_speaker(self.start_voice[1])
 
@@ -129,7 +136,9 @@ class Voices:
         self.prompts.say("New speaker: adapting from the start")
 
     def show(self, latest: LiveResult | None) -> None:
-        if not self.adaptive:
+        if self.personal is not None:
+            self.label.setText(f"voice: {self.personal.name} (taught)")
+        elif not self.adaptive:
             self.label.setText("voice: not adaptive (model)")
         elif not self.adapting:
             self.label.setText("voice: adaptation off")
@@ -167,9 +176,12 @@ class Voices:
         return path
 
     def use(self, path: Path) -> bool:
-        """Start adapting from a saved voice (now if listening, else at the next start)."""
+        """Start adapting from a saved voice, or judge with a taught one (now if listening,
+        else at the next start; files opened from now on too)."""
         if self.engine is None:
             return False
+        if personal.is_personal(path):
+            return self.use_personal(path)
         try:
             name, voice = adapt.load_profile(path, self.engine.bundle.features)
         except adapt.ProfileError as e:
@@ -181,6 +193,26 @@ class Voices:
         self.switch.setChecked(True)
         self.adapt_changed()
         self.prompts.say(f"Using the saved voice {name!r}")
+        return True
+
+    def use_personal(self, path: Path | None) -> bool:
+        """Judge with a taught voice from now on (None: the general model again)."""
+        if self.engine is None:
+            return False
+        voice = None
+        if path is not None:
+            try:
+                voice = personal.load_for(path, self.engine.bundle)
+            except personal.ProfileError as e:
+                self.prompts.error("Cannot use this voice", str(e))
+                return False
+        self.personal = voice
+        if (worker := self.worker()) is not None:
+            worker.use_personal(voice)
+        self.show(None)
+        self.prompts.say(
+            f"Using the voice {voice.name!r}" if voice else "Using the general model, for any voice"
+        )
         return True
 
     def _list_saved(self) -> None:
