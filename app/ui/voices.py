@@ -162,17 +162,34 @@ class Voices:
             )
             if not ok or not name.strip():
                 return None
-        safe = "".join(c if c.isalnum() or c in " -_" else "_" for c in name.strip())
+        voice, features = self.voice, self.engine.bundle.features
+        return self._write(name, lambda path: adapt.save_profile(path, name, voice, features))
+
+    def keep_taught(self, name: str, teaching: personal.Teaching) -> Path | None:
+        """Save a voice taught in the wizard by name, and judge with it from now on."""
+        if self.engine is None:
+            return None
+        model = personal.model_id(self.engine.bundle)
+        path = self._write(name, lambda path: personal.save(path, name, teaching, model))
+        if path is not None:
+            self.use_personal(path)
+        return path
+
+    def _write(self, name: str, write: Callable[[Path], None]) -> Path | None:
+        """A named voice's file in the voices folder, written by ``write`` (asking first
+        before replacing one of the same name)."""
+        name = name.strip()
+        safe = "".join(c if c.isalnum() or c in " -_" else "_" for c in name)
         path = self.folder / f"{safe or 'voice'}.json"
         if not self.prompts.may_replace(path):
             return None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            adapt.save_profile(path, name.strip(), self.voice, self.engine.bundle.features)
+            write(path)
         except OSError as e:
             self.prompts.error("Could not save the voice", f"{path}: {e.strerror or e}")
             return None
-        self.prompts.say(f"Saved the voice {name.strip()!r}")
+        self.prompts.say(f"Saved the voice {name!r}")
         return path
 
     def use(self, path: Path) -> bool:
@@ -223,3 +240,7 @@ class Voices:
             action.triggered.connect(lambda checked=False, p=path: self.use(p))
         if not saved:
             self.menu.addAction("(no saved voices)").setEnabled(False)
+        if self.personal is not None:
+            self.menu.addSeparator()
+            general = self.menu.addAction("General model (no taught voice)")
+            general.triggered.connect(lambda: self.use_personal(None))
