@@ -213,7 +213,7 @@ def personalise(argv: list[str]) -> int:
     print(f"UA by leave-one-take-out: {teaching.before:.3f} → {teaching.after:.3f} "
           f"(general model → your voice, {len(takes)} takes)")  # fmt: skip
     print(teaching.verdict())
-    if not teaching.better:
+    if teaching.worse:
         return 1
     name = args.name or args.out.stem
     try:

@@ -141,7 +141,7 @@ def speaker_figures(
             uas.append(personal.recall(truth, [judged(head, h) for h in test], classes))
             counts = {x: sum(t.label == x for t in enrolled) for x in labels}
             if d == 0 and personal.check_takes({x: n for x, n in counts.items() if n}) is None:
-                kept = personal.teach(enrolled, labels).better
+                kept = not personal.teach(enrolled, labels).worse
         out["k"][str(k)] = {
             "personal": round(float(np.mean(uas)), 4),
             "draws": [round(u, 4) for u in uas],

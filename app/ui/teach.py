@@ -338,12 +338,12 @@ class TeachDialog(QDialog):
             for i, row in enumerate(counts):
                 for j, n in enumerate(row):
                     table.setItem(i, j, QTableWidgetItem(str(int(n))))
-        self.save_button.setEnabled(teaching.better)
-        (self.name_edit if teaching.better else self.back_button).setFocus()
+        self.save_button.setEnabled(not teaching.worse)
+        (self.back_button if teaching.worse else self.name_edit).setFocus()
 
     def save(self) -> Path | None:
         name = self.name_edit.text().strip()
-        if self.teaching is None or not self.teaching.better or not name:
+        if self.teaching is None or self.teaching.worse or not name:
             return None
         path = self.keep(name, self.teaching)
         if path is not None:
