@@ -357,6 +357,33 @@ def save(path: Path, name: str, teaching: Teaching, model: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def renamed(path: Path, name: str) -> str:
+    """A saved voice's JSON under another name, its checksum renewed; refused like
+    :func:`load` if it was changed since it was saved."""
+    data = _read(path)
+    data["name"] = name
+    data["checksum"] = _content_checksum(data)
+    return json.dumps(data)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """A saved voice's content, checked to be one and unchanged since it was saved."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ProfileError(f"Cannot read the voice {path}: {e}") from e
+    if not isinstance(data, dict) or data.get("kind") != KIND:
+        raise ProfileError(f"{path} is not a personal voice of Emotion Meter.")
+    if data.get("format") != FORMAT:
+        raise ProfileError(f"{path} is a voice of another version (format {data.get('format')}).")
+    if data.get("checksum") != _content_checksum(data):
+        raise ProfileError(
+            f"{path} was changed after it was saved (its checksum does not match): "
+            "teach the voice again."
+        )
+    return data
+
+
 @dataclass(frozen=True)
 class Voice:
     """A loaded personal voice: its name and head."""
@@ -389,19 +416,7 @@ def load_for(path: Path, bundle: Bundle) -> Voice:
 def load(path: Path, model: str, labels: Sequence[str], width: int) -> Voice:
     """A saved voice, refused with the reason if it is not one, was changed since it was
     saved, or was taught to another model (``model``: :func:`model_id` of this one)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise ProfileError(f"Cannot read the voice {path}: {e}") from e
-    if not isinstance(data, dict) or data.get("kind") != KIND:
-        raise ProfileError(f"{path} is not a personal voice of Emotion Meter.")
-    if data.get("format") != FORMAT:
-        raise ProfileError(f"{path} is a voice of another version (format {data.get('format')}).")
-    if data.get("checksum") != _content_checksum(data):
-        raise ProfileError(
-            f"{path} was changed after it was saved (its checksum does not match): "
-            "teach the voice again."
-        )
+    data = _read(path)
     if data.get("model") != model or list(data.get("labels", [])) != list(labels):
         raise ProfileError(
             f"{path} was taught to another model; this one judges differently: "

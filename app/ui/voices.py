@@ -9,7 +9,7 @@ from typing import cast
 
 from PySide6.QtCore import QSettings, QStandardPaths
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QInputDialog, QLabel, QMenu
+from PySide6.QtWidgets import QInputDialog, QLabel, QMenu, QMessageBox
 
 from app import adapt, personal
 from app.adapt import TIME_CONSTANT, Moments
@@ -46,6 +46,7 @@ class Voices:
         self.voice: Moments | None = None  # the live speaker's statistics, as last reported
         self.start_voice: tuple[str, Moments] | None = None  # a saved voice to start from
         self.personal: personal.Voice | None = None  # a voice taught by its owner, in use
+        self.personal_path: Path | None = None  # its file
         self.folder = (
             Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation))
             / "voices"
@@ -223,7 +224,7 @@ class Voices:
             except personal.ProfileError as e:
                 self.prompts.error("Cannot use this voice", str(e))
                 return False
-        self.personal = voice
+        self.personal, self.personal_path = voice, path if voice else None
         if (worker := self.worker()) is not None:
             worker.use_personal(voice)
         self.show(None)
@@ -232,12 +233,68 @@ class Voices:
         )
         return True
 
+    def rename(self, path: Path, name: str | None = None) -> Path | None:
+        """Give a saved voice another name; its file follows the name."""
+        if self.engine is None:
+            return None
+        if name is None:
+            name, ok = QInputDialog.getText(
+                self.prompts.window, "Rename voice", "New name of this voice:", text=path.stem
+            )
+            if not ok or not name.strip():
+                return None
+        features = self.engine.bundle.features
+        try:
+            if personal.is_personal(path):
+                text = personal.renamed(path, name.strip())
+                write: Callable[[Path], None] = lambda target: target.write_text(text, "utf-8")  # noqa: E731
+            else:
+                moments = adapt.load_profile(path, features)[1]
+                write = lambda target: adapt.save_profile(target, name, moments, features)  # noqa: E731
+        except (personal.ProfileError, adapt.ProfileError) as e:
+            self.prompts.error("Cannot rename this voice", str(e))
+            return None
+        target = self._write(name, write)
+        if target is not None and target != path:
+            path.unlink(missing_ok=True)
+        if target is not None and path == self.personal_path:
+            self.use_personal(target)
+        return target
+
+    def delete(self, path: Path, ask: bool = True) -> bool:
+        """Remove a saved voice (after asking); one in use is left off first."""
+        if ask:
+            answer = QMessageBox.question(
+                self.prompts.window,
+                "Delete voice?",
+                f"Delete the voice {path.stem!r}? This cannot be undone.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
+        if path == self.personal_path:
+            self.use_personal(None)
+        try:
+            path.unlink()
+        except OSError as e:
+            self.prompts.error("Could not delete the voice", f"{path}: {e.strerror or e}")
+            return False
+        self.prompts.say(f"Deleted the voice {path.stem!r}")
+        return True
+
     def _list_saved(self) -> None:
         self.menu.clear()
         saved = sorted(self.folder.glob("*.json")) if self.folder.is_dir() else []
         for path in saved:
-            action = self.menu.addAction(path.stem)
-            action.triggered.connect(lambda checked=False, p=path: self.use(p))
+            voice = self.menu.addMenu(path.stem)
+            for text, act in (
+                ("Use", self.use),
+                ("Rename…", lambda p: self.rename(p)),
+                ("Delete…", lambda p: self.delete(p)),
+            ):
+                action = voice.addAction(text)
+                action.triggered.connect(lambda checked=False, p=path, act=act: act(p))
         if not saved:
             self.menu.addAction("(no saved voices)").setEnabled(False)
         if self.personal is not None:
