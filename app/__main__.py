@@ -1,4 +1,5 @@
-"""``emotion-meter``: the desktop app; ``analyze FILE...`` and ``--self-test`` run headless."""
+"""``emotion-meter``: the desktop app; ``analyze FILE...``, ``personalise DIR`` and ``--self-test``
+run headless."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ def main(argv: list[str] | None = None) -> int:
     multiprocessing.freeze_support()  # analyze --jobs in the installed (frozen) app
     one_math_thread()
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "analyze":
+    commands = {"analyze": analyze, "personalise": personalise}
+    if argv and argv[0] in commands:
         try:
-            return analyze(argv[1:])
+            return commands[argv[0]](argv[1:])
         except KeyboardInterrupt:
             print("Interrupted (Ctrl-C).", file=sys.stderr)
             return 130
@@ -88,6 +90,12 @@ def analyze(argv: list[str]) -> int:
         action="store_true",
         help="the files are one speaker's voice: adapt to it across all of them",
     )
+    voice.add_argument(
+        "--voice",
+        type=Path,
+        metavar="PROFILE",
+        help="judge with a personal voice taught by `emotion-meter personalise`",
+    )
     p.add_argument(
         "--time-constant",
         type=float,
@@ -116,6 +124,13 @@ def analyze(argv: list[str]) -> int:
     engine = load_engine(args.model, lanes=cores())  # a long file on every core
     if engine is None:
         return 2
+    taught = None
+    if args.voice is not None:
+        if args.scheduler is not None:
+            p.error("--voice does not run on a cluster yet: leave out --scheduler")
+        taught = load_voice(args.voice, engine.bundle)
+        if taught is None:
+            return 2
     from app import batch
 
     files, not_audio = batch.audio_files(args.files)
@@ -139,7 +154,75 @@ def analyze(argv: list[str]) -> int:
     files += [Path(n) for n in names]
     moments = lambda: file_voices(files, engine.bundle)  # noqa: E731
     norms = voices(args, engine, moments) if args.adapt or args.same_speaker else {}
-    return write(args, form, engine, files, norms)
+    return write(args, form, engine, files, norms, voice=taught)
+
+
+def load_voice(path: Path, bundle):
+    """A personal voice for this model, or None having said why not."""
+    from app import personal
+
+    try:
+        return personal.load_for(path, bundle)
+    except personal.ProfileError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return None
+
+
+def personalise(argv: list[str]) -> int:
+    """Teach the meter a voice from takes in one folder per emotion: print how often the
+    general model and the personal voice are right on them (leave-one-take-out), and save the
+    voice only if it is clearly better."""
+    from app import personal
+    from app.audio.files import AudioFileError
+    from app.offline import analyze_file
+
+    p = argparse.ArgumentParser(
+        prog="emotion-meter personalise",
+        description="Teach it your voice: DIR holds a folder per emotion, named by the model's "
+        "labels (DIR/angry/*.wav, …), each with two or more takes of that emotion.",
+    )
+    p.add_argument("folder", type=Path, metavar="DIR")
+    p.add_argument("--out", type=Path, required=True, metavar="PROFILE.json")
+    p.add_argument("--name", help="the voice's name (default: the profile's file name)")
+    p.add_argument("--model", type=Path)
+    args = p.parse_args(argv)
+    engine = load_engine(args.model)
+    if engine is None:
+        return 2
+    try:
+        found = personal.take_files(args.folder, engine.bundle.labels)
+    except personal.ProfileError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    takes = []
+    for label, paths in found.items():
+        for path in paths:
+            try:
+                analysis = analyze_file(path, engine, embeddings=True)
+                takes.append(personal.Take.heard(label, analysis))
+            except (AudioFileError, personal.ProfileError) as e:
+                print(f"error: {path}: {e}", file=sys.stderr)
+                return 2
+    counts = {label: len(paths) for label, paths in found.items()}
+    print("takes: " + ", ".join(f"{label} {n}" for label, n in counts.items()))
+    why = personal.check_takes(counts)
+    if why is not None:
+        print(f"error: {why}", file=sys.stderr)
+        return 2
+    teaching = personal.teach(takes, engine.bundle.labels)
+    print(f"UA by leave-one-take-out: {teaching.before:.3f} → {teaching.after:.3f} "
+          f"(general model → your voice, {len(takes)} takes)")  # fmt: skip
+    print(teaching.verdict())
+    if teaching.worse:
+        return 1
+    name = args.name or args.out.stem
+    try:
+        personal.save(args.out, name, teaching, personal.model_id(engine.bundle))
+    except OSError as e:
+        print(f"error: cannot write {args.out}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    print(f"saved the voice {name!r} to {args.out}")
+    return 0
 
 
 def listed(path: Path | None) -> list[str]:
@@ -172,7 +255,9 @@ def on_cluster(args: argparse.Namespace, form: str, engine, names: list[str], se
         return 2
 
 
-def write(args: argparse.Namespace, form: str, engine, files: list, norms, source=None) -> int:
+def write(
+    args: argparse.Namespace, form: str, engine, files: list, norms, source=None, voice=None
+) -> int:
     """Each file's results into ``--out`` (or standard output) as they come, from this
     machine's cores or a ``source`` (a cluster); the exit status."""
     from app import batch
@@ -184,7 +269,9 @@ def write(args: argparse.Namespace, form: str, engine, files: list, norms, sourc
         return 2
     report = lambda line: print(line, file=sys.stderr)  # noqa: E731
     try:
-        failed = batch.run(files, engine, args.model, args.jobs, norms, output, report, source)
+        failed = batch.run(
+            files, engine, args.model, args.jobs, norms, output, report, source, voice
+        )
     except batch.Stopped as s:
         ctrl_c = isinstance(s.cause, KeyboardInterrupt)
         written = s.done if ctrl_c or form != "json" else 0  # an array is written at the end

@@ -18,6 +18,7 @@ from app.audio import resample
 from app.engine import Engine
 from app.features import FrameStream, Pipeline, fit_frames, hop_frames, normalise, silence_frame
 from app.offline import GATE_SECONDS
+from app.personal import Voice
 from app.prosody import PitchRange, PitchStream, Prosody, summarise
 from app.quality import DOUBTFUL, Meter, Quality, familiarity
 
@@ -75,6 +76,7 @@ class LiveAnalyzer:
         self._first = hop_frames(b.features, FIRST_SECONDS)
         self._fill = silence_frame(self.pipeline)
         # None for a model trained without speaker adaptation: it always runs cold
+        self.personal: Voice | None = None  # a voice taught by its owner (app.personal)
         self.adapter = (
             Adapter(b.population, b.features, b.adapt_seconds, enabled=adapt)
             if b.adapt_seconds
@@ -193,6 +195,8 @@ class LiveAnalyzer:
         window = fit_frames(self._features, b.window_frames, self._fill)
         prediction = self.engine.predict(normalise(window, norm.mean, norm.std))
         raw = prediction.probabilities
+        if self.personal is not None and prediction.embedding is not None:
+            raw = self.personal.judge(prediction.embedding, raw)
         if not speech:
             self._smoothed = None
         elif self._smoothed is None:

@@ -60,15 +60,20 @@ def audio_files(paths: Iterable[Path]) -> tuple[list[Path], int]:
 
 
 def analyse(
-    path: Path, norm: Any = None, speaker: str | None = None, engine: Any = None
+    path: Path,
+    norm: Any = None,
+    speaker: str | None = None,
+    engine: Any = None,
+    voice: Any = None,
 ) -> dict[str, Any]:
     """One file's results as a plain dict, or ``{"file", "error"}`` saying why there are none.
-    ``engine``: a Dask worker's (app.cluster); by default this process's own."""
+    ``engine``: a Dask worker's (app.cluster); by default this process's own. ``voice``: a
+    personal voice (app.personal) that judges it."""
     from app.audio.files import AudioFileError
     from app.offline import analyze_file
 
     try:
-        analysis = analyze_file(path, engine or _engine, norm=norm)
+        analysis = analyze_file(path, engine or _engine, norm=norm, voice=voice)
     except AudioFileError as e:
         return {"file": str(path), "error": str(e)}
     except Exception as e:  # one bad file must never end a run over an archive
@@ -77,9 +82,11 @@ def analyse(
     return analysis.to_dict()
 
 
-def analyse_all(files: list[Path], norms: list[tuple[Any, str | None]]) -> list[dict[str, Any]]:
+def analyse_all(
+    files: list[Path], norms: list[tuple[Any, str | None]], voice: Any = None
+) -> list[dict[str, Any]]:
     """:func:`analyse` of each file with its normalisation and speaker."""
-    return [analyse(f, *n) for f, n in zip(files, norms, strict=True)]
+    return [analyse(f, *n, voice=voice) for f, n in zip(files, norms, strict=True)]
 
 
 def _start_worker(model: Path | None) -> None:
@@ -97,18 +104,20 @@ def results(
     model: Path | None,
     jobs: int,
     norms: dict[Path, tuple[Any, str]],
+    voice: Any = None,
 ) -> Iterator[dict[str, Any]]:
     """Each file's result as soon as it is ready: in order with one job, else as they finish."""
     global _engine
     if jobs <= 1 or len(files) <= 1:
         _engine = engine
         for f in files:
-            yield analyse(f, *norms.get(f, (None, None)))
+            norm, speaker = norms.get(f, (None, None))
+            yield analyse(f, norm, speaker, voice=voice)
         return
     size = max(1, min(CHUNK, len(files) // (4 * jobs)))
     chunks = [files[i : i + size] for i in range(0, len(files), size)]
     with workers(jobs, model) as pool:
-        futures = [pool.submit(analyse_all, c, [norms.get(f, (None, None)) for f in c])
+        futures = [pool.submit(analyse_all, c, [norms.get(f, (None, None)) for f in c], voice)
                    for c in chunks]  # fmt: skip
         try:
             for future in as_completed(futures):
@@ -316,12 +325,17 @@ def run(
     output: Output,
     report: Callable[[str], None],
     source: Callable[[list[Any]], Iterable[dict[str, Any]]] | None = None,
+    voice: Any = None,
 ) -> int:
     """Analyse ``files`` (those ``output`` already holds skipped) into ``output``; the number
     that failed, each reported once through ``report``. ``source``, if given, gives the results
     of the files to do instead of this machine's cores (a Dask cluster's: app.cluster)."""
     todo = [f for f in files if str(f) not in output.done]
-    found = source(todo) if source else results(cast(list[Path], todo), engine, model, jobs, norms)
+    found = (
+        source(todo)
+        if source
+        else results(cast(list[Path], todo), engine, model, jobs, norms, voice)
+    )
     output.order = {str(f): i for i, f in enumerate(todo)}
     progress = Progress(len(todo))
     try:

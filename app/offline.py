@@ -32,6 +32,7 @@ from app.features import (
     silence_frame,
     windows,
 )
+from app.personal import Voice
 from app.prosody import PitchRange, PitchStream, Prosody, summarise
 from app.quality import ADVICE, DOUBTFUL, FLAGS, Meter, Quality, familiarity
 
@@ -77,6 +78,8 @@ class Analysis:
     loudness: Array = field(default_factory=lambda: np.zeros(0, np.float32))  # dB per frame
     pitch_range: tuple[float, float, float] | None = None  # the file's 10/50/90 % F0 (Hz)
     distances: Array = field(default_factory=lambda: np.zeros(0, np.float32))  # app.familiar
+    voice: str | None = None  # the personal voice that judged it (app.personal), if one
+    embeddings: Array = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # if kept
 
     @property
     def uncertain(self) -> npt.NDArray[np.bool_]:
@@ -165,9 +168,10 @@ class Analysis:
             "hop_seconds": self.hop_seconds,
             "pitch_range_hz": [round(f, 1) for f in self.pitch_range] if self.pitch_range else None,
             "normalisation": {
-                "mode": "adapted" if self.adaptation > 0 else "cold",
+                "mode": "personal" if self.voice else "adapted" if self.adaptation > 0 else "cold",
                 "adaptation": round(self.adaptation, 4),
                 "speaker": self.speaker,
+                **({"voice": self.voice} if self.voice else {}),
             },
             "windows": [
                 {
@@ -215,15 +219,18 @@ def analyze_file(
     progress: Callable[[float], None] | None = None,
     cancel: threading.Event | None = None,
     norm: Norm | None = None,
+    voice: Voice | None = None,
+    embeddings: bool = False,
 ) -> Analysis:
     """Analyse a file (any format soundfile reads); raises ``AudioFileError`` with a reason.
 
-    ``norm`` is the speaker normalisation (:func:`speaker_norm`); None analyses cold.
+    ``norm`` is the speaker normalisation (:func:`speaker_norm`); None analyses cold. See
+    :func:`analyze_blocks` for ``voice`` and ``embeddings``.
     """
     meta = files.info(path)
     blocks = progress_blocks(path, engine.bundle.features.sample_rate, meta.duration,
                              progress, cancel)  # fmt: skip
-    analysis = analyze_blocks(blocks, engine, meta.duration, norm)
+    analysis = analyze_blocks(blocks, engine, meta.duration, norm, voice, embeddings)
     analysis.path = Path(path)
     return analysis
 
@@ -285,9 +292,16 @@ def progress_blocks(
             progress(min(1.0, done / max(duration, 1e-9)))
 
 
-def analyze_audio(audio: Array, engine: Engine, norm: Norm | None = None) -> Analysis:
+def analyze_audio(
+    audio: Array,
+    engine: Engine,
+    norm: Norm | None = None,
+    voice: Voice | None = None,
+    embeddings: bool = False,
+) -> Analysis:
     """Analyse mono audio already at the model's sample rate."""
-    return analyze_blocks([audio], engine, len(audio) / engine.bundle.features.sample_rate, norm)
+    seconds = len(audio) / engine.bundle.features.sample_rate
+    return analyze_blocks([audio], engine, seconds, norm, voice, embeddings)
 
 
 def model_windows(
@@ -356,9 +370,16 @@ def speaker_norm(engine: Engine, speaker: Moments, time_constant: float | None =
 
 
 def analyze_blocks(
-    blocks: Iterable[Array], engine: Engine, duration: float, norm: Norm | None = None
+    blocks: Iterable[Array],
+    engine: Engine,
+    duration: float,
+    norm: Norm | None = None,
+    voice: Voice | None = None,
+    embeddings: bool = False,
 ) -> Analysis:
-    """Every model window of streamed blocks: speech gate, probabilities and attention."""
+    """Every model window of streamed blocks: speech gate, probabilities and attention.
+    ``voice``: a personal voice judges each window instead of the general head; ``embeddings``
+    keeps each window's encoder statistics (what teaching a voice is fitted on)."""
     b = engine.bundle
     s = b.features
     pipeline = Pipeline(s)
@@ -368,7 +389,7 @@ def analyze_blocks(
     columns = Columns(s, duration)
     speech_frames = SpeechFrames(hop_frames(s, GATE_SECONDS))
     meter = Meter(s, b.quality, size)
-    voice = Voice(s, duration)
+    prosodic = Prosodic(s, duration)
     ends: list[float] = []
     speech: list[bool] = []
     capacity = int(duration / b.hop_seconds) + 2
@@ -377,14 +398,20 @@ def analyze_blocks(
     quality: list[Quality] = []
     prosody: list[Prosody] = []
     distances: list[float] = []
+    kept: list[Array] = []
 
     def frames(block: Array, log_mel: Array, levels: Array) -> None:
         meter.push(block)
         columns.add(log_mel)
-        voice.push(block, levels)
+        prosodic.push(block, levels)
 
     def take(p: Prediction, spoken: bool) -> None:
-        probs.extend(p.probabilities[None] if spoken else np.full((1, len(b.labels)), np.nan))
+        judged = p.probabilities
+        if voice is not None and p.embedding is not None:
+            judged = voice.judge(p.embedding, judged)
+        if embeddings and p.embedding is not None:
+            kept.append(p.embedding)
+        probs.extend(judged[None] if spoken else np.full((1, len(b.labels)), np.nan))
         attention.extend(p.attention[None])
         distances.append(np.nan if p.distance is None else p.distance)
 
@@ -397,7 +424,7 @@ def analyze_blocks(
             spoken = speech_frames.speaking
             voiced = speech_frames.gate.voiced(lv)
             quality.append(meter.measure(x, lv, voiced, end_frame))
-            prosody.append(voice.window(end_frame - len(lv), end_frame, voiced))
+            prosody.append(prosodic.window(end_frame - len(lv), end_frame, voiced))
             window = x if len(x) == size else windows(x, size, hop, fill)[0]  # short: padded
             pending.append((model.submit(engine.predict, normalise(window, norm.mean, norm.std)),
                             spoken))  # fmt: skip
@@ -426,9 +453,11 @@ def analyze_blocks(
         uncertain_below=b.uncertain_below,
         prosody=prosody,
         distances=np.asarray(distances, np.float32),
-        pitch=voice.pitch.array(),
-        loudness=voice.loudness.array(),
-        pitch_range=voice.range.range(),
+        pitch=prosodic.pitch.array(),
+        loudness=prosodic.loudness.array(),
+        pitch_range=prosodic.range.range(),
+        voice=voice.name if voice is not None else None,
+        embeddings=np.array(kept, np.float32) if kept else np.zeros((0, 0), np.float32),
     )
 
 
@@ -460,7 +489,7 @@ class Track:
         return kept if 5 * self.size >= 4 * len(self._data) else kept.copy()
 
 
-class Voice:
+class Prosodic:
     """A recording's pitch and loudness, frame by frame, and each window's prosody from them."""
 
     def __init__(self, settings: FeatureSettings, duration: float) -> None:

@@ -35,6 +35,7 @@ from app.offline import (
     progress_blocks,
     speaker_norm,
 )
+from app.personal import Voice
 
 INTERVAL = 0.02  # seconds between reads of the ring buffer
 
@@ -139,6 +140,10 @@ class LiveWorker(threading.Thread):
     def new_speaker(self, voice: Moments | None = None) -> None:
         """Forget the voice adapted to so far, or start from a saved one."""
         self._commands.put(partial(self.analyzer.new_speaker, voice))
+
+    def use_personal(self, voice: Voice | None) -> None:
+        """Judge with a personal voice from the next window on (None: the general model)."""
+        self._commands.put(partial(setattr, self.analyzer, "personal", voice))
 
     def record(self, path: Path | None) -> None:
         """Start writing the input to a WAV file at ``path``, or stop with ``None``."""
@@ -261,8 +266,10 @@ class AnalysisJob(threading.Thread):
         engine: Engine | None,
         out: queue.Queue[object],
         adapt_seconds: float | None = None,
+        voice: Voice | None = None,
     ) -> None:
         super().__init__(name="analysis", daemon=True)
+        self.voice = voice
         self.path = path
         self.engine = engine
         self.out = out
@@ -284,11 +291,14 @@ class AnalysisJob(threading.Thread):
                 )
                 norm = speaker_norm(self.engine, voice, self.adapt_seconds)
                 analysis = analyze_file(
-                    self.path, self.engine, lambda f: progress(half + half * f), self.cancel, norm
-                )
+                    self.path, self.engine, lambda f: progress(half + half * f), self.cancel, norm,
+                    self.voice,
+                )  # fmt: skip
                 analysis.speaker = "this file"
             else:
-                analysis = analyze_file(self.path, self.engine, progress, self.cancel)
+                analysis = analyze_file(
+                    self.path, self.engine, progress, self.cancel, voice=self.voice
+                )
         except Cancelled:
             self.out.put(WasCancelled(self.path))
         except files.AudioFileError as e:

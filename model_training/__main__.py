@@ -251,7 +251,42 @@ def parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("baseline", parents=[common], help="eGeMAPS functionals + SVM only")
     b.set_defaults(run=baseline)
+
+    v = sub.add_parser(
+        "personal-eval",
+        parents=[common],
+        help="cold vs personal voice (emotion-meter personalise) on the bundle's test speakers",
+    )
+    v.add_argument("--bundle", type=Path, default=Path("assets/model"))
+    v.add_argument("--takes", type=int, nargs="+", default=[1, 2, 3], metavar="K")
+    v.add_argument("--draws", type=int, default=3, help="random draws of the enrolment takes")
+    v.add_argument("--report", type=Path, help="write personal.{json,md} here (default: --bundle)")
+    v.set_defaults(run=personal_evaluation)
     return p
+
+
+def personal_evaluation(args: argparse.Namespace) -> int:
+    """How much a personal voice gains on each withheld test speaker of the bundle."""
+    from app import bundle as bundles
+    from app import personal
+    from app.engine import Engine
+    from model_training import personal_eval
+
+    b = bundles.load(args.bundle)
+    tested = set(b.meta.get("training", {}).get("test_speakers", []))
+    scan = corpora.read_corpora(
+        corpora.datasets_root(args.datasets), args.corpora or personal_eval.CORPORA, b.labels
+    )
+    clips = [c for c in scan.clips if c.speaker in tested]
+    if not clips:
+        print("error: none of the bundle's test speakers is in the corpora", file=sys.stderr)
+        return 2
+    cache = data.cache_root(args.cache) / "personal" / f"{personal.model_id(b)[:16]}.npz"
+    results = personal_eval.run(clips, Engine(b), cache, args.takes, args.draws)
+    command = "emotion-meter-train " + " ".join(args.argv)
+    personal_eval.write(results, args.report or b.path, command.strip())
+    print(personal_eval.markdown(results, command.strip()))
+    return 0
 
 
 def load_split(args: argparse.Namespace) -> tuple[tuple[str, ...], corpora.Scan, splits.Split]:

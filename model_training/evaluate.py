@@ -47,7 +47,7 @@ def write_report(report: dict[str, Any], out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(out_dir / REPORT_JSON, json.dumps(report, indent=1))
     atomic_write(out_dir / REPORT_MD, markdown(report, crossvalidated(report, out_dir),
-                                               unseen(out_dir)))  # fmt: skip
+                                               unseen(out_dir), personalised(out_dir)))  # fmt: skip
     plot_confusion(report["test"]["pooled"], out_dir / CONFUSION_PNG)
     if report.get("robustness"):
         from model_training import robustness
@@ -89,6 +89,37 @@ def unseen(folder: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()).get("corpora", {}).get("summary") or None
 
 
+def personalised(folder: Path) -> dict[str, Any] | None:
+    """The figures of ``personal-eval`` beside the report (``personal.json``), if any."""
+    from model_training.personal_eval import RESULTS_JSON
+
+    path = folder / RESULTS_JSON
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def personal_lines(found: dict[str, Any] | None) -> list[str]:
+    """Cold against a personal voice (``personalise``) per corpus and number of takes."""
+    if not found:
+        return []
+    takes = found["takes"]
+    lines = [
+        "Taught the user's voice (`personal.md`, from "
+        f"`{found.get('command', 'emotion-meter-train personal-eval')}`: each withheld test "
+        "speaker enrols with k takes per emotion of one sentence set and is judged on the "
+        "others; UA, the mean over speakers):",
+        "",
+        "| corpus | speakers | cold | " + " | ".join(f"k={k}" for k in takes) + " |",
+        "|---|---:|---:|" + "---:|" * len(takes),
+    ]
+    for corpus, block in found["corpora"].items():
+        p = block["pooled"]
+        cells = " | ".join(
+            f"{p[str(k)]:.3f} ({p['beats_cold'][str(k)]}/{p['speakers']} beat cold)" for k in takes
+        )
+        lines.append(f"| {corpus} | {p['speakers']} | {p['cold']:.3f} | {cells} |")
+    return [*lines, ""]
+
+
 def chance(report: dict[str, Any]) -> float:
     return 1 / len(report["test"]["pooled"]["labels"])
 
@@ -97,6 +128,7 @@ def markdown(
     report: dict[str, Any],
     crossval: dict[str, Any] | None = None,
     folder_unseen: dict[str, Any] | None = None,
+    personal: dict[str, Any] | None = None,
 ) -> str:
     """Model and baseline side by side on the same held-out speakers (and the calibration
     cross-validated over every speaker, when ``crossval`` holds it; the corpora left out, when
@@ -157,6 +189,7 @@ def markdown(
     lines += shift_lines(report.get("calibration") or {})
     lines += crossval_lines(crossval, report.get("calibration") or {})
     lines += unseen_lines(folder_unseen)
+    lines += personal_lines(personal)
     if report.get("flags"):
         from model_training import robustness
 

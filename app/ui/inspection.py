@@ -76,7 +76,11 @@ class Inspection:
         self.tabs.setCurrentWidget(self.panel)
         adapting = self.panel.adapt_box.isChecked()
         self.job = AnalysisJob(
-            path, self.engine, queue.Queue(), self.voices.adapt_seconds if adapting else None
+            path,
+            self.engine,
+            queue.Queue(),
+            self.voices.adapt_seconds if adapting else None,
+            self.voices.personal,
         )
         self.jobs = [j for j in self.jobs if j.is_alive()] + [self.job]
         self.job.start()

@@ -36,6 +36,7 @@ from app.ui.playback import Playback
 from app.ui.prompts import Prompts
 from app.ui.recorder import Recorder
 from app.ui.saving import Saving
+from app.ui.teach import TeachDialog
 from app.ui.toolbar import Toolbar
 from app.ui.voices import Voices
 from app.worker import AnalysisJob, LiveWorker
@@ -147,6 +148,10 @@ class MainWindow(QMainWindow):
         self.adapt_time_action = self._action(
             "Adaptation time…", tip="Seconds of speech after which the voice learnt counts half"
         )
+        self.teach_action = self._action(
+            "Teach it my voice…", tip="Act each emotion a few times so it learns how you sound"
+        )
+        self.teach_action.triggered.connect(self.teach_voice)
         self.announce_action = self._action(
             "Announce the leading emotion",
             tip="Screen readers say the leading emotion when it changes",
@@ -180,6 +185,8 @@ class MainWindow(QMainWindow):
         menu.addActions([self.adapt_action, self.new_speaker_action, self.save_voice_action,
                          self.adapt_time_action])  # fmt: skip
         self.voices_menu = menu.addMenu("Use a saved voice")
+        menu.addSeparator()
+        menu.addAction(self.teach_action)
         menu = self.menuBar().addMenu("&Help")
         menu.addAction(self.about_action)
 
@@ -337,6 +344,23 @@ class MainWindow(QMainWindow):
 
     def use_voice(self, path: Path) -> bool:
         return self.voices.use(path)
+
+    def teach_voice(self) -> TeachDialog | None:
+        """Open the wizard that teaches it the user's voice through the live input."""
+        if self.engine is None or not self.voices.teachable:
+            self.prompts.error(
+                "Cannot teach this model", "Teaching a voice needs an encoder model."
+            )
+            return None
+
+        def listen() -> Source | None:
+            if self.listening.worker is None and not self.start_live():
+                return None
+            return self.listening.source
+
+        dialog = TeachDialog(self.engine, listen, self.voices.keep_taught, self)
+        dialog.show()
+        return dialog
 
     # ---- handed over: the inspector, playback, saving, messages ----
 

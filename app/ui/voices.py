@@ -9,9 +9,9 @@ from typing import cast
 
 from PySide6.QtCore import QSettings, QStandardPaths
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QInputDialog, QLabel, QMenu
+from PySide6.QtWidgets import QInputDialog, QLabel, QMenu, QMessageBox
 
-from app import adapt
+from app import adapt, personal
 from app.adapt import TIME_CONSTANT, Moments
 from app.analyzer import LiveAnalyzer, LiveResult
 from app.engine import Engine
@@ -45,6 +45,8 @@ class Voices:
         self.worker = worker
         self.voice: Moments | None = None  # the live speaker's statistics, as last reported
         self.start_voice: tuple[str, Moments] | None = None  # a saved voice to start from
+        self.personal: personal.Voice | None = None  # a voice taught by its owner, in use
+        self.personal_path: Path | None = None  # its file
         self.folder = (
             Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation))
             / "voices"
@@ -58,12 +60,17 @@ class Voices:
         ):
             action.triggered.connect(slot)
             action.setEnabled(self.adaptive)
-        menu.setEnabled(self.adaptive)
+        menu.setEnabled(self.adaptive or self.teachable)
 
     @property
     def adaptive(self) -> bool:
         """The model was trained to adapt to a speaker (older ones only run cold)."""
         return self.engine is not None and self.engine.bundle.adapt_seconds is not None
+
+    @property
+    def teachable(self) -> bool:
+        """The model can be taught a personal voice (an encoder model)."""
+        return self.engine is not None and self.engine.bundle.encoder is not None
 
     @property
     def adapting(self) -> bool:
@@ -84,6 +91,7 @@ class Voices:
     def prepare(self, analyzer: LiveAnalyzer) -> None:
         """Set a new live analysis up: this adaptation time, from the saved voice if one."""
         analyzer.set_adapt_seconds(self.adapt_seconds)
+        analyzer.personal = self.personal
         if self.start_voice is not None:
             analyzer.new_speaker(self.start_voice[1])
 
@@ -129,7 +137,9 @@ class Voices:
         self.prompts.say("New speaker: adapting from the start")
 
     def show(self, latest: LiveResult | None) -> None:
-        if not self.adaptive:
+        if self.personal is not None:
+            self.label.setText(f"voice: {self.personal.name} (taught)")
+        elif not self.adaptive:
             self.label.setText("voice: not adaptive (model)")
         elif not self.adapting:
             self.label.setText("voice: adaptation off")
@@ -153,23 +163,43 @@ class Voices:
             )
             if not ok or not name.strip():
                 return None
-        safe = "".join(c if c.isalnum() or c in " -_" else "_" for c in name.strip())
+        voice, features = self.voice, self.engine.bundle.features
+        return self._write(name, lambda path: adapt.save_profile(path, name, voice, features))
+
+    def keep_taught(self, name: str, teaching: personal.Teaching) -> Path | None:
+        """Save a voice taught in the wizard by name, and judge with it from now on."""
+        if self.engine is None:
+            return None
+        model = personal.model_id(self.engine.bundle)
+        path = self._write(name, lambda path: personal.save(path, name, teaching, model))
+        if path is not None:
+            self.use_personal(path)
+        return path
+
+    def _write(self, name: str, write: Callable[[Path], None]) -> Path | None:
+        """A named voice's file in the voices folder, written by ``write`` (asking first
+        before replacing one of the same name)."""
+        name = name.strip()
+        safe = "".join(c if c.isalnum() or c in " -_" else "_" for c in name)
         path = self.folder / f"{safe or 'voice'}.json"
         if not self.prompts.may_replace(path):
             return None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            adapt.save_profile(path, name.strip(), self.voice, self.engine.bundle.features)
+            write(path)
         except OSError as e:
             self.prompts.error("Could not save the voice", f"{path}: {e.strerror or e}")
             return None
-        self.prompts.say(f"Saved the voice {name.strip()!r}")
+        self.prompts.say(f"Saved the voice {name!r}")
         return path
 
     def use(self, path: Path) -> bool:
-        """Start adapting from a saved voice (now if listening, else at the next start)."""
+        """Start adapting from a saved voice, or judge with a taught one (now if listening,
+        else at the next start; files opened from now on too)."""
         if self.engine is None:
             return False
+        if personal.is_personal(path):
+            return self.use_personal(path)
         try:
             name, voice = adapt.load_profile(path, self.engine.bundle.features)
         except adapt.ProfileError as e:
@@ -183,11 +213,91 @@ class Voices:
         self.prompts.say(f"Using the saved voice {name!r}")
         return True
 
+    def use_personal(self, path: Path | None) -> bool:
+        """Judge with a taught voice from now on (None: the general model again)."""
+        if self.engine is None:
+            return False
+        voice = None
+        if path is not None:
+            try:
+                voice = personal.load_for(path, self.engine.bundle)
+            except personal.ProfileError as e:
+                self.prompts.error("Cannot use this voice", str(e))
+                return False
+        self.personal, self.personal_path = voice, path if voice else None
+        if (worker := self.worker()) is not None:
+            worker.use_personal(voice)
+        self.show(None)
+        self.prompts.say(
+            f"Using the voice {voice.name!r}" if voice else "Using the general model, for any voice"
+        )
+        return True
+
+    def rename(self, path: Path, name: str | None = None) -> Path | None:
+        """Give a saved voice another name; its file follows the name."""
+        if self.engine is None:
+            return None
+        if name is None:
+            name, ok = QInputDialog.getText(
+                self.prompts.window, "Rename voice", "New name of this voice:", text=path.stem
+            )
+            if not ok or not name.strip():
+                return None
+        features = self.engine.bundle.features
+        try:
+            if personal.is_personal(path):
+                text = personal.renamed(path, name.strip())
+                write: Callable[[Path], None] = lambda target: target.write_text(text, "utf-8")  # noqa: E731
+            else:
+                moments = adapt.load_profile(path, features)[1]
+                write = lambda target: adapt.save_profile(target, name, moments, features)  # noqa: E731
+        except (personal.ProfileError, adapt.ProfileError) as e:
+            self.prompts.error("Cannot rename this voice", str(e))
+            return None
+        target = self._write(name, write)
+        if target is not None and target != path:
+            path.unlink(missing_ok=True)
+        if target is not None and path == self.personal_path:
+            self.use_personal(target)
+        return target
+
+    def delete(self, path: Path, ask: bool = True) -> bool:
+        """Remove a saved voice (after asking); one in use is left off first."""
+        if ask:
+            answer = QMessageBox.question(
+                self.prompts.window,
+                "Delete voice?",
+                f"Delete the voice {path.stem!r}? This cannot be undone.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
+        if path == self.personal_path:
+            self.use_personal(None)
+        try:
+            path.unlink()
+        except OSError as e:
+            self.prompts.error("Could not delete the voice", f"{path}: {e.strerror or e}")
+            return False
+        self.prompts.say(f"Deleted the voice {path.stem!r}")
+        return True
+
     def _list_saved(self) -> None:
         self.menu.clear()
         saved = sorted(self.folder.glob("*.json")) if self.folder.is_dir() else []
         for path in saved:
-            action = self.menu.addAction(path.stem)
-            action.triggered.connect(lambda checked=False, p=path: self.use(p))
+            voice = self.menu.addMenu(path.stem)
+            for text, act in (
+                ("Use", self.use),
+                ("Rename…", lambda p: self.rename(p)),
+                ("Delete…", lambda p: self.delete(p)),
+            ):
+                action = voice.addAction(text)
+                action.triggered.connect(lambda checked=False, p=path, act=act: act(p))
         if not saved:
             self.menu.addAction("(no saved voices)").setEnabled(False)
+        if self.personal is not None:
+            self.menu.addSeparator()
+            general = self.menu.addAction("General model (no taught voice)")
+            general.triggered.connect(lambda: self.use_personal(None))
