@@ -591,7 +591,7 @@ def judging_engine(engine: Engine, tmp_path: Path) -> Engine:
     return Engine(bundles.load(copy))
 
 
-@pytest.mark.parametrize("flag", ["narrowband", "clipping", "too_quiet", "noisy"])
+@pytest.mark.parametrize("flag", ["narrowband", "clipping", "too_quiet", "noisy", "unfamiliar"])
 def test_a_flag_dims_the_bars_and_says_why(
     qtbot, tmp_path: Path, judging_engine: Engine, clip: Path, flag: str
 ):
@@ -604,6 +604,7 @@ def test_a_flag_dims_the_bars_and_says_why(
         "narrowband": lambda: ch.telephone(y, "GSM610"),
         "clipping": lambda: ch.gain(y, 25.0),
         "too_quiet": lambda: ch.gain(y, -50.0),
+        "unfamiliar": lambda: np.tile(ch.resample(y, 16000, 8000), 3),  # an octave up
         "noisy": lambda: ch.add_noise(y, ch.evaluation_sounds().noise(len(y),
                                                                       np.random.default_rng(0)), 5),
     }[flag]()  # fmt: skip
