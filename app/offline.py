@@ -140,7 +140,10 @@ class Analysis:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready figures (no spectrogram)."""
+        """Plain JSON-ready figures (no spectrogram), finite numbers only (:func:`finite`)."""
+        return finite(self._figures())
+
+    def _figures(self) -> dict[str, Any]:
         label, probs = self.overall
         quality = self.quality or [None] * len(self.ends)
         prosody = self.prosody or [None] * len(self.ends)
@@ -189,6 +192,19 @@ class Analysis:
             "affect_source": affect.NOTE,
             **self.extra,
         }
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinity (the level of a file of a few samples, a statistic
+    of nothing) replaced by None: strict JSON readers refuse them, and one such number made a
+    whole ``--json`` array unreadable. A CSV writes None as an empty cell."""
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def affect_fields(xy: npt.NDArray[np.float64]) -> dict[str, float | None]:
