@@ -194,7 +194,9 @@ def test_resuming_csv_drops_every_row_of_the_last_file(tmp_path: Path) -> None:
     from app.batch import Output
 
     out = tmp_path / "results.csv"
-    header = "file,start_s\n"
+    fresh = Output("csv", ("calm",), tmp_path / "fresh.csv")
+    fresh.close()
+    header = fresh.header
     first = 'a.flac,0.0\na.flac,0.5\n"odd, name\n.flac",0.0\n'
     out.write_text(header + first + "b.flac,0.0\nb.flac,0.5\n")
     resumed = Output("csv", ("calm",), out, resume=True)
