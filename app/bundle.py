@@ -22,6 +22,7 @@ from app import familiar
 from app.adapt import Population
 from app.features import FeatureSettings, window_frames
 from app.quality import Thresholds
+from app.speechcheck import SpeechCheck
 
 FORMAT = 1
 META_FILE = "emotion.json"
@@ -70,6 +71,7 @@ class Bundle:
     quality: Thresholds = field(default_factory=Thresholds)  # where it stops being reliable
     uncertain_below: float = 0.0  # a calibrated top probability under this: no clear emotion
     familiarity: familiar.Familiarity | None = None  # how far input lies from what it learnt
+    speech_check: SpeechCheck | None = None  # is it speech at all; None: not checked
 
     @property
     def population(self) -> Population:
@@ -196,6 +198,7 @@ def _from_meta(path: Path, meta: Any) -> Bundle:
     return Bundle(
         path, labels, features, window, hop, mean, std, steps, seconds, speech, encoder, meta,
         _temperature(meta), _thresholds(meta), _uncertain(meta), _familiarity(path, meta, encoder),
+        _speech_check(meta),
     )  # fmt: skip
 
 
@@ -240,6 +243,13 @@ def _uncertain(meta: dict[str, Any]) -> float:
 def _thresholds(meta: dict[str, Any]) -> Thresholds:
     try:
         return Thresholds.from_meta(meta.get("quality"))
+    except ValueError as e:
+        raise BundleError(f"The model description is invalid: {e}.") from e
+
+
+def _speech_check(meta: dict[str, Any]) -> SpeechCheck | None:
+    try:
+        return SpeechCheck.from_meta(meta.get("speech_check"))
     except ValueError as e:
         raise BundleError(f"The model description is invalid: {e}.") from e
 

@@ -112,8 +112,8 @@ class Analysis:
         if share == 1.0:
             first = next(q for q in spoken if q.flags)
             out["note"] = f"All the speech in this file is flagged: {first.advice}"
-        elif "unfamiliar" in flags:
-            out["note"] = f"Most of the speech in this file is flagged: {ADVICE['unfamiliar']}"
+        elif doubts := [f for f in flags if f in DOUBTFUL]:
+            out["note"] = f"Most of the speech in this file is flagged: {ADVICE[doubts[0]]}"
         far = self.distances[self.speech] if len(self.distances) == len(self.speech) else []
         if len(far) and np.isfinite(far).all():
             out["distance"] = round(float(np.median(far)), 3)  # from what it learnt: 1 typical
@@ -377,7 +377,7 @@ def analyze_blocks(
     norm = norm or b.population.cold
     columns = Columns(s, duration)
     speech_frames = SpeechFrames(hop_frames(s, GATE_SECONDS))
-    meter = Meter(s, b.quality, size)
+    meter = Meter(s, b.quality, size, b.speech_check)
     voice = Voice(s, duration)
     ends: list[float] = []
     speech: list[bool] = []

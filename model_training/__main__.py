@@ -251,7 +251,29 @@ def parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("baseline", parents=[common], help="eGeMAPS functionals + SVM only")
     b.set_defaults(run=baseline)
+
+    s = sub.add_parser(
+        "speechcheck", parents=[common],
+        help="fit a bundle's speech/non-speech check on corpus speech and the training noise",
+    )  # fmt: skip
+    s.add_argument("--bundle", type=Path, default=Path("assets/model"))
+    s.set_defaults(run=speech_check)
     return p
+
+
+def speech_check(args: argparse.Namespace) -> int:
+    """Fit the check that flags sound that is not speech, into the bundle's description."""
+    from app import bundle as bundles
+    from model_training import speechcheck
+
+    found = speechcheck.gather(
+        corpora.datasets_root(args.datasets), channels.shared_root(False, args.noise),
+        bundles.load(args.bundle), args.limit or speechcheck.PER_SPEAKER,
+    )  # fmt: skip
+    block = speechcheck.fit(found)
+    print(json.dumps(block["evaluation"], indent=1))
+    print(f"written to {speechcheck.write(args.bundle, block)}")
+    return 0
 
 
 def load_split(args: argparse.Namespace) -> tuple[tuple[str, ...], corpora.Scan, splits.Split]:

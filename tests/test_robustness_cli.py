@@ -190,12 +190,13 @@ def test_every_output_is_strict_json_or_finite_csv(tmp_path: Path, report: Repor
     ten = next(r for r in array if r["file"].endswith("ten-ms.wav"))
     lines = analyze(folder, "--jsonl").stdout.splitlines()
     assert len(lines) == 5 and all(strict(line) for line in lines)
+    level = json.dumps(ten["quality"]["level_db"])
     table = analyze(folder, "--csv")
     assert table.returncode == 0 and finite_cells(table.stdout) > 20
     report(
         "Command line",
         "analyze of 10 ms, 1 sample, digital zeros and a 0.3 s snippet (--json, --jsonl, --csv)",
-        f"strict JSON (no NaN/Infinity: the 10 ms file's level is {json.dumps(ten['quality']['level_db'])}), "
+        f"strict JSON (no NaN/Infinity: the 10 ms file's level is {level}), "
         "every CSV number finite",
     )
 
