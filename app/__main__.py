@@ -284,10 +284,14 @@ def load_engine(model: Path | None, lanes: int = 1):
     from app.engine import Engine
 
     try:
-        return Engine(bundle.load(model), lanes=lanes)
+        found = bundle.load(model)
+        engine = Engine(found, lanes=lanes)
     except bundle.BundleError as e:
         print(f"error: {e}", file=sys.stderr)
         return None
+    if found.warning:
+        print(f"warning: {found.warning}", file=sys.stderr)
+    return engine
 
 
 def self_test(file: str, model: Path | None) -> int:
