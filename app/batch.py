@@ -28,6 +28,8 @@ _engine: Any = None  # each worker process's own engine
 # core in every worker, two workers on two cores were slower than one (OpenBLAS threads spin
 # while they wait)
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+AUDIO_SUFFIXES = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff",
+                  ".aifc")  # fmt: skip
 CHUNK = 4  # files a worker is handed at once: a round trip through the parent per file idled
 # the workers 3 % of a run over short clips (fewer for a few files: every worker gets some)
 
@@ -42,7 +44,9 @@ def cores() -> int:
 
 def audio_files(paths: Iterable[Path]) -> tuple[list[Path], int]:
     """The files to analyse: each path given, and inside each folder (recursively, in name
-    order) every file that opens as audio; also how many files in folders were not audio."""
+    order) every file that opens as audio or is named as audio (a broken or empty ``.wav`` is
+    then reported, not counted away among the notes); also how many files in folders were not
+    audio."""
     from app.audio.files import AudioFileError, info
 
     found, skipped = [], 0
@@ -54,8 +58,9 @@ def audio_files(paths: Iterable[Path]) -> tuple[list[Path], int]:
             try:
                 info(f)
             except AudioFileError:
-                skipped += 1
-                continue
+                if f.suffix.lower() not in AUDIO_SUFFIXES:
+                    skipped += 1
+                    continue
             found.append(f)
     return found, skipped
 
@@ -347,12 +352,12 @@ def locked(path: Path) -> TextIO:
 def same_as_input(out: Path, inputs: Iterable[Path | str]) -> Path | None:
     """The input that ``out`` is (by name after links, or the same file by another name), if
     any: writing there destroyed the recording."""
-    target = out.resolve()
+    target = os.path.realpath(out)  # never raises, not even on a link loop
     for f in inputs:
         if "://" in str(f):
             continue
         path = Path(f)
-        if path.resolve() == target or (
+        if os.path.realpath(path) == target or (
             out.exists() and path.exists() and os.path.samefile(path, out)
         ):
             return path
@@ -421,6 +426,8 @@ def run(
                 with whole():
                     if "error" in result:
                         report(f"error: {result['error']}")
+                    if "warning" in result:
+                        report(f"warning: {result['warning']}")
                     output.write(result)
                     progress.update(result)
         finally:

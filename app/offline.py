@@ -235,6 +235,8 @@ def analyze_file(
                              progress, cancel)  # fmt: skip
     analysis = analyze_blocks(blocks, engine, meta.duration, norm)
     analysis.path = Path(path)
+    if meta.warning:
+        analysis.extra["warning"] = meta.warning  # in the results, and said by the CLI
     return analysis
 
 

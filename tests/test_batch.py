@@ -39,7 +39,7 @@ def archive(tmp_path: Path) -> Path:
         shutil.copy(clip, root / f"take{i}.flac")
     shutil.copy(clips[4], root / "day 2" / "no-extension")  # audio, found by content
     shutil.copy(clips[5], root / "day 2" / "speech.dat")
-    (root / "notes.wav").write_text("not audio at all, whatever the name says")
+    (root / "notes").write_text("not audio at all")
     (root / "day 2" / "readme.txt").write_text("hello")
     return root
 

@@ -247,3 +247,32 @@ def test_the_cold_model_warning_shows_whatever_the_time_constant(
         "analyze --adapt --time-constant 5 with a model trained cold",
         f"“{warning}”, as without --time-constant",
     )
+
+
+def test_a_folder_names_its_broken_audio_and_cut_files(tmp_path: Path, report: Report) -> None:
+    """Files named as audio that do not open are errors, named; a WAV cut short is analysed
+    with a warning naming it; a note is still only counted."""
+    folder = tmp_path / "session"
+    folder.mkdir()
+    speech = files.load(some_clips("ravdess", 1)[0], RATE)
+    sf.write(folder / "whole.wav", speech, RATE, subtype="PCM_16")
+    wav = (folder / "whole.wav").read_bytes()
+    (folder / "cut.wav").write_bytes(wav[: len(wav) // 2])
+    (folder / "empty.wav").write_bytes(b"")
+    (folder / "header only.wav").write_bytes(wav[:30])
+    (folder / "notes.txt").write_text("what was said")
+    done = analyze(folder, "--jsonl")
+    assert done.returncode == 1, done.stderr
+    said = done.stderr.strip().splitlines()
+    errors = sorted(line for line in said if line.startswith("error:"))
+    assert len(errors) == 2 and "empty.wav" in errors[0] and "header only.wav" in errors[1]
+    warning = next(line for line in said if line.startswith("warning:"))
+    assert "cut.wav is cut short" in warning
+    assert "note: 1 files in the folders are not audio; skipped" in said
+    results = {Path(r["file"]).name: r for r in map(strict, done.stdout.splitlines())}
+    assert results["cut.wav"]["warning"] in warning and "emotion" in results["whole.wav"]
+    report(
+        "Command line",
+        "analyze over a folder with an empty .wav, a .wav of only a header, a WAV cut in half",
+        f"exit 1; each named: “{errors[0]}”, “{errors[1]}”; the cut one analysed: “{warning}”",
+    )
