@@ -276,3 +276,27 @@ def test_a_folder_names_its_broken_audio_and_cut_files(tmp_path: Path, report: R
         "analyze over a folder with an empty .wav, a .wav of only a header, a WAV cut in half",
         f"exit 1; each named: “{errors[0]}”, “{errors[1]}”; the cut one analysed: “{warning}”",
     )
+
+
+def test_a_damaged_mp3_is_analysed_without_decoder_noise(tmp_path: Path, report: Report) -> None:
+    """libmpg123 printed its resync notes on standard error; our own messages still show."""
+    speech = files.load(some_clips("ravdess", 1)[0], RATE)
+    clean = tmp_path / "clean.mp3"
+    sf.write(clean, speech, RATE, format="MP3")
+    data = bytearray(clean.read_bytes())
+    for at in range(2000, len(data), 1500):
+        data[at : at + 40] = bytes(40)
+    damaged = tmp_path / "damaged.mp3"
+    damaged.write_bytes(bytes(data))
+    (tmp_path / "empty.wav").write_bytes(b"")
+    done = analyze(damaged, tmp_path / "empty.wav", "--jsonl", "--jobs", "1")
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: empty.wav is empty (0 bytes).",
+    ], done.stderr
+    assert strict(done.stdout.splitlines()[0])["emotion"]  # type: ignore[index]
+    report(
+        "Audio files",
+        "MP3 with damaged frames (zeroed every 1.5 kB)",
+        "analysed; libmpg123's resync notes no longer reach the terminal, our messages do",
+    )

@@ -6,10 +6,14 @@ becomes an :class:`AudioFileError` whose message a user can act on.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import struct
+import sys
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,6 +29,40 @@ WAV_HEAD = 1 << 16  # bytes read to find a WAV's fmt and data chunks
 STREAMING = (0, 0xFFFFFFFF)  # data sizes of a WAV written as a stream, whose size is unknown
 
 Audio = npt.NDArray[np.float32]
+
+
+class _Muted:
+    """Standard error (the file descriptor) sent to nothing while any block that asks runs:
+    libmpg123 prints its notes on damaged MP3s there ("Note: Trying to resync..."), from C,
+    where nothing else can stop them. Other threads' messages in those moments are lost too,
+    so only decoding is wrapped. Counted, so overlapping blocks restore it once, at the end."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.depth = 0
+        self.saved = -1
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self.lock:
+            if self.depth == 0:
+                sys.stderr.flush()
+                self.saved = os.dup(2)
+                nothing = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(nothing, 2)
+                os.close(nothing)
+            self.depth += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.depth -= 1
+                if self.depth == 0:
+                    os.dup2(self.saved, 2)
+                    os.close(self.saved)
+
+
+quiet_decoder = _Muted()
 
 
 class AudioFileError(Exception):
@@ -64,7 +102,8 @@ def info(path: str | os.PathLike[str]) -> AudioInfo:
     if size == 0:
         raise AudioFileError(f"{path.name} is empty (0 bytes).")
     try:
-        meta = sf.info(str(path))
+        with quiet_decoder():
+            meta = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
         raise AudioFileError(
             f"{path.name} is not an audio file this app can read ({e}). "
@@ -129,10 +168,14 @@ def blocks(
     block = max(1, int(block_seconds * meta.sample_rate))
     resampler = resample.stream(meta.sample_rate, sample_rate)
     numbers = broken = False  # any finite sample, any that is not
+    mute = quiet_decoder if meta.format in ("MP3", "MPEG") else contextlib.nullcontext
     try:
-        with sf.SoundFile(str(meta.path)) as f:
+        with mute():
+            f = sf.SoundFile(str(meta.path))
+        try:
             while True:
-                data = f.read(block, dtype="float32", always_2d=True)
+                with mute():
+                    data = f.read(block, dtype="float32", always_2d=True)
                 last = len(data) < block
                 finite = np.isfinite(data)
                 numbers, broken = numbers or bool(finite.any()), broken or not finite.all()
@@ -142,6 +185,9 @@ def blocks(
                     yield out
                 if last:
                     break
+        finally:
+            with mute():
+                f.close()
     except (sf.LibsndfileError, RuntimeError) as e:
         raise AudioFileError(
             f"{meta.path.name} is damaged and could not be read to the end ({e})."
