@@ -95,7 +95,7 @@ class Inspection:
                 files.info(path)
                 good.append(path)
             except files.AudioFileError as e:
-                bad.append(f"{path.name}: {e}")
+                bad.append(str(e))  # each names its file
         if bad:
             self.prompts.error(f"Cannot open {len(bad)} of {len(paths)} recordings", "\n".join(bad))
         for path in good[:-1]:
