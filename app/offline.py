@@ -76,7 +76,8 @@ class Analysis:
 
     @property
     def uncertain(self) -> npt.NDArray[np.bool_]:
-        """Per window: speech with no emotion clearly ahead, or unlike what the model learnt."""
+        """Per window: speech with no emotion clearly ahead, unlike what the model learnt, or
+        not judgeable at all (too short, not speech)."""
         top = np.nan_to_num(self.probabilities, nan=1.0).max(axis=1, initial=0.0)
         doubt = np.array([any(f in DOUBTFUL for f in q.flags) for q in self.quality], bool)
         return self.speech & ((top < self.uncertain_below) | (doubt if self.quality else False))
@@ -84,7 +85,8 @@ class Analysis:
     @property
     def overall_uncertain(self) -> bool:
         """The whole recording: speech, but no emotion clearly ahead, or most of its speech
-        unlike what the model learnt (:data:`DOUBTFUL` among the file's flags)."""
+        unlike what the model learnt or not judgeable (:data:`DOUBTFUL` among the file's
+        flags)."""
         label, probs = self.overall
         if label is None:
             return False
