@@ -271,6 +271,8 @@ def speech_check(args: argparse.Namespace) -> int:
         bundles.load(args.bundle), args.limit or speechcheck.PER_SPEAKER,
     )  # fmt: skip
     block = speechcheck.fit(found)
+    speechcheck.write(args.bundle, block)
+    block["evaluation"].update(speechcheck.judged(args.bundle, found.test_paths))
     print(json.dumps(block["evaluation"], indent=1))
     print(f"written to {speechcheck.write(args.bundle, block)}")
     return 0

@@ -86,6 +86,7 @@ class Sets:
     clips: dict[str, list[list[Array]]]  # the test speakers' windows, clip by clip
     noise: dict[str, list[Array]]  # train, held_out; as recorded and with a rhythm
     reversed: dict[str, list[Array]]  # train, test
+    test_paths: list[Path]  # the test speakers' clips, for :func:`judged`
 
 
 def gather(datasets: Path, noise_folder: Path, bundle: bundles.Bundle, limit: int) -> Sets:
@@ -97,7 +98,7 @@ def gather(datasets: Path, noise_folder: Path, bundle: bundles.Bundle, limit: in
     rate = bundle.features.sample_rate
     sets = Sets({p: [] for p in ("train", "val", "test")}, {"test": []},
                 {p: [] for p in ("train", "held_out", "train_rhythm", "held_out_rhythm")},
-                {"train": [], "test": []})  # fmt: skip
+                {"train": [], "test": []}, [])  # fmt: skip
     taken: dict[str, int] = {}
     for clip in corpora.read_corpora(datasets).clips:
         part = split.get(clip.speaker)
@@ -109,6 +110,7 @@ def gather(datasets: Path, noise_folder: Path, bundle: bundles.Bundle, limit: in
         sets.speech[part] += found
         if part == "test":
             sets.clips["test"].append(found)
+            sets.test_paths.append(clip.path)
         if part in ("train", "test"):
             sets.reversed[part] += window_measures(audio[::-1].copy(), bundle)
     recordings = sorted((noise_folder / "noise").glob("*.flac"))
@@ -173,6 +175,21 @@ def fit(sets: Sets) -> dict[str, Any]:
         "test_reversed_speech_windows_flagged": flagged(sets.reversed["test"]),
     }
     return block
+
+
+def judged(bundle_path: Path, paths: list[Path]) -> dict[str, Any]:
+    """The test speakers' clips through the app's whole analysis with the bundle as written: the
+    share whose file flags (those of half its speech windows) hold too_short or not_speech, and
+    which. The check alone skips nothing; the app skips windows already flagged noisy."""
+    from app.engine import Engine
+    from app.offline import analyze_file
+    from app.quality import UNJUDGED
+
+    engine = Engine(bundles.load(bundle_path))
+    flagged = [str(p.name) for p in paths
+               if set(UNJUDGED) & set(analyze_file(p, engine).file_quality()["flags"])]  # fmt: skip
+    return {"test_clips_flagged_by_the_app": round(len(flagged) / max(1, len(paths)), 4),
+            "test_clips_flagged": flagged}  # fmt: skip
 
 
 def write(bundle_path: Path, block: dict[str, Any]) -> Path:
