@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import math
 import multiprocessing
 import os
 import sys
@@ -76,7 +77,7 @@ def analyze(argv: list[str]) -> int:
     )
     p.add_argument(
         "--jobs",
-        type=int,
+        type=at_least_one,
         default=cores(),
         help="files analysed at once, one core each (default: every core it may use)",
     )
@@ -98,7 +99,7 @@ def analyze(argv: list[str]) -> int:
     )
     p.add_argument(
         "--time-constant",
-        type=float,
+        type=positive_seconds,
         metavar="SECONDS",
         help="seconds of speech after which the voice's statistics weigh half (model's default)",
     )
@@ -121,6 +122,12 @@ def analyze(argv: list[str]) -> int:
     form = "jsonl" if args.jsonl else "csv" if args.csv else "json"
     if args.resume and (args.out is None or form == "json"):
         p.error("--resume continues an --out file written with --jsonl or --csv")
+    if args.time_constant is not None and not (args.adapt or args.same_speaker):
+        p.error("--time-constant sets how fast --adapt or --same-speaker adapts: give one")
+    if args.jobs > cores():
+        print(f"note: --jobs {args.jobs} is more than the {cores()} cores this run may use; "
+              f"using {cores()}", file=sys.stderr)  # fmt: skip
+        args.jobs = cores()
     engine = load_engine(args.model, lanes=cores())  # a long file on every core
     if engine is None:
         return 2
@@ -225,6 +232,29 @@ def personalise(argv: list[str]) -> int:
     return 0
 
 
+def at_least_one(text: str) -> int:
+    """``--jobs``: a whole number of processes, 1 or more (0 and -1 ran serially unasked)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n}: give 1 or more")
+    return n
+
+
+def positive_seconds(text: str) -> float:
+    """``--time-constant``: finite and above 0 (a negative one flipped the normalisation, NaN
+    made the output unreadable)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text}: give a number of seconds above 0")
+    return value
+
+
 def listed(path: Path | None) -> list[str]:
     """The names in a ``--files-from`` list, one a line ('-': standard input), blanks skipped:
     paths or URLs as the workers see them, not looked at here."""
@@ -262,8 +292,16 @@ def write(
     machine's cores or a ``source`` (a cluster); the exit status."""
     from app import batch
 
+    same = None if args.out is None else batch.same_as_input(args.out, files)
+    if same is not None:
+        print(f"error: --out {args.out} is the input {same}: writing there would destroy it; "
+              "give another --out", file=sys.stderr)  # fmt: skip
+        return 2
     try:
         output = batch.Output(form, engine.bundle.labels, args.out, args.resume)
+    except batch.Refused as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except (OSError, ValueError) as e:
         print(f"error: cannot write {args.out}: {e}", file=sys.stderr)
         return 2
@@ -298,7 +336,7 @@ def voices(args: argparse.Namespace, engine, moments) -> dict:
     from app.adapt import pooled
     from app.offline import speaker_norm
 
-    if engine.bundle.adapt_seconds is None and args.time_constant is None:
+    if engine.bundle.adapt_seconds is None:  # whatever --time-constant says
         print(
             "warning: this model was trained without speaker adaptation; analysing cold",
             file=sys.stderr,
@@ -333,10 +371,14 @@ def load_engine(model: Path | None, lanes: int = 1):
     from app.engine import Engine
 
     try:
-        return Engine(bundle.load(model), lanes=lanes)
+        found = bundle.load(model)
+        engine = Engine(found, lanes=lanes)
     except bundle.BundleError as e:
         print(f"error: {e}", file=sys.stderr)
         return None
+    if found.warning:
+        print(f"warning: {found.warning}", file=sys.stderr)
+    return engine
 
 
 def self_test(file: str, model: Path | None) -> int:

@@ -99,7 +99,8 @@ class LiveAnalyzer:
         self._last_partial = -self._first  # frame count at the last provisional result
         self._smoothed: Array | None = None
         self.speech_frames = SpeechFrames(self._gate_frames)
-        self.meter = Meter(s, self.engine.bundle.quality, self.engine.bundle.window_frames)
+        b = self.engine.bundle
+        self.meter = Meter(s, b.quality, b.window_frames, b.speech_check)
         self.samples_in = 0
 
     def set_hop(self, seconds: float) -> None:

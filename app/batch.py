@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import fcntl
 import io
 import json
 import os
@@ -27,6 +28,8 @@ _engine: Any = None  # each worker process's own engine
 # core in every worker, two workers on two cores were slower than one (OpenBLAS threads spin
 # while they wait)
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+AUDIO_SUFFIXES = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff",
+                  ".aifc")  # fmt: skip
 CHUNK = 4  # files a worker is handed at once: a round trip through the parent per file idled
 # the workers 3 % of a run over short clips (fewer for a few files: every worker gets some)
 
@@ -41,7 +44,9 @@ def cores() -> int:
 
 def audio_files(paths: Iterable[Path]) -> tuple[list[Path], int]:
     """The files to analyse: each path given, and inside each folder (recursively, in name
-    order) every file that opens as audio; also how many files in folders were not audio."""
+    order) every file that opens as audio or is named as audio (a broken or empty ``.wav`` is
+    then reported, not counted away among the notes); also how many files in folders were not
+    audio."""
     from app.audio.files import AudioFileError, info
 
     found, skipped = [], 0
@@ -53,8 +58,9 @@ def audio_files(paths: Iterable[Path]) -> tuple[list[Path], int]:
             try:
                 info(f)
             except AudioFileError:
-                skipped += 1
-                continue
+                if f.suffix.lower() not in AUDIO_SUFFIXES:
+                    skipped += 1
+                    continue
             found.append(f)
     return found, skipped
 
@@ -200,9 +206,17 @@ class Unwritable(OSError):
         super().__init__(error.errno, f"cannot write {name}: {error.strerror or error}")
 
 
+class Refused(Exception):
+    """An output that this run must not write, with the reason in words: it is one of the
+    inputs, another run is writing it, or ``--resume`` found something other than our results
+    in it. Nothing was changed."""
+
+
 class Output:
-    """Where results go: a JSON array (written at the end), JSON Lines or CSV (written and
-    flushed file by file), on standard output or in a file that ``resume`` continues."""
+    """Where results go: a JSON array (written at the end to a temporary file beside the target,
+    then renamed into place), JSON Lines or CSV (written and flushed file by file), on standard
+    output or in a file that ``resume`` continues. A file is held under an exclusive lock for
+    the whole run: two runs appending to one file interleaved and lost results."""
 
     def __init__(
         self, fmt: str, labels: tuple[str, ...], path: Path | None = None, resume: bool = False
@@ -211,57 +225,94 @@ class Output:
         self.done: set[str] = set()
         self.order: dict[str, int] = {}  # of the JSON array: the files' order as given
         self._array: list[dict[str, Any]] = []
-        had = resume and path is not None and path.exists() and path.stat().st_size > 0
-        if had and path is not None:
-            self.done = self._finished(path)
-            had = path.stat().st_size > 0
-        self.stream: TextIO = sys.stdout
+        self.path = path
         self.name = "standard output" if path is None else str(path)
-        if path is not None:
-            self.stream = path.open("a" if had else "w", encoding="utf-8", newline="")
-        if fmt == "csv" and not had:
-            self._write(_csv_rows([["file", *_csv_header(labels)]]))
+        self.header = _csv_rows([["file", *_csv_header(labels)]]) if fmt == "csv" else ""
+        self.stream: TextIO = sys.stdout
+        kept = ""  # of a previous run's results
+        if path is not None and path.exists() and not path.is_file():  # /dev/full, a pipe
+            self.path, self.stream = None, path.open("w", encoding="utf-8")
+        elif path is not None:
+            if resume and fmt == "json":
+                raise ValueError("--resume needs --jsonl or --csv output, written as it goes")
+            self.stream = locked(path)
+            if fmt == "json":
+                return  # the target stays as it is until the array replaces it
+            try:
+                text = self.stream.read() if resume else ""
+                kept = self._finished(text) if resume else ""
+            except Refused:
+                self.stream.close()
+                raise
+            except UnicodeDecodeError as e:
+                self.stream.close()
+                raise self._not_ours("it is not text") from e
+            self.stream.seek(0)
+            if text.startswith(kept):  # the results kept stay where they are on the disk
+                self.stream.truncate(len(kept.encode("utf-8")))
+            else:
+                self.stream.truncate()
+                self.stream.write(kept)
+            self.stream.seek(0, os.SEEK_END)
+        if fmt == "csv" and not kept:
+            self._write(self.header)
 
-    def _finished(self, path: Path) -> set[str]:
-        """Files a previous run completed. A line cut short by the interruption is dropped; in
-        CSV, where a file takes many lines, so are all of the last file's (the cut may have
-        fallen between two of its lines), and it is analysed again."""
-        if self.fmt == "json":
-            raise ValueError("--resume needs --jsonl or --csv output, written as it goes")
-        text = path.read_text(encoding="utf-8")
+    def _finished(self, text: str) -> str:
+        """What of a previous run's ``text`` to keep, and the files it completed (into
+        :attr:`done`); raises :class:`Refused` if ``text`` is not our results in this format.
+        A line cut short by the interruption is dropped; in CSV, where a file takes many lines,
+        so are all of the last file's (the cut may have fallen between two of its lines), and
+        it is analysed again."""
         whole = text[: text.rfind("\n") + 1]
+        if not whole:  # empty, or cut inside its first line
+            fits = self.header.startswith(text) if self.fmt == "csv" else text[:1] in ("", "{")
+            if not fits:
+                raise self._not_ours("its first line is not")
+            return ""
         if self.fmt == "csv":
+            if not whole.startswith(self.header):
+                raise self._not_ours("its first line is not")
             rows = [r for r in csv.reader(io.StringIO(whole)) if r]
             last = rows[-1][0] if len(rows) > 1 else None
             rows = rows[:1] + [r for r in rows[1:] if r[0] != last]
-            whole = _csv_rows(rows)
-        if whole != text:
-            path.write_text(whole, encoding="utf-8")
-        if self.fmt == "csv":
-            return {row[0] for row in rows[1:]}
-        done = set()
-        for line in whole.splitlines():
-            entry = json.loads(line)
+            self.done = {row[0] for row in rows[1:]}
+            return _csv_rows(rows)
+        for n, line in enumerate(whole.splitlines(), 1):
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                raise self._not_ours(f"line {n} is not JSON") from None
+            if not (isinstance(entry, dict) and "file" in entry and
+                    ("windows" in entry or "error" in entry)):  # fmt: skip
+                raise self._not_ours(f"line {n} is not one file's results")
             if "error" not in entry:  # files that failed are tried again
-                done.add(entry["file"])
-        return done
+                self.done.add(entry["file"])
+        return whole
+
+    def _not_ours(self, why: str) -> Refused:
+        form = {"csv": "CSV", "jsonl": "JSON Lines"}[self.fmt]
+        if why.endswith("is not"):
+            why += " this model's CSV header" if self.fmt == "csv" else " JSON"
+        return Refused(f"{self.name} is not {form} results of emotion-meter analyze ({why}); "
+                       "--resume left it as it was")  # fmt: skip
 
     def write(self, result: dict[str, Any]) -> None:
         if self.fmt == "json":
             self._array.append(result)
         elif self.fmt == "jsonl":
-            self._write(json.dumps(result) + "\n")
+            self._write(json.dumps(result, allow_nan=False) + "\n")
         elif "windows" in result:
             from app.ui.export import csv_table
 
             self._write(_csv_rows([[result["file"], *r] for r in csv_table(result)[1]]))
 
-    def _write(self, text: str) -> None:
+    def _write(self, text: str, stream: TextIO | None = None) -> None:
+        stream = stream or self.stream
         try:
-            self.stream.write(text)  # one write per file: an interruption cuts at most one line
-            self.stream.flush()
-            if self.stream is not sys.stdout:
-                os.fsync(self.stream.fileno())
+            stream.write(text)  # one write per file: an interruption cuts at most one line
+            stream.flush()
+            if stream is not sys.stdout:
+                os.fsync(stream.fileno())
         except OSError as e:
             raise Unwritable(self.name, e) from e
 
@@ -269,12 +320,57 @@ class Output:
         try:
             if self.fmt == "json":
                 self._array.sort(key=lambda r: self.order.get(r["file"], len(self.order)))
-                self._write(json.dumps(self._array, indent=1) + "\n")
+                self._place(json.dumps(self._array, indent=1, allow_nan=False) + "\n")
         finally:
             if self.stream is not sys.stdout:
                 # every write was flushed: only one that failed, and was reported, is left
                 with contextlib.suppress(OSError):
-                    self.stream.close()
+                    self.stream.close()  # and the lock with it
+
+    def _place(self, text: str) -> None:
+        """The JSON array into the target: whole or, on failure, not at all."""
+        if self.path is None:
+            self._write(text)
+            return
+        from app.worker import partial_path
+
+        part = partial_path(self.path)
+        try:
+            with part.open("w", encoding="utf-8") as f:
+                self._write(text, f)
+            os.replace(part, self.path)
+        except OSError as e:
+            raise Unwritable(self.name, e) from e
+        finally:
+            part.unlink(missing_ok=True)
+
+
+def locked(path: Path) -> TextIO:
+    """``path`` (created if missing, else as it is) open to read and write, under an exclusive
+    lock that ends when it is closed or the process ends; :class:`Refused` if another holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise Refused(f"another run is writing {path} now: wait for it to end, or give "
+                      "another --out") from None  # fmt: skip
+    return os.fdopen(fd, "r+", encoding="utf-8", newline="")
+
+
+def same_as_input(out: Path, inputs: Iterable[Path | str]) -> Path | None:
+    """The input that ``out`` is (by name after links, or the same file by another name), if
+    any: writing there destroyed the recording."""
+    target = os.path.realpath(out)  # never raises, not even on a link loop
+    for f in inputs:
+        if "://" in str(f):
+            continue
+        path = Path(f)
+        if os.path.realpath(path) == target or (
+            out.exists() and path.exists() and os.path.samefile(path, out)
+        ):
+            return path
+    return None
 
 
 def _csv_header(labels: tuple[str, ...]) -> list[str]:
@@ -344,6 +440,8 @@ def run(
                 with whole():
                     if "error" in result:
                         report(f"error: {result['error']}")
+                    if "warning" in result:
+                        report(f"warning: {result['warning']}")
                     output.write(result)
                     progress.update(result)
         finally:

@@ -22,6 +22,7 @@ from app import familiar
 from app.adapt import Population
 from app.features import FeatureSettings, window_frames
 from app.quality import Thresholds
+from app.speechcheck import SpeechCheck
 
 FORMAT = 1
 META_FILE = "emotion.json"
@@ -70,6 +71,8 @@ class Bundle:
     quality: Thresholds = field(default_factory=Thresholds)  # where it stops being reliable
     uncertain_below: float = 0.0  # a calibrated top probability under this: no clear emotion
     familiarity: familiar.Familiarity | None = None  # how far input lies from what it learnt
+    speech_check: SpeechCheck | None = None  # is it speech at all; None: not checked
+    warning: str = ""  # what the user should know before trusting it (unchecked weights)
 
     @property
     def population(self) -> Population:
@@ -192,10 +195,12 @@ def _from_meta(path: Path, meta: Any) -> Bundle:
     encoder = _encoder(meta, features, window, steps)
     if encoder is not None and encoder.file and not (path / encoder.file).is_file():
         raise BundleError(f"The emotion model is incomplete: {path / encoder.file} is missing.")
-    _check_files(path, meta)
+    weights = [TFLITE_FILE, *([encoder.file] if encoder is not None and encoder.file else [])]
+    warning = _check_files(path, meta, weights)
     return Bundle(
         path, labels, features, window, hop, mean, std, steps, seconds, speech, encoder, meta,
         _temperature(meta), _thresholds(meta), _uncertain(meta), _familiarity(path, meta, encoder),
+        _speech_check(meta), warning,
     )  # fmt: skip
 
 
@@ -240,6 +245,13 @@ def _uncertain(meta: dict[str, Any]) -> float:
 def _thresholds(meta: dict[str, Any]) -> Thresholds:
     try:
         return Thresholds.from_meta(meta.get("quality"))
+    except ValueError as e:
+        raise BundleError(f"The model description is invalid: {e}.") from e
+
+
+def _speech_check(meta: dict[str, Any]) -> SpeechCheck | None:
+    try:
+        return SpeechCheck.from_meta(meta.get("speech_check"))
     except ValueError as e:
         raise BundleError(f"The model description is invalid: {e}.") from e
 
@@ -312,12 +324,20 @@ def _encoder(
     return encoder
 
 
-def _check_files(path: Path, meta: dict[str, Any]) -> None:
+def _check_files(path: Path, meta: dict[str, Any], weights: list[str]) -> str:
     """Model files whose checksum the description records must match it (a replaced or
-    damaged file is refused before it runs)."""
+    damaged file is refused before it runs), and every one of the ``weights`` must have one:
+    with its entry deleted, lightly changed weights ran without a word. A description with
+    no checksums at all (a hand-made bundle) loads, with the warning this returns."""
     files = meta.get("files") or {}
     if not isinstance(files, dict):
         raise BundleError("The model description's files entry is not an object.")
+    unchecked = [name for name in weights if name not in files]
+    if files and unchecked:
+        raise BundleError(
+            f"The model description has no checksum for {', '.join(unchecked)}, so it cannot "
+            "be checked (was its entry removed?). Reinstall Emotion Meter or re-export the model."
+        )
     for name, facts in files.items():
         if Path(name).name != name or not isinstance(facts, dict) or "sha256" not in facts:
             raise BundleError(f"The model description's entry for {name!r} is invalid.")
@@ -331,6 +351,9 @@ def _check_files(path: Path, meta: dict[str, Any]) -> None:
                 f"{digest[:12]}…, expected {str(facts['sha256'])[:12]}…): it was changed or "
                 "damaged. Reinstall Emotion Meter or re-export the model."
             )
+    if unchecked:
+        return f"the model's description records no checksums: {', '.join(unchecked)} unchecked"
+    return ""
 
 
 def _adapt(meta: dict[str, Any], mean: npt.NDArray[np.float32]) -> tuple[float | None, Any]:

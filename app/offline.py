@@ -83,7 +83,8 @@ class Analysis:
 
     @property
     def uncertain(self) -> npt.NDArray[np.bool_]:
-        """Per window: speech with no emotion clearly ahead, or unlike what the model learnt."""
+        """Per window: speech with no emotion clearly ahead, unlike what the model learnt, or
+        not judgeable at all (too short, not speech)."""
         top = np.nan_to_num(self.probabilities, nan=1.0).max(axis=1, initial=0.0)
         doubt = np.array([any(f in DOUBTFUL for f in q.flags) for q in self.quality], bool)
         return self.speech & ((top < self.uncertain_below) | (doubt if self.quality else False))
@@ -91,7 +92,8 @@ class Analysis:
     @property
     def overall_uncertain(self) -> bool:
         """The whole recording: speech, but no emotion clearly ahead, or most of its speech
-        unlike what the model learnt (:data:`DOUBTFUL` among the file's flags)."""
+        unlike what the model learnt or not judgeable (:data:`DOUBTFUL` among the file's
+        flags)."""
         label, probs = self.overall
         if label is None:
             return False
@@ -121,8 +123,8 @@ class Analysis:
         if share == 1.0:
             first = next(q for q in spoken if q.flags)
             out["note"] = f"All the speech in this file is flagged: {first.advice}"
-        elif "unfamiliar" in flags:
-            out["note"] = f"Most of the speech in this file is flagged: {ADVICE['unfamiliar']}"
+        elif doubts := [f for f in flags if f in DOUBTFUL]:
+            out["note"] = f"Most of the speech in this file is flagged: {ADVICE[doubts[0]]}"
         far = self.distances[self.speech] if len(self.distances) == len(self.speech) else []
         if len(far) and np.isfinite(far).all():
             out["distance"] = round(float(np.median(far)), 3)  # from what it learnt: 1 typical
@@ -149,7 +151,10 @@ class Analysis:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready figures (no spectrogram)."""
+        """Plain JSON-ready figures (no spectrogram), finite numbers only (:func:`finite`)."""
+        return finite(self._figures())
+
+    def _figures(self) -> dict[str, Any]:
         label, probs = self.overall
         quality = self.quality or [None] * len(self.ends)
         prosody = self.prosody or [None] * len(self.ends)
@@ -201,6 +206,19 @@ class Analysis:
         }
 
 
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinity (the level of a file of a few samples, a statistic
+    of nothing) replaced by None: strict JSON readers refuse them, and one such number made a
+    whole ``--json`` array unreadable. A CSV writes None as an empty cell."""
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
 def affect_fields(xy: npt.NDArray[np.float64]) -> dict[str, float | None]:
     """Valence and arousal, rounded; None in silence."""
     return {
@@ -232,6 +250,8 @@ def analyze_file(
                              progress, cancel)  # fmt: skip
     analysis = analyze_blocks(blocks, engine, meta.duration, norm, voice, embeddings)
     analysis.path = Path(path)
+    if meta.warning:
+        analysis.extra["warning"] = meta.warning  # in the results, and said by the CLI
     return analysis
 
 
@@ -388,7 +408,7 @@ def analyze_blocks(
     norm = norm or b.population.cold
     columns = Columns(s, duration)
     speech_frames = SpeechFrames(hop_frames(s, GATE_SECONDS))
-    meter = Meter(s, b.quality, size)
+    meter = Meter(s, b.quality, size, b.speech_check)
     prosodic = Prosodic(s, duration)
     ends: list[float] = []
     speech: list[bool] = []

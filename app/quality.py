@@ -16,13 +16,21 @@ import numpy as np
 import numpy.typing as npt
 
 from app.features import FeatureSettings, Pipeline, hz_to_mel, mel_to_hz
+from app.speechcheck import SpeechCheck, measures
 
 CLIP_LEVEL = 32766 / 32768  # a sample this close to full scale was clipped (16-bit converter)
 BAND_DROP_DB = 60.0  # a mel band carries sound when within this of the window's loudest band
 NOISE_PERCENTILE = 10  # of a window's frame levels: its noise floor
-FLAGS = ("too_quiet", "clipping", "noisy", "narrowband", "unfamiliar")
-DOUBTFUL = ("unfamiliar",)  # flags under which an emotion is shown, but as uncertain
+MIN_SPEECH_SECONDS = 0.75  # voiced speech in a window below which no emotion can be judged: a
+# 0.2-0.5 s cut of a sentence was called "sad" at 0.95 (the sentence: angry); a clean corpus
+# window holds 1.5 s or more
+UNJUDGED = ("too_short", "not_speech")  # flags under which the sound cannot be judged at all
+FLAGS = (*UNJUDGED, "too_quiet", "clipping", "noisy", "narrowband", "unfamiliar")
+DOUBTFUL = (*UNJUDGED, "unfamiliar")  # flags under which an emotion is shown, but as uncertain
 ADVICE = {
+    "too_short": "Too little speech to judge (under a second) — speak for longer.",
+    "not_speech": "This does not sound like speech (noise, a buzz, music?) — no emotion can be "
+    "judged from it.",
     "too_quiet": "Too quiet — move closer or raise the input level.",
     "clipping": "Clipping — lower the input level.",
     "noisy": "Too noisy — find a quieter place or move closer to the microphone.",
@@ -138,12 +146,36 @@ def flags(q: Quality, t: Thresholds) -> tuple[str, ...]:
     return tuple(f for f in FLAGS if raised.get(f))  # unfamiliar: by familiarity()
 
 
+def raised(q: Quality, *names: str) -> Quality:
+    """``q`` with these flags raised too, in :data:`FLAGS` order."""
+    return replace(q, flags=tuple(f for f in FLAGS if f in q.flags or f in names))
+
+
 def familiarity(q: Quality, distance: float | None, above: float | None) -> Quality:
     """``q`` with the unfamiliar flag raised where the window lies further than ``above`` from
     what the model learnt (:mod:`app.familiar`; ``None``: not measured)."""
     if distance is None or above is None or not distance > above:
         return q
-    return replace(q, flags=tuple(f for f in FLAGS if f in q.flags or f == "unfamiliar"))
+    return raised(q, "unfamiliar")
+
+
+def unjudged(
+    log_mel: Array | None,
+    levels: Array,
+    voiced: npt.NDArray[np.bool_],
+    rate: float,
+    check: SpeechCheck | None,
+) -> tuple[str, ...]:
+    """The :data:`UNJUDGED` flags of a window the gate took for speech: too little of it is
+    voiced, or the bundle's speech check (None: none) finds it is not speech. ``rate``: frames
+    per second."""
+    if not voiced.any():
+        return ()
+    if voiced.sum() < MIN_SPEECH_SECONDS * rate:
+        return ("too_short",)
+    if check is None or log_mel is None:
+        return ()
+    return () if check.is_speech(measures(log_mel, levels, voiced, rate)) else ("not_speech",)
 
 
 class ClipCounter:
@@ -180,9 +212,17 @@ class Meter:
     """A stream's quality, window by window: feed it the samples the analysis reads, then ask
     for each model window's :class:`Quality`."""
 
-    def __init__(self, settings: FeatureSettings, thresholds: Thresholds, window: int) -> None:
+    def __init__(
+        self,
+        settings: FeatureSettings,
+        thresholds: Thresholds,
+        window: int,
+        check: SpeechCheck | None = None,
+    ) -> None:
         self.pipeline = Pipeline(settings)
         self.thresholds = thresholds
+        self.check = check
+        self.rate = settings.sample_rate / settings.hop_length  # frames per second
         self.window = window
         self.centres = band_centres(settings.n_mels, settings.fmin, settings.fmax)
         self.clips = ClipCounter(settings.hop_length, 2 * window)
@@ -196,7 +236,11 @@ class Meter:
         """The window of ``features`` and frame ``levels`` ending at frame ``end``."""
         clipped = self.clips.fraction(end, len(levels))
         log_mel = self.pipeline.to_log_mel(features)
-        return measure(levels, log_mel, clipped, voiced, self.centres, self.thresholds)
+        q = measure(levels, log_mel, clipped, voiced, self.centres, self.thresholds)
+        # the speech check knows clean speech: in noise (speech at 5-10 dB SNR failed it) the
+        # noisy flag already says what is wrong, and what to do
+        check = None if "noisy" in q.flags else self.check
+        return raised(q, *unjudged(log_mel, levels, voiced, self.rate, check))
 
     def reset(self) -> None:
         self.clips.reset()

@@ -262,6 +262,12 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--draws", type=int, default=3, help="random draws of the enrolment takes")
     v.add_argument("--report", type=Path, help="write personal.{json,md} here (default: --bundle)")
     v.set_defaults(run=personal_evaluation)
+    s = sub.add_parser(
+        "speechcheck", parents=[common],
+        help="fit a bundle's speech/non-speech check on corpus speech and the training noise",
+    )  # fmt: skip
+    s.add_argument("--bundle", type=Path, default=Path("assets/model"))
+    s.set_defaults(run=speech_check)
     return p
 
 
@@ -286,6 +292,23 @@ def personal_evaluation(args: argparse.Namespace) -> int:
     command = "emotion-meter-train " + " ".join(args.argv)
     personal_eval.write(results, args.report or b.path, command.strip())
     print(personal_eval.markdown(results, command.strip()))
+    return 0
+
+
+def speech_check(args: argparse.Namespace) -> int:
+    """Fit the check that flags sound that is not speech, into the bundle's description."""
+    from app import bundle as bundles
+    from model_training import speechcheck
+
+    found = speechcheck.gather(
+        corpora.datasets_root(args.datasets), channels.shared_root(False, args.noise),
+        bundles.load(args.bundle), args.limit or speechcheck.PER_SPEAKER,
+    )  # fmt: skip
+    block = speechcheck.fit(found)
+    speechcheck.write(args.bundle, block)
+    block["evaluation"].update(speechcheck.judged(args.bundle, found.test_paths))
+    print(json.dumps(block["evaluation"], indent=1))
+    print(f"written to {speechcheck.write(args.bundle, block)}")
     return 0
 
 

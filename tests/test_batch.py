@@ -39,7 +39,7 @@ def archive(tmp_path: Path) -> Path:
         shutil.copy(clip, root / f"take{i}.flac")
     shutil.copy(clips[4], root / "day 2" / "no-extension")  # audio, found by content
     shutil.copy(clips[5], root / "day 2" / "speech.dat")
-    (root / "notes.wav").write_text("not audio at all, whatever the name says")
+    (root / "notes").write_text("not audio at all")
     (root / "day 2" / "readme.txt").write_text("hello")
     return root
 
@@ -194,7 +194,9 @@ def test_resuming_csv_drops_every_row_of_the_last_file(tmp_path: Path) -> None:
     from app.batch import Output
 
     out = tmp_path / "results.csv"
-    header = "file,start_s\n"
+    fresh = Output("csv", ("calm",), tmp_path / "fresh.csv")
+    fresh.close()
+    header = fresh.header
     first = 'a.flac,0.0\na.flac,0.5\n"odd, name\n.flac",0.0\n'
     out.write_text(header + first + "b.flac,0.0\nb.flac,0.5\n")
     resumed = Output("csv", ("calm",), out, resume=True)

@@ -54,6 +54,18 @@ def truncated_unchecked(path: Path) -> None:
     edit_meta(path, lambda m: m.pop("files", None))
 
 
+def entry_deleted(name: str):
+    """A weight lightly changed (one byte in the middle) and its checksum entry deleted."""
+
+    def damage(path: Path) -> None:
+        data = bytearray((path / name).read_bytes())
+        data[len(data) // 2] ^= 1
+        (path / name).write_bytes(bytes(data))
+        edit_meta(path, lambda m: m["files"].pop(name))
+
+    return damage
+
+
 def labels_missing(path: Path) -> None:
     edit_meta(path, lambda m: m.pop("labels"))
 
@@ -74,6 +86,14 @@ CASES = {  # case: (damage, words of the message)
     "bundle folder missing": (missing, "No emotion model found"),
     "tflite truncated to a third": (truncated, "changed or damaged"),
     "tflite truncated, its checksum not in the metadata": (truncated_unchecked, "is damaged"),
+    "tflite lightly changed, its checksum entry deleted": (
+        entry_deleted(bundles.TFLITE_FILE),
+        "no checksum for emotion.tflite",
+    ),
+    "encoder lightly changed, its checksum entry deleted": (
+        entry_deleted("encoder.tflite"),
+        "no checksum for encoder.tflite",
+    ),
     "labels missing from the metadata": (labels_missing, "lacks 'labels'"),
     "metadata names fewer labels than the model has": (fewer_labels, "does not match"),
     "metadata window disagrees with the model's input": (other_window, "shapes disagree"),

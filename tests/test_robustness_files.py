@@ -103,6 +103,23 @@ def clipping_noise(folder: Path, audio: np.ndarray) -> Path:
     return path
 
 
+def all_nan(folder: Path, audio: np.ndarray) -> Path:
+    path = folder / "nan.wav"
+    sf.write(path, np.full(RATE * 2, np.nan, np.float32), RATE, subtype="FLOAT")
+    return path
+
+
+def link_loop(folder: Path, audio: np.ndarray) -> Path:
+    (folder / "a.wav").symlink_to("b.wav")
+    (folder / "b.wav").symlink_to("a.wav")
+    return folder / "a.wav"
+
+
+def dangling_link(folder: Path, audio: np.ndarray) -> Path:
+    (folder / "take.wav").symlink_to(folder / "moved away.wav")
+    return folder / "take.wav"
+
+
 ERRORS = {  # case: (make the file, words the message must hold)
     "empty file (0 bytes)": (written("empty.wav", lambda f, a: b""), "empty"),
     "truncated header (first 30 bytes of a WAV)": (
@@ -115,6 +132,9 @@ ERRORS = {  # case: (make the file, words the message must hold)
     ),
     "a directory": (folder_case, "folder"),
     "a FIFO (named pipe) that would block a reader": (fifo_case, "not a regular file"),
+    "all samples NaN (a broken 32-bit float file)": (all_nan, "not a number"),
+    "a symbolic link loop": (link_loop, "loops back on itself"),
+    "a symbolic link to a file moved away": (dangling_link, "which does not exist"),
 }
 GOOD = {  # case: (make the file, whether the emotion must equal the clip's own)
     "truncated data (WAV cut in the middle of its samples)": (
@@ -348,3 +368,41 @@ def test_fuzzed_audio_files_raise_only_audio_file_error(
         return
     assert meta.frames > 0
     assert audio.dtype == np.float32 and audio.ndim == 1 and np.isfinite(audio).all()
+
+
+def test_several_files_some_bad_say_every_error_once(
+    qtbot, window: MainWindow, speech, tmp_path: Path, report: Report
+) -> None:
+    """Opened together (the command line, a drop): one message names every bad file, only the
+    good ones become recent files, the last good one is shown."""
+    good = [variant()(tmp_path, speech), non_ascii(tmp_path, speech)]
+    bad = [written("empty.wav", lambda f, a: b"")(tmp_path, speech), link_loop(tmp_path, speech),
+           written("notes.wav", lambda f, a: b"notes\n" * 40)(tmp_path, speech)]  # fmt: skip
+    window.settings.setValue("recent", [])
+    window.last_error = ""
+    window.open_files([bad[0], good[0], bad[1], good[1], bad[2]])
+    qtbot.waitUntil(lambda: window.job is None, timeout=30_000)
+    message = window.last_error
+    assert all(p.name in message for p in bad) and message.count("\n") == len(bad) - 1
+    assert window.recent_files() == [str(p) for p in reversed(good)]
+    assert window.inspector.analysis is not None and window.inspector.analysis.path == good[1]
+    nan = all_nan(tmp_path, speech)  # opens, then fails while analysed: no recent file either
+    window.open_file(nan)
+    qtbot.waitUntil(lambda: window.job is None, timeout=30_000)
+    assert "not a number" in window.last_error and str(nan) not in window.recent_files()
+    report(
+        "Audio files",
+        "several files opened at once in the window, three of them bad",
+        "one message naming each (“" + message.replace("\n", "”, “") + "”); only the two good "
+        "ones in Recent, the last good one shown",
+    )
+
+
+def test_the_inspector_heading_says_uncertain_as_the_cli_does(
+    qtbot, window: MainWindow, speech, tmp_path: Path
+) -> None:
+    path = tmp_path / "snippet.wav"
+    sf.write(path, speech[RATE : RATE + RATE // 3], RATE)
+    shown, message = inspect(qtbot, window, path)
+    assert message == "" and shown is not None and shown.overall_uncertain
+    assert "overall: uncertain (perhaps" in window.inspector.info.text()

@@ -14,7 +14,7 @@ import numpy as np
 
 from app import affect
 from app.analyzer import LiveResult
-from app.offline import affect_fields
+from app.offline import affect_fields, finite
 from app.prosody import PROSODY_FIELDS
 from app.worker import partial_path
 
@@ -72,7 +72,7 @@ def live_document(
         [r.probabilities if r.probabilities is not None else [np.nan] * len(labels)
          for r in results] or np.zeros((0, len(labels))), labels,
     ).reshape(-1, 2)  # fmt: skip
-    return {
+    return finite({
         "source": source,
         "labels": list(labels),
         "window_seconds": window_seconds,
@@ -99,7 +99,7 @@ def live_document(
             for r, xy in zip(results, places, strict=True)
         ],
         "affect_source": affect.NOTE,
-    }
+    })  # fmt: skip
 
 
 QUALITY = ("level_db", "snr_db", "clipping", "bandwidth_hz")
@@ -139,5 +139,5 @@ def save_timeline(path: Path, document: dict[str, Any], overwrite: bool = False)
     if path.suffix.lower() == ".csv":
         text = to_csv(document)
     else:
-        text = json.dumps(document, indent=1) + "\n"
+        text = json.dumps(document, indent=1, allow_nan=False) + "\n"
     write_atomic(path, text.encode("utf-8"), overwrite)

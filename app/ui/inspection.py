@@ -14,6 +14,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QTabWidget
 
+from app.audio import files
 from app.engine import Engine
 from app.ui.inspector import InspectorPanel
 from app.ui.playback import Playback
@@ -85,9 +86,26 @@ class Inspection:
         self.jobs = [j for j in self.jobs if j.is_alive()] + [self.job]
         self.job.start()
         self.panel.begin(path.name)
-        self.remember(path)
         self.settings.setValue("last_dir", str(path.parent))
         self.prompts.say(f"Analysing {path.name}…")
+
+    def open_many(self, paths: list[str | os.PathLike[str]]) -> None:
+        """Several recordings (the command line, a drop): every one that cannot be opened is
+        named in one message (one at a time, each hid the last), the readable ones go to the
+        recent files and the last of them is shown."""
+        good, bad = [], []
+        for path in map(Path, paths):
+            try:
+                files.info(path)
+                good.append(path)
+            except files.AudioFileError as e:
+                bad.append(str(e))  # each names its file
+        if bad:
+            self.prompts.error(f"Cannot open {len(bad)} of {len(paths)} recordings", "\n".join(bad))
+        for path in good[:-1]:
+            self.remember(path)
+        if good:
+            self.open(good[-1])
 
     def cancel(self) -> None:
         """Ask the running analysis to stop; it finishes on its own thread (never waited for)."""
@@ -115,6 +133,7 @@ class Inspection:
                 continue
             self.job = None
             if isinstance(item, Done):
+                self.remember(job.path)  # only what opened: a bad path is no recent file
                 self.panel.show_analysis(item.analysis)
                 self.title(job.path.name)
                 self.prompts.say(f"Analysed {job.path.name}")
@@ -133,9 +152,8 @@ class Inspection:
             self.open(a.path)  # the same recording, analysed the new way
 
     def remember(self, path: Path) -> None:
-        recent = [str(path.resolve())] + [
-            p for p in self.recent_files() if p != str(path.resolve())
-        ]
+        full = os.path.realpath(path)  # never raises, not even on a link loop
+        recent = [full] + [p for p in self.recent_files() if p != full]
         self.settings.setValue("recent", recent[:RECENT_MAX])
         self._list_recent()
 

@@ -158,6 +158,8 @@ class InspectorPanel(QWidget):
         label, probabilities = analysis.overall
         overall = theme.label_text(label) if label else "silence (no speech found)"
         share = f" ({probabilities.max():.0%})" if label else ""
+        if analysis.overall_uncertain:  # as the side panel and the CLI say
+            overall, share = "uncertain", f" (perhaps {overall}{share})"
         voice = (
             f" · adapted to the speaker {analysis.adaptation:.0%}" if analysis.adaptation else ""
         )

@@ -266,7 +266,7 @@ class MainWindow(QMainWindow):
         paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
         if paths:
             event.acceptProposedAction()
-            self.open_file(paths[0])
+            self.open_files(paths)
 
     def _frame(self) -> None:
         """About 60 times a second: what the threads produced reaches the widgets."""
@@ -371,6 +371,9 @@ class MainWindow(QMainWindow):
     def open_file(self, path: str | os.PathLike[str]) -> None:
         self.inspection.open(path)
 
+    def open_files(self, paths: list[str | os.PathLike[str]]) -> None:
+        self.inspection.open_many(paths)
+
     def recent_files(self) -> list[str]:
         return self.inspection.recent_files()
 
@@ -418,10 +421,8 @@ def run(files: list[Path], model: Path | None = None) -> int:
     engine, problem = load_engine(model)
     window = MainWindow(engine, problem)
     window.show()
-    for path in files[:-1]:
-        window.inspection.remember(Path(path))
     if files:
-        window.open_file(files[-1])
+        window.open_files(list(files))
     previous = {
         sig: signal.signal(sig, lambda *_: QTimer.singleShot(0, window.close))
         for sig in QUIT_SIGNALS
