@@ -49,9 +49,10 @@ def truncated(path: Path) -> None:
 
 
 def truncated_unchecked(path: Path) -> None:
-    """Damaged, and the checksum that would have caught it gone from the metadata."""
+    """Damaged, and the checksums that would have caught it gone from the metadata (with the
+    familiarity reference, which is refused without its own)."""
     truncated(path)
-    edit_meta(path, lambda m: m.pop("files", None))
+    edit_meta(path, lambda m: [m.pop(k, None) for k in ("files", "familiarity")])
 
 
 def entry_deleted(name: str):
