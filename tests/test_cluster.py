@@ -69,12 +69,13 @@ def dask(processes: Processes, *args: str, **kw) -> subprocess.Popen:
     return processes.start(sys.executable, "-m", "dask", *args, **kw)
 
 
-def scheduler(processes: Processes, folder: Path) -> str:
+def scheduler(processes: Processes, folder: Path, **env: str) -> str:
     """A ``dask scheduler`` on a free port of 127.0.0.1 (port 0: the system picks), its
     dashboard too; its address, from the file it writes once it listens."""
     file = folder / "scheduler.json"
     dask(processes, "scheduler", "--host", "127.0.0.1", "--port", "0",
-         "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(file))  # fmt: skip
+         "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(file),
+         env={**ENV, **env})  # fmt: skip
     deadline = time.monotonic() + 60
     while not file.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -202,6 +203,31 @@ def test_a_dead_worker_loses_no_file(
         f"its files run again on the other: each of the {CLIPS} clips once, whole, the same "
         "emotions as on this machine's cores; the 3 broken files reported, exit 1",
     )
+
+
+def test_a_task_whose_worker_died_is_tried_file_by_file(
+    processes: Processes, archive: Path, tmp_path: Path
+) -> None:
+    """A task holds several files; when the scheduler gives up on one (here at the first death:
+    no failures allowed), its files are tried again one a task, so that only a file that kills
+    workers itself is reported, not the files that shared its task."""
+    strict = scheduler(processes, tmp_path, DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="0")
+    doomed = worker(processes, strict)
+    worker(processes, strict)
+    wait_for(strict, 2)
+    out = tmp_path / "cluster.jsonl"
+    cmd = ["-m", "app", "analyze", str(archive), "--jsonl", "--out", str(out), "--scheduler",
+           strict]  # fmt: skip
+    run = processes.start(sys.executable, *cmd, stderr=subprocess.PIPE, text=True)
+    done = wait_lines(out, 20, run)
+    doomed.send_signal(signal.SIGKILL)
+    _, err = run.communicate(timeout=300)
+    assert 20 <= done < CLIPS  # the kill fell mid-run, on a task in hand
+    assert run.returncode == 1, err  # cut.flac
+    results = lines(out)
+    assert len(results) == len({r["file"] for r in results}) == CLIPS + 1  # cut.flac too
+    assert [Path(r["file"]).name for r in results if "error" in r] == ["cut.flac"], err
+    assert "died" not in err
 
 
 def test_an_interrupted_client_resumes(
