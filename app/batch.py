@@ -34,6 +34,12 @@ CHUNK = 4  # files a worker is handed at once: a round trip through the parent p
 # the workers 3 % of a run over short clips (fewer for a few files: every worker gets some)
 
 
+def chunk_size(files: int, workers: int, most: int) -> int:
+    """Files a worker is handed at once: up to ``most``, fewer where the files are few, so that
+    every worker gets several hand-outs (and none waits while another works through a list)."""
+    return max(1, min(most, files // (4 * max(workers, 1))))
+
+
 def cores() -> int:
     """The cores this process may run on: its affinity (taskset, a container's CPU set) can
     give it fewer than the machine has, and a thread or worker beyond them only waits."""
@@ -120,7 +126,7 @@ def results(
             norm, speaker = norms.get(f, (None, None))
             yield analyse(f, norm, speaker, voice=voice)
         return
-    size = max(1, min(CHUNK, len(files) // (4 * jobs)))
+    size = chunk_size(len(files), jobs, CHUNK)
     chunks = [files[i : i + size] for i in range(0, len(files), size)]
     with workers(jobs, model) as pool:
         futures = [pool.submit(analyse_all, c, [norms.get(f, (None, None)) for f in c], voice)

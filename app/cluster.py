@@ -222,7 +222,7 @@ class Cluster:
         ends: (name, status, result), at most :data:`AHEAD` files at a time in tasks of up to
         :data:`CHUNK` (fewer where the files are few: every thread gets several tasks)."""
         threads = sum(w["nthreads"] for w in self.client.scheduler_info()["workers"].values())
-        size = max(1, min(CHUNK, len(names) // (4 * max(threads, 1))))
+        size = batch.chunk_size(len(names), threads, CHUNK)
         files = ((n, location(n), n in self.seen, *extra(n)) for n in names)
         running = as_completed(with_results=True, raise_errors=False)
 
