@@ -11,6 +11,7 @@ their probabilities is applied to the bundle's own head, trained on all of them.
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import sys
@@ -21,14 +22,26 @@ from typing import Any
 
 import numpy as np
 
-from model_training import splits
+from app.familiar import statistics
+from model_training import encoder_run as er
+from model_training import familiar, splits
+from model_training import model as models
 from model_training.augment import AugmentSettings
 from model_training.corpora import Clip
+from model_training.files import atomic_write
 from model_training.limits import Samples
-from model_training.train import TrainSettings
+from model_training.train import TrainSettings, window_probabilities
 
 FOLDS = 4  # about five RAVDESS and EmoDB speakers held out at a time
 SAMPLES_FILE = "crossfit.npz"
+
+
+def fold_count(text: str) -> int:
+    """``--crossfit``: 0 (none), or enough folds to test one, validate on one, train on the rest."""
+    k = int(text)
+    if k < 0 or 0 < k < 3:
+        raise argparse.ArgumentTypeError("0, or at least 3 folds (test, validation, training)")
+    return k
 
 
 def recipe(
@@ -69,9 +82,6 @@ def samples(
 def reference(bundle: Any, split: splits.Split, cache: Path, workers: int) -> Any:
     """The bundle's familiarity: its training windows (every rendering) as the reference, its
     validation speakers' clean windows for the scale and threshold."""
-    from model_training import encoder_run as er
-    from model_training import familiar
-
     _, augmenting = recipe(bundle.meta["training"])
     encoders = er.Encoders.of(bundle)
     train, val = (
@@ -103,12 +113,6 @@ def judged(
     training speakers, with every window's distance from them (``clean``: the clean rendering
     only). Each fold is kept as it finishes; all of them are reused for the same recipe,
     speakers and folds."""
-    from app.familiar import statistics
-    from model_training import encoder_run as er
-    from model_training import familiar
-    from model_training import model as models
-    from model_training.train import window_probabilities
-
     path = out / SAMPLES_FILE
     key = json.dumps([bundle.meta["training"], name, sorted({c.speaker for c in clips}), epochs],
                      sort_keys=True)  # fmt: skip
@@ -153,8 +157,6 @@ def judged(
 
 def save(found: Samples, distances: Sequence[np.ndarray], path: Path, key: str) -> None:
     """``key`` says what the judgements are of (recipe, folds, speakers), for reuse."""
-    from model_training.evaluate import atomic_write
-
     buffer = io.BytesIO()
     np.savez_compressed(
         buffer,

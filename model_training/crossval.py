@@ -17,9 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from app.offline import GATE_SECONDS
-from model_training import augment, data, evaluate, splits
+from app.features import FeatureSettings
+from model_training import augment, data, splits
+from model_training import baseline as svm
+from model_training import encoder_run as er
+from model_training import model as models
+from model_training import train as training
+from model_training.calibration import ece, ece_floor
 from model_training.corpora import Clip
+from model_training.files import atomic_write
+from model_training.scoring import score_clips
 from model_training.train import TrainSettings
 
 SYSTEMS = ("encoder", "cnn", "baseline")
@@ -90,7 +97,7 @@ class Runner:
         result["val_speakers"] = split.speakers("val")
         result["train_labels"] = sorted({c.label for c in split.train})
         path.parent.mkdir(parents=True, exist_ok=True)
-        evaluate.atomic_write(path, json.dumps(result, indent=1))
+        atomic_write(path, json.dumps(result, indent=1))
         return result
 
     def reuse(
@@ -102,7 +109,7 @@ class Runner:
             same = recipe is None or done.get("recipe") == recipe
             if done.get("test_speakers") == split.speakers("test") and same:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                evaluate.atomic_write(path, json.dumps(done, indent=1))
+                atomic_write(path, json.dumps(done, indent=1))
                 return dict(done)
         return None
 
@@ -119,22 +126,17 @@ class Runner:
         if system == "baseline":  # chooses its own parameters per fold
             return {}
         if system == "encoder":
-            from model_training.encoder_run import BLOCK_FRAMES, LEVEL, PRECISION
-
             settings = self.encoder_settings()
             return recipe(settings.to_dict(), self.augmenting.to_dict(), layers=self.layers,
-                          block_frames=BLOCK_FRAMES, level=LEVEL, precision=PRECISION)  # fmt: skip
+                          block_frames=er.BLOCK_FRAMES, level=er.LEVEL,
+                          precision=er.PRECISION)  # fmt: skip
         return recipe(self.settings.to_dict(), self.augmenting.to_dict())
 
     def encoder_settings(self) -> TrainSettings:
         """The bundled model's timing (hop) and no speaker adaptation, as ``train`` uses."""
-        from model_training.encoder_run import HOP_SECONDS
-
-        return replace(self.settings, hop_seconds=HOP_SECONDS, adapt=False)
+        return replace(self.settings, hop_seconds=er.HOP_SECONDS, adapt=False)
 
     def encoder(self, split: splits.Split, out: Path) -> dict[str, Any]:
-        from model_training import encoder_run as er
-
         settings = self.encoder_settings()
         if self._encoder is None:
             encoders = er.Encoders(settings)
@@ -156,49 +158,36 @@ class Runner:
         )
         tested = enc.subset(test)
         probs = er.predict(head, tested)
-        scored = evaluate.score_clips(tested.clips, probs, self.labels)
+        scored = score_clips(tested.clips, probs, self.labels)
         scored["judged"] = judged(tested.clips, probs, self.labels)
         heard = {}
         for c in self.conditions:  # the fold's test speakers through each evaluation channel
             feats_c = er.features(tested.clips, None, self.cache, self.workers, c, self.sounds)
             enc_c = er.encode(feats_c, encoders, layers, None, self.cache, condition=c)
-            heard[c] = evaluate.score_clips(enc_c.clips, er.predict(head, enc_c), self.labels)
+            heard[c] = score_clips(enc_c.clips, er.predict(head, enc_c), self.labels)
         return {"test": scored, "layers": layers, "probe": probe, "conditions": heard}
 
     def cnn(self, split: splits.Split, out: Path) -> dict[str, Any]:
-        from app.adapt import frames_for
-        from app.features import FeatureSettings, hop_frames, window_frames
-        from model_training import model as models
-        from model_training import train as training
-
         features = FeatureSettings(kind="logmel")
         if self._cnn is None:
             self._cnn = data.extract(
                 self.clips, features, self.augmenting, self.cache / "features", self.workers
             )
-        size = window_frames(features, self.settings.window_seconds)
-        hop = hop_frames(features, self.settings.hop_seconds)
-        train = subset(self._cnn, split.train)
         val, test = subset(self._cnn, split.val, True), subset(self._cnn, split.test, True)
-        moments = train.moments(size, hop, hop_frames(features, GATE_SECONDS))
-        population = data.statistics(train.clean, moments)
-        prior = frames_for(features, self.settings.time_constant)
-        voices = data.Voices(train.clips, moments, population, prior)
-        fill = data.silence(features)
-        settings = replace(self.settings, adapt=False)  # cold, as the encoder model
-        model = training.fit(
-            train, val, self.labels, features, fill, voices,
-            {"cold": [population.cold] * len(val.clips)}, self.augmenting, settings, out,
+        cnn = training.fit_cnn(
+            train_set=subset(self._cnn, split.train), val_set=val, labels=self.labels,
+            features=features, augmenting=self.augmenting,
+            settings=replace(self.settings, adapt=False),  # cold, as the encoder model
+            out_dir=out,
         )  # fmt: skip
+        size, hop, _ = cnn.frame
         probs = training.predict_clips(
-            models.classifier(model), test.clean, size, hop, fill,
-            [population.cold] * len(test.clips),
+            models.classifier(cnn.model), test.clean, size, hop, cnn.fill,
+            [cnn.population.cold] * len(test.clips),
         )  # fmt: skip
-        return {"test": evaluate.score_clips(test.clips, probs, self.labels)}
+        return {"test": score_clips(test.clips, probs, self.labels)}
 
     def baseline(self, split: splits.Split, out: Path) -> dict[str, Any]:
-        from model_training import baseline as svm
-
         result = svm.run(split, self.labels, self.cache / "egemaps", workers=self.workers,
                          judged=True)  # fmt: skip
         test = {**svm.pooled_and_by_corpus(result["test"]), "judged": result["judged"]}
@@ -222,8 +211,6 @@ def calibration(folds: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """ECE of the top emotion per fold and over every fold's clips pooled (each judged by a
     model that never heard its speaker), beside the chance floor of a perfectly calibrated
     model with the same probabilities on as many clips."""
-    from model_training.calibration import ece, ece_floor
-
     probs = [np.array(f["probabilities"]) for f in folds]
     truth = [np.array(f["truth"]) for f in folds]
     per_fold = [ece(p, t) for p, t in zip(probs, truth, strict=True)]
@@ -271,8 +258,6 @@ def unseen(judged: dict[str, Any], labels: Sequence[str], trained: Sequence[str]
     """A corpus left out, as its clips were judged: UA over its own classes that training had
     (closed set: the choice limited to them) and over every label (open set), accuracy, the
     top emotion's ECE and mean probability (open set: what the user sees)."""
-    from model_training.calibration import ece
-
     probs, truth = np.array(judged["probabilities"]), np.array(judged["truth"])
     own = sorted({int(y) for y in truth} & {labels.index(x) for x in trained})
     guess = probs.argmax(axis=1)
@@ -457,7 +442,7 @@ def write(out: Path, k: int, labels: Sequence[str]) -> dict[str, Any]:
     done = [f for r in results.values() for f in r]
     done += [f for r in corpora.values() for f in r.values()]
     commands = list(dict.fromkeys(f["command"] for f in done))
-    evaluate.atomic_write(
+    atomic_write(
         out / RESULTS_JSON,
         json.dumps({"k": k, "commands": commands, "summary": summary, "folds": results,
                     "corpora": {"summary": unseen_figures, "folds": corpora}}, indent=1),
@@ -465,5 +450,5 @@ def write(out: Path, k: int, labels: Sequence[str]) -> dict[str, Any]:
     text = markdown(summary, k, commands) if results else ""
     if unseen_figures:
         text += "\n" + unseen_markdown(unseen_figures, commands)
-    evaluate.atomic_write(out / RESULTS_MD, text)
+    atomic_write(out / RESULTS_MD, text)
     return summary

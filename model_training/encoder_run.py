@@ -20,10 +20,11 @@ from app import bundle as bundles
 from app.adapt import Norm
 from app.features import WHISPER, hop_frames, normalise, window_frames, windows
 from model_training import data, encoded, whisper
+from model_training import model as models
 from model_training.augment import AugmentSettings
 from model_training.corpora import Clip
 from model_training.metrics import scores
-from model_training.train import TrainSettings
+from model_training.train import TrainSettings, fit_head, predict_encoded
 
 HOP_SECONDS = 0.5  # between windows, live and on files: 14 ms a window keeps live use near 3 %
 PROBE_LAYERS = 4  # layers probed to choose one: the deeper ones cost more and probed no better
@@ -194,17 +195,12 @@ def train_head(
     out_dir: Path,
     start: Any = None,
 ) -> Any:
-    from model_training.train import fit_head
-
     return fit_head(
         train.windows, train.clips, val.clean, val.clips, labels, augment, settings, out_dir, start
     )
 
 
 def predict(head: Any, clips: Encoded) -> np.ndarray:
-    from model_training import model as models
-    from model_training.train import predict_encoded
-
     return predict_encoded(models.classifier(head), clips.clean)
 
 
@@ -232,8 +228,6 @@ def predict_normalised(
 
 def full_model(head: Any, encoders: Encoders, layers: int, labels: Sequence[str]) -> Any:
     """The model the app runs: the encoder's layers and the trained head in one graph."""
-    from model_training import model as models
-
     model = models.build_encoder_model(encoders.size, len(labels), layers, encoders.block,
                                        encoders.weights, encoders.level)  # fmt: skip
     models.copy_head(head, model)

@@ -23,6 +23,7 @@ import numpy as np
 from app import bundle as bundles
 from app.engine import Engine
 from app.features import FeatureSettings
+from model_training.encoded import to_tflite as convert
 from model_training.model import attention_steps
 
 TOLERANCE = 1e-4  # largest probability difference allowed between LiteRT and Keras
@@ -35,8 +36,6 @@ class ExportError(Exception):
 
 
 def to_tflite(model: keras.Model, weights: str = "float32") -> bytes:
-    from model_training.encoded import to_tflite as convert
-
     frames, features = model.input.shape[1], model.input.shape[2]
     inputs = keras.Input((frames, features), batch_size=1, name=model.input.name)
     fixed = keras.models.clone_model(model, input_tensors=inputs)

@@ -21,6 +21,8 @@ from typing import Any
 import keras
 from keras import layers
 
+from model_training import whisper
+
 FILTERS = (16, 32, 64)
 UNITS = 128
 DENSE = 64
@@ -101,8 +103,6 @@ def build_encoder_model(
     encoder reads each ``block`` of frames on its own (as the app runs it, so that overlapping
     windows share blocks), the head the window's encoder frames; ``level``: each block's level
     normalised first (:class:`whisper.Level`)."""
-    from model_training import whisper
-
     inputs = keras.Input((frames, whisper.N_MELS), name="features")
     encoder = whisper.encoder(block, n_layers, weights, level=level)
     x = layers.Reshape((frames // block, block, whisper.N_MELS), name="blocks")(inputs)

@@ -24,7 +24,7 @@ from app import personal
 from app.engine import Engine
 from app.offline import analyze_file
 from model_training.corpora import Clip
-from model_training.evaluate import atomic_write
+from model_training.files import atomic_write
 
 RESULTS_JSON = "personal.json"
 RESULTS_MD = "personal.md"

@@ -15,8 +15,18 @@ from typing import Any
 
 import numpy as np
 
-from model_training import calibration, channels, data, evaluate
+from app.adapt import frames_for
+from app.audio.files import load
+from app.engine import temper
+from app.familiar import softening, statistics
+from app.features import hop_frames
+from app.offline import GATE_SECONDS, analyze_audio
+from model_training import calibration, channels, data, whisper
+from model_training import encoder_run as er
+from model_training import model as models
 from model_training.corpora import Clip
+from model_training.scoring import score_clips, table_head
+from model_training.train import clip_windows, window_probabilities
 
 CLEAN = "clean"
 PLOT = "robustness.png"
@@ -30,9 +40,6 @@ def unsure(bundle: Any, frames: np.ndarray, probs: np.ndarray) -> np.ndarray:
     """A clip's window probabilities softened as far as the bundle's familiarity says
     (:mod:`app.familiar`) before its temperature: tempering twice multiplies the temperatures,
     so the base one is still applied after, as for every system."""
-    from app.engine import temper
-    from app.familiar import softening, statistics
-
     known = bundle.familiarity
     if known is None:
         return probs
@@ -46,13 +53,7 @@ def bundle_system(
     """A bundle's model as the evaluation runs it: an encoder model's head over the installed
     encoder (refused if the bundle names other weights), a CNN's Keras model; cold, or for an
     encoder model ``adapted`` to each speaker (leave one clip out)."""
-    from model_training import model as models
-    from model_training.train import window_probabilities
-
     if bundle.encoder is not None:
-        from model_training import encoder_run as er
-        from model_training import whisper
-
         if bundle.encoder.sha256 != whisper.SHA256:
             raise whisper.WeightsError(
                 f"This model was built on encoder weights with sha256 "
@@ -75,9 +76,6 @@ def bundle_system(
 
         return encoder_run
 
-    from app.features import hop_frames
-    from model_training.train import clip_windows
-
     classifier = models.classifier(models.load(bundle.keras_path))
     hop, fill = hop_frames(bundle.features, bundle.hop_seconds), data.silence(bundle.features)
 
@@ -94,10 +92,6 @@ def bundle_system(
 def adapted_norms(bundle: Any, feats: data.Features) -> list[Any]:
     """Each clip's normalisation adapted to its speaker from their *other* clips, as the app
     adapts (speech frames by its gate, the bundle's prior)."""
-    from app.adapt import frames_for
-    from app.features import hop_frames
-    from app.offline import GATE_SECONDS
-
     s = bundle.features
     frame = (bundle.window_frames, hop_frames(s, bundle.hop_seconds), hop_frames(s, GATE_SECONDS))
     prior = frames_for(s, bundle.adapt_seconds)
@@ -115,7 +109,7 @@ def score(
         for condition in (CLEAN, *conditions):
             clips, windows = run(None if condition == CLEAN else condition)
             probs = calibration.clip_probabilities(windows, temperature)
-            scored = evaluate.score_clips(clips, probs, labels)
+            scored = score_clips(clips, probs, labels)
             truth = [labels.index(c.label) for c in clips]
             out[name][condition] = {
                 **{k: scored[k] for k in ("pooled", "by_corpus")},
@@ -150,9 +144,6 @@ def clip_gain(y: np.ndarray) -> float:
 def flag_rates(engine: Any, clips: Sequence[Clip]) -> dict[str, dict[str, Any]]:
     """Share of files whose file-level quality raises the flag each copy should raise (clean:
     no flag), through the app's own analysis."""
-    from app.audio.files import load
-    from app.offline import analyze_audio
-
     out = {}
     for name, flag, damage in FLAG_CHECKS:
         raised = []
@@ -206,7 +197,7 @@ def markdown(table: dict[str, dict[str, Any]], chance: float) -> list[str]:
         "kept for evaluation (`../shared/noise-eval`, never used in training). UA pooled "
         f"({' / '.join(corpora)} in brackets); chance is {chance:.3f}.",
         "",
-        *evaluate.table_head("condition", systems, extra="family | "),
+        *table_head("condition", systems, extra="family | "),
     ]
     for c in conditions:
         cells = []
@@ -243,7 +234,7 @@ def ece_lines(table: dict[str, dict[str, Any]]) -> list[str]:
         f"{calibration.FLOOR_DRAWS} draws of each clip's emotion from its own probabilities): "
         "a measured ECE within it cannot be told apart from perfect calibration.",
         "",
-        *evaluate.table_head("condition", [*models, "calibrated by chance"]),
+        *table_head("condition", [*models, "calibrated by chance"]),
     ]
     for c in next(iter(table.values())):
         cells = []
@@ -273,7 +264,7 @@ def plot_reliability(table: dict[str, dict[str, Any]], path: Path) -> None:
 
 def plot(table: dict[str, dict[str, Any]], chance: float, path: Path) -> None:
     """Grouped bars: UA per condition, one colour per system, chance marked."""
-    import matplotlib
+    import matplotlib  # lazily: only a written report draws; Agg before pyplot, no display
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

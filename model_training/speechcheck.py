@@ -23,9 +23,11 @@ import numpy.typing as npt
 from app import bundle as bundles
 from app.adapt import SpeechFrames
 from app.audio import files
+from app.engine import Engine
 from app.features import Pipeline, hop_frames
-from app.offline import GATE_SECONDS, model_windows
-from app.speechcheck import NAMES, measures
+from app.offline import GATE_SECONDS, analyze_file, model_windows
+from app.quality import UNJUDGED
+from app.speechcheck import NAMES, SpeechCheck, measures
 from model_training import corpora
 
 RHYTHM_HZ = (2.0, 8.0)  # rates of the loudness rhythm given to noise
@@ -144,8 +146,6 @@ def fit(sets: Sets) -> dict[str, Any]:
         "weights": model.coef_[0].round(6).tolist(),
         "bias": round(float(model.intercept_[0]), 6),
     }
-    from app.speechcheck import SpeechCheck
-
     probe = SpeechCheck.from_meta({**block, "below": 0.5})
     assert probe is not None
 
@@ -181,10 +181,6 @@ def judged(bundle_path: Path, paths: list[Path]) -> dict[str, Any]:
     """The test speakers' clips through the app's whole analysis with the bundle as written: the
     share whose file flags (those of half its speech windows) hold too_short or not_speech, and
     which. The check alone skips nothing; the app skips windows already flagged noisy."""
-    from app.engine import Engine
-    from app.offline import analyze_file
-    from app.quality import UNJUDGED
-
     engine = Engine(bundles.load(bundle_path))
     flagged = [str(p.name) for p in paths
                if set(UNJUDGED) & set(analyze_file(p, engine).file_quality()["flags"])]  # fmt: skip

@@ -18,12 +18,13 @@ import keras
 import numpy as np
 import numpy.typing as npt
 
-from app.adapt import TIME_CONSTANT, Norm
-from app.features import FeatureSettings, normalise, windows
+from app.adapt import TIME_CONSTANT, Norm, Population, frames_for
+from app.features import FeatureSettings, hop_frames, normalise, window_frames, windows
+from app.offline import GATE_SECONDS
 from model_training import model as models
 from model_training.augment import AugmentSettings, crop, mixup
 from model_training.corpora import Clip
-from model_training.data import Features, Voices, balance
+from model_training.data import Features, Voices, balance, silence, statistics
 
 Array = npt.NDArray[np.float32]
 
@@ -225,8 +226,6 @@ def fit(
 ) -> keras.Model:
     """Train and return the full model (emotion + attention) with the best validation weights;
     ``start`` is a model of the same shape whose weights training continues from."""
-    from app.features import hop_frames, window_frames
-
     keras.utils.set_random_seed(settings.seed)
     size = window_frames(features, settings.window_seconds)
     hop = hop_frames(features, settings.hop_seconds)
@@ -246,6 +245,63 @@ def fit(
     }
     run(classifier, batches, ValidationUA(y_val, predictors), settings, out_dir)
     return model
+
+
+@dataclass(frozen=True)
+class CNN:
+    """A trained CNN and how its clips are framed and normalised."""
+
+    model: keras.Model
+    population: Population
+    prior: float  # frames of speech after which a speaker's statistics weigh half
+    frame: tuple[int, int, int]  # window, hop and gate length in frames
+    fill: Array
+
+
+def fit_cnn(
+    *,
+    train_set: Features,
+    val_set: Features,
+    labels: Sequence[str],
+    features: FeatureSettings,
+    augmenting: AugmentSettings,
+    settings: TrainSettings,
+    out_dir: Path,
+    start: keras.Model | None = None,
+) -> CNN:
+    """The CNN recipe, one for ``train --model cnn`` and the cross-validation's folds: the
+    population's statistics from the training clips, validation adapted to each speaker when
+    ``settings.adapt``, else cold."""
+    size = window_frames(features, settings.window_seconds)
+    hop = hop_frames(features, settings.hop_seconds)
+    frame = (size, hop, hop_frames(features, GATE_SECONDS))
+    moments = train_set.moments(*frame)
+    population = statistics(train_set.clean, moments)
+    prior = frames_for(features, settings.time_constant)
+    voices = Voices(train_set.clips, moments, population, prior)
+    fill = silence(features)
+    val_modes = (
+        modes(val_set, frame, population, prior) if settings.adapt else cold(val_set, population)
+    )
+    model = fit(train_set, val_set, labels, features, fill, voices, val_modes, augmenting,
+                settings, out_dir, start)  # fmt: skip
+    return CNN(model, population, prior, frame, fill)
+
+
+def modes(
+    features: Features,
+    frame: tuple[int, int, int],
+    population: Population,
+    prior: float,
+) -> dict[str, list[Norm]]:
+    """Each clip's normalisation cold, and adapted to its speaker from their *other* clips;
+    ``frame`` is the window, hop and gate length in frames."""
+    voices = Voices(features.clips, features.moments(*frame), population, prior)
+    return {"cold": [voices.cold] * len(features.clips), "adapted": voices.left_out()}
+
+
+def cold(features: Features, population: Population) -> dict[str, list[Norm]]:
+    return {"cold": [population.cold] * len(features.clips)}
 
 
 def run(

@@ -7,39 +7,19 @@ Writes ``report.json`` (all figures), ``report.md`` (the short version a person 
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from model_training import metrics
-from model_training.corpora import Clip
+from model_training import crossval, personal_eval, robustness
+from model_training.encoder_run import precision
+from model_training.files import atomic_write
+from model_training.scoring import chance, table_head
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 CONFUSION_PNG = "confusion.png"
-
-
-def score_clips(
-    clips: Sequence[Clip], probabilities: np.ndarray, labels: Sequence[str]
-) -> dict[str, Any]:
-    """Figures pooled, per corpus and per speaker from clip-level probabilities."""
-    index = {x: i for i, x in enumerate(labels)}
-    truth = [index[c.label] for c in clips]
-    predicted = probabilities.argmax(axis=1).tolist()
-    out = metrics.by_group(truth, predicted, [c.corpus for c in clips], labels)
-    speakers = metrics.by_group(truth, predicted, [c.speaker for c in clips], labels)
-    speakers.pop("all")
-    return {
-        "pooled": out.pop("all"),
-        "by_corpus": out,
-        "by_speaker": {
-            k: {m: v[m] for m in ("clips", "accuracy", "ua")} for k, v in speakers.items()
-        },
-        "speakers": sorted({c.speaker for c in clips}),
-    }
 
 
 def write_report(report: dict[str, Any], out_dir: Path) -> None:
@@ -50,8 +30,6 @@ def write_report(report: dict[str, Any], out_dir: Path) -> None:
                                                unseen(out_dir), personalised(out_dir)))  # fmt: skip
     plot_confusion(report["test"]["pooled"], out_dir / CONFUSION_PNG)
     if report.get("robustness"):
-        from model_training import robustness
-
         robustness.plot(report["robustness"], chance(report), out_dir / robustness.PLOT)
         robustness.plot_reliability(report["robustness"], out_dir / robustness.RELIABILITY_PLOT)
 
@@ -60,9 +38,6 @@ def crossvalidated(report: dict[str, Any], folder: Path) -> dict[str, Any] | Non
     """The calibration that a complete cross-validation beside the report measured, if it
     trained this model's recipe (settings, augmentation, encoder layers and weights); else
     none."""
-    from model_training import crossval
-    from model_training.encoder_run import precision
-
     path = folder / crossval.RESULTS_JSON
     if not path.exists():
         return None
@@ -81,8 +56,6 @@ def crossvalidated(report: dict[str, Any], folder: Path) -> dict[str, Any] | Non
 
 def unseen(folder: Path) -> dict[str, Any] | None:
     """The leave-one-corpus-out summary of a cross-validation beside the report, if any."""
-    from model_training import crossval
-
     path = folder / crossval.RESULTS_JSON
     if not path.exists():
         return None
@@ -91,9 +64,7 @@ def unseen(folder: Path) -> dict[str, Any] | None:
 
 def personalised(folder: Path) -> dict[str, Any] | None:
     """The figures of ``personal-eval`` beside the report (``personal.json``), if any."""
-    from model_training.personal_eval import RESULTS_JSON
-
-    path = folder / RESULTS_JSON
+    path = folder / personal_eval.RESULTS_JSON
     return json.loads(path.read_text()) if path.exists() else None
 
 
@@ -118,10 +89,6 @@ def personal_lines(found: dict[str, Any] | None) -> list[str]:
         )
         lines.append(f"| {corpus} | {p['speakers']} | {p['cold']:.3f} | {cells} |")
     return [*lines, ""]
-
-
-def chance(report: dict[str, Any]) -> float:
-    return 1 / len(report["test"]["pooled"]["labels"])
 
 
 def markdown(
@@ -182,8 +149,6 @@ def markdown(
         ]
     lines += encoder_lines(train)
     if report.get("robustness"):
-        from model_training import robustness
-
         lines += robustness.markdown(report["robustness"], chance(report))
     lines += fit_lines(report.get("calibration") or {})
     lines += shift_lines(report.get("calibration") or {})
@@ -191,8 +156,6 @@ def markdown(
     lines += unseen_lines(folder_unseen)
     lines += personal_lines(personal)
     if report.get("flags"):
-        from model_training import robustness
-
         lines += robustness.flag_lines(report["flags"])
     return "\n".join(lines)
 
@@ -224,8 +187,6 @@ def unseen_lines(found: dict[str, Any] | None) -> list[str]:
     """The leave-one-corpus-out figures ``crossval.md`` holds, model beside baseline."""
     if not found:
         return []
-    from model_training.crossval import NAMES, figure
-
     lines = [
         "Leave-one-corpus-out (`crossval.md`: each corpus judged by a model trained on the "
         "others; UA over the corpus' own emotions that training had, uncalibrated heads):",
@@ -234,7 +195,8 @@ def unseen_lines(found: dict[str, Any] | None) -> list[str]:
         "|---|---|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {NAMES[system]} | {c} | {figure(r['closed_ua'])} | {figure(r['open_ua'])} | "
+        f"| {crossval.NAMES[system]} | {c} | {crossval.figure(r['closed_ua'])} | "
+        f"{crossval.figure(r['open_ua'])} | "
         f"{r['accuracy']:.3f} | {r['ece']:.3f} |"
         for system, corpora in found.items()
         for c, r in corpora.items()
@@ -308,12 +270,6 @@ def encoder_lines(train: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def table_head(first: str, columns: list[str], extra: str = "") -> list[str]:
-    """A Markdown table's header and rule: a text column, then right-aligned figures."""
-    return [f"| {first} | {extra}" + " | ".join(columns) + " |",
-            "|---|" + ("---|" if extra else "") + "---:|" * len(columns)]  # fmt: skip
-
-
 def speaker_table(cold: dict[str, Any], adapted: dict[str, Any]) -> list[str]:
     """UA of every held-out speaker cold and adapted, so the gain is seen speaker by speaker."""
     lines = [
@@ -340,7 +296,7 @@ def baseline_name(key: str, result: dict[str, Any]) -> str:
 
 def plot_confusion(scores: dict[str, Any], path: Path) -> None:
     """Row-normalised confusion matrix with counts, as a PNG."""
-    import matplotlib
+    import matplotlib  # lazily: only a written report draws; Agg before pyplot, no display
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -363,9 +319,3 @@ def plot_confusion(scores: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
-
-
-def atomic_write(path: Path, content: str | bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
-    os.replace(tmp, path)
