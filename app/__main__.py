@@ -334,7 +334,7 @@ def voices(args: argparse.Namespace, engine, moments) -> dict:
     """Each readable file's speaker normalisation: its own voice, or all files' pooled; from
     the speech statistics that ``moments()`` gives per file (here or on a cluster)."""
     from app.adapt import pooled
-    from app.offline import speaker_norm
+    from app.speaker import speaker_norm
 
     if engine.bundle.adapt_seconds is None:  # whatever --time-constant says
         print(
@@ -355,7 +355,7 @@ def voices(args: argparse.Namespace, engine, moments) -> dict:
 def file_voices(files: list[Path], bundle) -> dict:
     """The speech statistics of each file that can be read, read here."""
     from app.audio.files import AudioFileError
-    from app.offline import file_moments
+    from app.speaker import file_moments
 
     heard = {}
     for path in files:

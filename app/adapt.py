@@ -13,7 +13,6 @@ adapted, and anywhere in between. No Qt here.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from app.features import FeatureSettings, window_starts
+from app import atomic
+from app.features import FeatureSettings, Windowing, window_starts
 from app.gate import SpeechGate
 
 TIME_CONSTANT = 10.0  # seconds of speech after which the speaker's statistics weigh half
@@ -147,11 +147,12 @@ class SpeechFrames:
         return self.gate.is_open
 
 
-def clip_moments(features: Array, levels: Array, size: int, hop: int, gate_frames: int) -> Moments:
+def clip_moments(features: Array, levels: Array, windowing: Windowing) -> Moments:
     """Speech statistics of a clip in memory, window by window as the app would see it."""
-    frames = SpeechFrames(gate_frames)
+    frames = SpeechFrames(windowing.gate)
     total = Moments.empty(features.shape[1])
-    for start in window_starts(len(features), size, hop):
+    size = windowing.size
+    for start in window_starts(len(features), size, windowing.hop):
         end = min(int(start) + size, len(features))
         total = total + frames.update(features[start:end], levels[start:end], end)
     return total
@@ -202,12 +203,7 @@ def save_profile(path: Path, name: str, speaker: Moments, settings: FeatureSetti
         "features": settings.to_dict(),
         "moments": speaker.to_dict(),
     }
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        tmp.write_text(json.dumps(data), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic.write(path, json.dumps(data), sync=True)
 
 
 def load_profile(path: Path, settings: FeatureSettings) -> tuple[str, Moments]:

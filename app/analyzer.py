@@ -6,21 +6,20 @@ the newest frames; the speech gate blanks silence; probabilities are smoothed ov
 
 from __future__ import annotations
 
-import copy
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
 
-from app.adapt import Adapter, Moments, SpeechFrames
+from app.adapt import Adapter, Moments
 from app.audio import resample
 from app.engine import Engine
-from app.features import FrameStream, Pipeline, fit_frames, hop_frames, normalise, silence_frame
-from app.offline import GATE_SECONDS
+from app.features import FrameStream, Pipeline, hop_frames
+from app.judge import Judge
 from app.personal import Voice
-from app.prosody import PitchRange, PitchStream, Prosody, summarise
-from app.quality import DOUBTFUL, Meter, Quality, familiarity
+from app.prosody import PitchStream, Prosody
+from app.quality import Quality
 
 SMOOTHING = 0.5  # weight of the previous smoothed value: 0 = none, 0.9 = very slow
 FIRST_SECONDS = 0.45  # of audio after which a first, provisional result comes (not 3 s later)
@@ -71,10 +70,8 @@ class LiveAnalyzer:
         self.pipeline = Pipeline(b.features)
         self.hop_seconds = hop_seconds or b.hop_seconds
         self.smoothing = smoothing
-        self._hop = hop_frames(b.features, self.hop_seconds)
-        self._gate_frames = hop_frames(b.features, GATE_SECONDS)
+        self.windowing = replace(b.windowing, hop=hop_frames(b.features, self.hop_seconds))
         self._first = hop_frames(b.features, FIRST_SECONDS)
-        self._fill = silence_frame(self.pipeline)
         # None for a model trained without speaker adaptation: it always runs cold
         self.personal: Voice | None = None  # a voice taught by its owner (app.personal)
         self.adapter = (
@@ -93,19 +90,16 @@ class LiveAnalyzer:
         self._levels = np.zeros(0, np.float32)
         self._pitch = np.zeros(0, np.float32)
         self._pitch_stream = PitchStream(s)
-        self.pitch_range = PitchRange()
         self._since_last = 0
         self._frames = 0  # frames in the analysis so far (the stream may have completed more)
         self._last_partial = -self._first  # frame count at the last provisional result
         self._smoothed: Array | None = None
-        self.speech_frames = SpeechFrames(self._gate_frames)
-        b = self.engine.bundle
-        self.meter = Meter(s, b.quality, b.window_frames, b.speech_check)
+        self.judge = Judge(self.engine.bundle, self.windowing)
         self.samples_in = 0
 
     def set_hop(self, seconds: float) -> None:
         self.hop_seconds = seconds
-        self._hop = hop_frames(self.engine.bundle.features, seconds)
+        self.windowing = replace(self.windowing, hop=hop_frames(self.windowing.settings, seconds))
 
     def set_adapting(self, enabled: bool) -> None:
         """Switch adaptation on or off; what was learnt of the voice is kept either way."""
@@ -126,19 +120,19 @@ class LiveAnalyzer:
         """Forget the current voice (or take a saved one): adaptation starts again."""
         if self.adapter is not None:
             self.adapter.reset(voice)
-        self.pitch_range.reset()
+        self.judge.pitch_range.reset()
 
     def due(self) -> int:
         """Input samples still to come before the next result: the worker sleeps until they
         are in, so a window runs the moment its last sample arrives (exact at the model's rate
         and its multiples; at other rates an estimate, which a short wait or two completes)."""
-        b = self.engine.bundle
-        s = b.features
-        have, size = len(self._features), b.window_frames
+        w = self.windowing
+        s = w.settings
+        have, size = len(self._features), w.size
         if have < size:  # the next provisional window, or the first whole one
-            frames = min(size, max(self._first, self._last_partial + self._hop)) - have
+            frames = min(size, max(self._first, self._last_partial + w.hop)) - have
         else:
-            frames = self._hop - self._since_last
+            frames = w.hop - self._since_last
         samples = s.n_fft + (max(1, frames) - 1) * s.hop_length - self._stream.pending
         if self._resampler is None:
             return max(1, samples)
@@ -151,18 +145,18 @@ class LiveAnalyzer:
         arrival = time.monotonic() if arrival is None else arrival
         self.samples_in += len(chunk)
         audio = chunk if self._resampler is None else self._resampler.resample_chunk(chunk)
-        self.meter.push(audio)
+        self.judge.push(audio)
         log_mel, levels = self._stream.push(audio)
         pitch = self._pitch_stream.push(audio, levels)
         if not len(log_mel):
             return Update(log_mel)
         feats = self.pipeline.from_log_mel(log_mel)
-        size = self.engine.bundle.window_frames
+        size, hop = self.windowing.size, self.windowing.hop
         results = []
         done = 0
         while done < len(feats):  # windows exactly a hop apart, so they share the encoder's blocks
             have = len(self._features)
-            room = size - have if have < size else self._hop - self._since_last
+            room = size - have if have < size else hop - self._since_last
             n = max(1, min(len(feats) - done, room))
             self._features = np.concatenate([self._features, feats[done : done + n]])[-size:]
             self._levels = np.concatenate([self._levels, levels[done : done + n]])[-size:]
@@ -171,10 +165,10 @@ class LiveAnalyzer:
             self._frames += n
             done += n
             have = len(self._features)
-            if have == size and self._since_last >= self._hop:
+            if have == size and self._since_last >= hop:
                 new, self._since_last = self._since_last, 0
                 results.append(self._run(arrival, new))
-            elif self._first <= have < size and have - self._last_partial >= self._hop:
+            elif self._first <= have < size and have - self._last_partial >= hop:
                 self._last_partial = have  # judged as a file this short would be, until whole
                 results.append(self._run(arrival, 0, provisional=True))
         return Update(log_mel, results, pitch, levels)
@@ -183,54 +177,36 @@ class LiveAnalyzer:
         """The window of the newest frames, ``new`` of them not in the previous window; a
         ``provisional`` one (the session's first seconds) leaves the gate, the voice learnt
         and the pitch range as they were, so whole windows are what they would be without it."""
-        b = self.engine.bundle
-        s = b.features
-        frames = copy.deepcopy(self.speech_frames) if provisional else self.speech_frames
-        voiced = frames.update(self._features, self._levels, self._frames)
-        speech = frames.speaking
-        norm, adapter = b.population.cold, self.adapter
+        judge = self.judge
+        heard = judge.hear(self._features, self._levels, self._frames, provisional)
+        speech = heard.speech
+        norm, adapter = self.engine.bundle.population.cold, self.adapter
         if adapter is not None:
             if adapter.enabled and not provisional:  # only speech: silence never adapts
-                adapter.add(voiced)
+                adapter.add(heard.new)
             norm = adapter.norm()
-        window = fit_frames(self._features, b.window_frames, self._fill)
-        prediction = self.engine.predict(normalise(window, norm.mean, norm.std))
-        raw = prediction.probabilities
-        if self.personal is not None and prediction.embedding is not None:
-            raw = self.personal.judge(prediction.embedding, raw)
+        prediction = self.engine.predict(judge.model_input(self._features, norm))
+        raw, quality = judge.judged(prediction, heard.quality, self.personal)
         if not speech:
             self._smoothed = None
         elif self._smoothed is None:
             self._smoothed = raw
         else:
             self._smoothed = self.smoothing * self._smoothed + (1 - self.smoothing) * raw
-        end = ((self._frames - 1) * s.hop_length + s.n_fft) / s.sample_rate
-        voiced_now = frames.gate.voiced(self._levels)
-        quality = self.meter.measure(self._features, self._levels, voiced_now,
-                                     self._frames)  # fmt: skip
-        above = b.familiarity.unfamiliar_above if b.familiarity else None
-        quality = familiarity(quality, prediction.distance, above)
-        if new:
-            self.pitch_range.add(self._pitch[-new:][voiced_now[-new:]])
-        hop_seconds = s.hop_length / s.sample_rate
-        prosody = summarise(self._pitch, self._levels, voiced_now, hop_seconds) if speech else None
+        prosody = judge.prosody(self._pitch, self._levels, heard.voiced, new)
         return LiveResult(
-            time=end,
+            time=self.windowing.end_seconds(self._frames),
             speech=speech,
             probabilities=self._smoothed,
             raw=raw if speech else None,
             attention=prediction.attention,
-            level_db=float(self._levels[-self._hop :].max()),
+            level_db=float(self._levels[-self.windowing.hop :].max()),
             latency=time.monotonic() - arrival,
             adaptation=norm.weight,
             speech_seconds=adapter.speech_seconds if adapter else 0.0,
             quality=quality,
-            uncertain=speech
-            and (
-                float(self._smoothed.max()) < b.uncertain_below
-                or any(f in DOUBTFUL for f in quality.flags)
-            ),
-            prosody=prosody,
+            uncertain=judge.uncertain(self._smoothed, quality),
+            prosody=prosody if speech else None,
             provisional=provisional,
-            pitch_range=self.pitch_range.range(),
+            pitch_range=judge.pitch_range.range(),
         )

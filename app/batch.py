@@ -23,6 +23,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, TextIO, cast
 
+from app import atomic
+
 _engine: Any = None  # each worker process's own engine
 # numpy on one thread, in the app (set by its main) and in each worker: with a BLAS thread per
 # core in every worker, two workers on two cores were slower than one (OpenBLAS threads spin
@@ -308,7 +310,7 @@ class Output:
         elif self.fmt == "jsonl":
             self._write(json.dumps(result, allow_nan=False) + "\n")
         elif "windows" in result:
-            from app.ui.export import csv_table
+            from app.export import csv_table
 
             self._write(_csv_rows([[result["file"], *r] for r in csv_table(result)[1]]))
 
@@ -338,17 +340,11 @@ class Output:
         if self.path is None:
             self._write(text)
             return
-        from app.worker import partial_path
-
-        part = partial_path(self.path)
         try:
-            with part.open("w", encoding="utf-8") as f:
+            with atomic.replacing(self.path, "w") as f:
                 self._write(text, f)
-            os.replace(part, self.path)
         except OSError as e:
             raise Unwritable(self.name, e) from e
-        finally:
-            part.unlink(missing_ok=True)
 
 
 def locked(path: Path) -> TextIO:
@@ -380,7 +376,7 @@ def same_as_input(out: Path, inputs: Iterable[Path | str]) -> Path | None:
 
 
 def _csv_header(labels: tuple[str, ...]) -> list[str]:
-    from app.ui.export import csv_table
+    from app.export import csv_table
 
     return csv_table({"labels": labels, "windows": []})[0]
 

@@ -20,7 +20,8 @@ import numpy.typing as npt
 
 from app import familiar
 from app.adapt import Population
-from app.features import FeatureSettings, window_frames
+from app.features import FeatureSettings, Windowing, window_frames
+from app.gate import GATE_SECONDS
 from app.quality import Thresholds
 from app.speechcheck import SpeechCheck
 
@@ -80,8 +81,15 @@ class Bundle:
 
     @property
     def window_frames(self) -> int:
+        return self.windowing.size
+
+    @property
+    def windowing(self) -> Windowing:
+        """The geometry of the bundle's model windows and speech gate."""
         block = self.encoder.block_frames if self.encoder else 0
-        return window_frames(self.features, self.window_seconds, block)
+        return Windowing.of(
+            self.features, self.window_seconds, self.hop_seconds, GATE_SECONDS, block
+        )
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

@@ -192,7 +192,7 @@ def analyse(
 def moments(name: str, where: str, seen: bool, plugin: str) -> Moments | None:
     """The speech statistics of one file, for adapting to its speaker; None if it cannot be read
     (it is reported when it is analysed)."""
-    from app.offline import file_moments
+    from app.speaker import file_moments
 
     engine = _engine(plugin)
     try:

@@ -239,6 +239,41 @@ def hop_frames(settings: FeatureSettings, seconds: float) -> int:
     return max(1, round(seconds * settings.sample_rate / settings.hop_length))
 
 
+@dataclass(frozen=True)
+class Windowing:
+    """Where a stream's model windows lie, in feature frames: ``size`` frames each, ``hop``
+    apart, the newest ``gate`` of them deciding speech. One place for the geometry and for a
+    window's end time, so the live meter and a file's analysis cannot place windows apart."""
+
+    settings: FeatureSettings
+    size: int
+    hop: int
+    gate: int
+
+    @classmethod
+    def of(
+        cls,
+        settings: FeatureSettings,
+        window_seconds: float,
+        hop_seconds: float,
+        gate_seconds: float,
+        block: int = 0,
+    ) -> Windowing:
+        """The frames of windows of these lengths (``block``: see :func:`window_frames`)."""
+        return cls(
+            settings,
+            window_frames(settings, window_seconds, block),
+            hop_frames(settings, hop_seconds),
+            hop_frames(settings, gate_seconds),
+        )
+
+    def end_seconds(self, frame: int) -> float:
+        """Stream seconds at the last sample of the frames before frame ``frame``: when the
+        window ending there ends."""
+        s = self.settings
+        return ((frame - 1) * s.hop_length + s.n_fft) / s.sample_rate
+
+
 def window_starts(n_frames: int, size: int, hop: int) -> npt.NDArray[np.int64]:
     """First frame of every whole window; a clip shorter than one window still gets one."""
     if n_frames <= size:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+GATE_SECONDS = 1.0  # the newest part of a window that decides speech or silence
 FLOOR_DB = -90.0  # frames quieter than this are never speech: below a 16-bit converter's noise
 MARGIN_DB = 8.0  # above the noise floor: speech in a noisy room (5 dB SNR) still opens
 OPEN_FRACTION = 0.2  # of the frames looked at that must be voiced to open the gate

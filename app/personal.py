@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from app import atomic
 from app.bundle import Bundle
 
 FORMAT = 1
@@ -349,12 +349,7 @@ def save(path: Path, name: str, teaching: Teaching, model: str) -> None:
         "ua": {"before": round(teaching.before, 4), "after": round(teaching.after, 4)},
     }
     data["checksum"] = _content_checksum(data)
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        tmp.write_text(json.dumps(data), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic.write(path, json.dumps(data), sync=True)
 
 
 def renamed(path: Path, name: str) -> str:

@@ -159,6 +159,11 @@ def familiarity(q: Quality, distance: float | None, above: float | None) -> Qual
     return raised(q, "unfamiliar")
 
 
+def doubtful(q: Quality) -> bool:
+    """Whether a window's flags say its emotion is not to be trusted (:data:`DOUBTFUL`)."""
+    return any(f in DOUBTFUL for f in q.flags)
+
+
 def unjudged(
     log_mel: Array | None,
     levels: Array,

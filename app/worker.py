@@ -21,21 +21,16 @@ import numpy as np
 import soundfile as sf
 
 from app.adapt import Moments
+from app.analysis import Analysis
 from app.analyzer import LiveAnalyzer, Update
+from app.atomic import part_path
 from app.audio import files
 from app.audio.sources import Source
 from app.engine import Engine
 from app.features import FeatureSettings, FrameStream, Pipeline
-from app.offline import (
-    Analysis,
-    Cancelled,
-    Columns,
-    analyze_file,
-    file_moments,
-    progress_blocks,
-    speaker_norm,
-)
+from app.offline import Cancelled, Columns, analyze_file, progress_blocks
 from app.personal import Voice
+from app.speaker import file_moments, speaker_norm
 
 INTERVAL = 0.02  # seconds between reads of the ring buffer
 
@@ -82,11 +77,6 @@ class Done:
 @dataclass(frozen=True)
 class WasCancelled:
     path: Path
-
-
-def partial_path(path: Path) -> Path:
-    """Where a file is written before it is renamed into place, so no reader sees half of it."""
-    return path.with_name(f".{path.name}.part")
 
 
 class LiveWorker(threading.Thread):
@@ -167,7 +157,6 @@ class LiveWorker(threading.Thread):
 
     def run(self) -> None:
         reader = self._reader
-        s = self.analyzer.engine.bundle.features
         frames = 0
         try:
             while not self._quit.is_set():
@@ -190,7 +179,7 @@ class LiveWorker(threading.Thread):
                 update = self.analyzer.push(samples, arrival)
                 frames += len(update.log_mel)
                 if len(update.log_mel) or update.results:
-                    end = ((frames - 1) * s.hop_length + s.n_fft) / s.sample_rate if frames else 0
+                    end = self.analyzer.windowing.end_seconds(frames) if frames else 0
                     dropped = self.source.dropped + reader.overflows
                     voice = self.analyzer.voice if update.results else None
                     self.out.put(Tick(update, arrival, end, dropped, voice))
@@ -213,7 +202,7 @@ class LiveWorker(threading.Thread):
             with contextlib.suppress(sf.LibsndfileError, OSError, RuntimeError):
                 wav.close()
             with contextlib.suppress(OSError):
-                partial_path(path).unlink(missing_ok=True)
+                part_path(path).unlink(missing_ok=True)
             self.out.put(
                 RecordingFailed(f"Recording to {path} stopped: {e}. The analysis goes on.")
             )
@@ -224,10 +213,10 @@ class LiveWorker(threading.Thread):
             self._wav = self._wav_path = None
             try:
                 wav.close()
-                os.replace(partial_path(done), done)
+                os.replace(part_path(done), done)
             except (sf.LibsndfileError, OSError, RuntimeError) as e:
                 with contextlib.suppress(OSError):
-                    partial_path(done).unlink(missing_ok=True)
+                    part_path(done).unlink(missing_ok=True)
                 self.out.put(RecordingFailed(f"Could not finish the recording {done}: {e}"))
             else:
                 self.out.put(Saved(done, self._wav_start))
@@ -239,13 +228,13 @@ class LiveWorker(threading.Thread):
                 return
             try:
                 self._wav = sf.SoundFile(
-                    partial_path(path), "w", self.source.sample_rate, 1, "PCM_16", format="WAV"
+                    part_path(path), "w", self.source.sample_rate, 1, "PCM_16", format="WAV"
                 )
                 self._wav_path = path
                 self._wav_start = self._samples_read / self.source.sample_rate
             except (sf.LibsndfileError, OSError, RuntimeError) as e:
                 with contextlib.suppress(OSError):  # our temporary name, nothing of the user's
-                    partial_path(path).unlink(missing_ok=True)
+                    part_path(path).unlink(missing_ok=True)
                 self.out.put(
                     RecordingFailed(
                         f"Could not record to {path}: the file could not be written (is the "

@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from app import atomic
 from benchmarks import machine, material, proc, report, suite
 from benchmarks.results import Section
 
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         words = {b.name: b.words(size[b.name]) for b in chosen}
         text = report.markdown(sections, info, command, words, report.kept_analysis(out))
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
+        atomic.write(out, text)
         print(f"\nWrote {out}")
     return 1 if failed else 0
 

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from app.batch import environment
+from app.features import SAMPLE_RATE
 from app.worker import INTERVAL
 from benchmarks import material
 from benchmarks.results import Figure, Section, Summary, Target, skipped
@@ -186,7 +187,7 @@ def measure(seconds: float = 60.0) -> Section:
             f"latency at {MIC_RATE // 1000} kHz input: window's last sample → result emitted",
             "ms",
             Summary.of(mic.latency_ms),
-            f"the same at {material.RATE // 1000} kHz input (no resampling)",
+            f"the same at {SAMPLE_RATE // 1000} kHz input (no resampling)",
             at_model_rate.median if at_model_rate else None,
             Target("<=", LATENCY_TARGET_MS, "p95"),
         )

@@ -19,13 +19,13 @@ import numpy.typing as npt
 import soundfile as sf
 import soxr
 
-from app import bundle
+from app import atomic, bundle
 from app.audio import files
+from app.features import SAMPLE_RATE
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRATCH_ENV = "EMOTION_METER_BENCH_SCRATCH"
 DATASETS_ENV = "EMOTION_METER_DATASETS"
-RATE = 16000
 SEED = 5
 
 Audio = npt.NDArray[np.float32]
@@ -59,21 +59,21 @@ def describe() -> str:
 def _synthetic(seconds: float) -> Audio:
     """Noise bursts of speech-like loudness: only when no real speech exists on this machine."""
     rng = np.random.default_rng(SEED)
-    n = int(seconds * RATE)
-    envelope = (np.sin(np.arange(n) / RATE * 2 * np.pi * 0.7) > -0.3).astype(np.float32)
+    n = int(seconds * SAMPLE_RATE)
+    envelope = (np.sin(np.arange(n) / SAMPLE_RATE * 2 * np.pi * 0.7) > -0.3).astype(np.float32)
     return (0.1 * rng.standard_normal(n) * envelope).astype(np.float32)
 
 
 def speech_blocks(seconds: float) -> Iterator[Audio]:
     """Decoded clips at 16 kHz, one block per clip, ``seconds`` in all (clips repeat if needed)."""
-    want = int(seconds * RATE)
+    want = int(seconds * SAMPLE_RATE)
     if not clips():
         yield _synthetic(seconds)
         return
     done = 0
     while done < want:
         for path in clips():
-            block = files.load(path, RATE)[: want - done]
+            block = files.load(path, SAMPLE_RATE)[: want - done]
             done += len(block)
             yield block
             if done >= want:
@@ -95,16 +95,14 @@ def scratch() -> Path:
     return Path(path)
 
 
-def speech_wav(seconds: float, rate: int = RATE) -> Path:
+def speech_wav(seconds: float, rate: int = SAMPLE_RATE) -> Path:
     """A 16-bit WAV of ``seconds`` of concatenated speech at ``rate``, written once per run."""
     path = scratch() / f"speech-{seconds:g}s-{rate}.wav"
     if path.is_file():
         return path
-    part = path.with_suffix(".part")
-    with sf.SoundFile(str(part), "w", rate, 1, "PCM_16", format="WAV") as out:
+    with atomic.replacing(path) as f, sf.SoundFile(f, "w", rate, 1, "PCM_16", format="WAV") as out:
         for block in speech_blocks(seconds):
-            out.write(block if rate == RATE else soxr.resample(block, RATE, rate))
-    part.replace(path)
+            out.write(block if rate == SAMPLE_RATE else soxr.resample(block, SAMPLE_RATE, rate))
     return path
 
 

@@ -239,6 +239,7 @@ def run_gui(path: Path, seconds: float, interval: float = 5.0, first_only: bool 
     from PySide6.QtWidgets import QApplication
 
     from app.ui import main_window, theme
+    from app.ui.driver import Driver
 
     app = QApplication.instance() or QApplication(["emotion-meter-benchmark"])
     theme.apply(app)  # type: ignore[arg-type]
@@ -247,6 +248,7 @@ def run_gui(path: Path, seconds: float, interval: float = 5.0, first_only: bool 
         raise RuntimeError(problem)
     settings = QSettings(str(material.scratch() / "gui-settings.ini"), QSettings.Format.IniFormat)
     window = main_window.MainWindow(engine, None, settings)
+    driver = Driver(window)
     window.show()
     source = _source(path)
     run = LiveRun(seconds, engine.bundle.hop_seconds, interval, rss_before=proc.rss_mb())
@@ -304,9 +306,9 @@ def run_gui(path: Path, seconds: float, interval: float = 5.0, first_only: bool 
     sampler = QTimer()
     sampler.timeout.connect(rec.sample)
     sampler.start(int(interval * 1000))
-    if not window.start_live(source):
-        raise RuntimeError(f"the main window did not start live input: {window.last_error}")
-    rec.watch(window.worker.analyzer)  # type: ignore[union-attr]
+    if not driver.start_live(source):
+        raise RuntimeError(f"the main window did not start live input: {driver.last_error}")
+    rec.watch(driver.worker.analyzer)  # type: ignore[union-attr]
     QTimer.singleShot(int(seconds * 1000), loop.quit)
     loop.exec()
     sampler.stop()
@@ -317,6 +319,6 @@ def run_gui(path: Path, seconds: float, interval: float = 5.0, first_only: bool 
     spectrogram.removeEventFilter(watcher)
     window.deleteLater()
     run.peak_rss = proc.peak_rss_mb()
-    if window.last_error:
-        run.failure = window.last_error
+    if driver.last_error:
+        run.failure = driver.last_error
     return run

@@ -27,7 +27,9 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
+from app import atomic
 from app.audio.files import AudioFileError, load
+from app.features import SAMPLE_RATE
 from model_training import channels, metrics
 from model_training.corpora import Clip
 from model_training.splits import Split
@@ -38,7 +40,6 @@ if TYPE_CHECKING:
 METHOD = "eGeMAPSv02 functionals + SVM"
 FEATURE_SET = "eGeMAPSv02-functionals"  # part of every cache key
 N_FEATURES = 88
-SAMPLE_RATE = 16_000
 C_GRID = (0.1, 1.0, 10.0, 100.0)
 GAMMA_GRID = (0.001, 0.003, 0.01, 0.03)  # around 1/88, sklearn's "scale" on standardised rows
 MIN_STD = 1e-6  # a feature constant within a speaker stays finite (0) instead of blowing up
@@ -221,9 +222,7 @@ def write(result: dict[str, Any], out_dir: Path) -> Path:
     """``out_dir/baseline.json``, replaced in one step so a reader never sees half a file."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / RESULT_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic.write(path, json.dumps(result, indent=1))
     return path
 
 
@@ -247,9 +246,8 @@ def _key(path: Path, condition: str | None = None, sounds: str = "") -> str:
 
 def _save(path: Path, row: Array) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.npy")
-    np.save(tmp, row)
-    os.replace(tmp, path)
+    with atomic.replacing(path) as f:
+        np.save(f, row)
 
 
 def _load_smile_library() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from app import atomic
 from app.engine import temper
 
 BINS = 10  # of top-label confidence, for the ECE and the diagram
@@ -121,5 +122,6 @@ def plot(curves: dict[str, dict[str, list[float]]], path: Path) -> None:
     ax.legend(fontsize=8)
     ax.set_title("Held-out speakers: reliability")
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic.replacing(path) as f:
+        fig.savefig(f, format=path.suffix.lstrip("."))
     plt.close(fig)

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-SAMPLE_RATE = 16000
+from app.features import SAMPLE_RATE
+
 PHONE_RATE = 8000
 PHONE_BAND = (300.0, 3400.0)  # Hz, the telephone channel (ITU-T G.712)
 FRAME = 320  # 20 ms: the unit of the active-speech level

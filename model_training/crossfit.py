@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 
+from app import atomic
 from app.familiar import statistics
 from model_training import encoder_run as er
 from model_training import familiar, splits
 from model_training import model as models
 from model_training.augment import AugmentSettings
 from model_training.corpora import Clip
-from model_training.files import atomic_write
 from model_training.limits import Samples
 from model_training.train import TrainSettings, window_probabilities
 
@@ -168,7 +168,7 @@ def save(found: Samples, distances: Sequence[np.ndarray], path: Path, key: str) 
         key=np.array(key),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, buffer.getvalue())
+    atomic.write(path, buffer.getvalue())
 
 
 def stored_key(path: Path) -> str | None:

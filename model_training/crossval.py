@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from app import atomic
 from app.features import FeatureSettings
 from model_training import augment, data, splits
 from model_training import baseline as svm
@@ -25,7 +26,6 @@ from model_training import model as models
 from model_training import train as training
 from model_training.calibration import ece, ece_floor
 from model_training.corpora import Clip
-from model_training.files import atomic_write
 from model_training.scoring import score_clips
 from model_training.train import TrainSettings
 
@@ -97,7 +97,7 @@ class Runner:
         result["val_speakers"] = split.speakers("val")
         result["train_labels"] = sorted({c.label for c in split.train})
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, json.dumps(result, indent=1))
+        atomic.write(path, json.dumps(result, indent=1))
         return result
 
     def reuse(
@@ -109,7 +109,7 @@ class Runner:
             same = recipe is None or done.get("recipe") == recipe
             if done.get("test_speakers") == split.speakers("test") and same:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                atomic_write(path, json.dumps(done, indent=1))
+                atomic.write(path, json.dumps(done, indent=1))
                 return dict(done)
         return None
 
@@ -180,9 +180,9 @@ class Runner:
             settings=replace(self.settings, adapt=False),  # cold, as the encoder model
             out_dir=out,
         )  # fmt: skip
-        size, hop, _ = cnn.frame
+        w = cnn.windowing
         probs = training.predict_clips(
-            models.classifier(cnn.model), test.clean, size, hop, cnn.fill,
+            models.classifier(cnn.model), test.clean, w.size, w.hop, cnn.fill,
             [cnn.population.cold] * len(test.clips),
         )  # fmt: skip
         return {"test": score_clips(test.clips, probs, self.labels)}
@@ -442,7 +442,7 @@ def write(out: Path, k: int, labels: Sequence[str]) -> dict[str, Any]:
     done = [f for r in results.values() for f in r]
     done += [f for r in corpora.values() for f in r.values()]
     commands = list(dict.fromkeys(f["command"] for f in done))
-    atomic_write(
+    atomic.write(
         out / RESULTS_JSON,
         json.dumps({"k": k, "commands": commands, "summary": summary, "folds": results,
                     "corpora": {"summary": unseen_figures, "folds": corpora}}, indent=1),
@@ -450,5 +450,5 @@ def write(out: Path, k: int, labels: Sequence[str]) -> dict[str, Any]:
     text = markdown(summary, k, commands) if results else ""
     if unseen_figures:
         text += "\n" + unseen_markdown(unseen_figures, commands)
-    atomic_write(out / RESULTS_MD, text)
+    atomic.write(out / RESULTS_MD, text)
     return summary

@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from app import atomic
 from app.adapt import Moments, Norm, Population, blend, clip_moments, pooled
 from app.audio.files import AudioFileError, load
-from app.features import FeatureSettings, Pipeline, silence_frame
+from app.features import FeatureSettings, Pipeline, Windowing, silence_frame
 from model_training import channels
 from model_training.augment import AugmentSettings, render
 from model_training.corpora import Clip
@@ -51,13 +52,11 @@ class Features:
     def clean(self) -> list[Array]:
         return [v[0] for v in self.variants]
 
-    def moments(self, size: int, hop: int, gate_frames: int) -> list[Moments]:
+    def moments(self, windowing: Windowing) -> list[Moments]:
         """Each clip's speech-frame statistics (the unit of speaker adaptation), found window by
         window as the app finds them."""
-        return [
-            clip_moments(x, lv, size, hop, gate_frames)
-            for x, lv in zip(self.clean, self.levels, strict=True)
-        ]
+        pairs = zip(self.clean, self.levels, strict=True)
+        return [clip_moments(x, lv, windowing) for x, lv in pairs]
 
 
 def cache_root(path: str | os.PathLike[str] | None = None) -> Path:
@@ -147,9 +146,8 @@ def _clip_variants(
             x = pipeline.features(y)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp.npy")
-            np.save(tmp, x)
-            os.replace(tmp, path)
+            with atomic.replacing(path) as f:
+                np.save(f, x)
         except OSError as e:
             return f"cache: cannot write the feature cache at {cache_dir} ({e.strerror})"
         out.append(x)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from app import atomic
 from app.engine import Blocks
 from app.features import windows
 from model_training.data import CacheError, Features
@@ -112,9 +112,8 @@ def encode(
 def _save(path: Path, encoded: Sequence[np.ndarray]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
         arrays: dict[str, Any] = {f"r{i}": e for i, e in enumerate(encoded)}
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
+        with atomic.replacing(path) as f:
+            np.savez(f, **arrays)
     except OSError as e:
         raise CacheError(f"cannot write the encoder cache at {path.parent} ({e.strerror})") from e

@@ -20,11 +20,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from app import personal
+from app import atomic, personal
 from app.engine import Engine
 from app.offline import analyze_file
 from model_training.corpora import Clip
-from model_training.files import atomic_write
 
 RESULTS_JSON = "personal.json"
 RESULTS_MD = "personal.md"
@@ -75,9 +74,8 @@ def cached(clips: Sequence[Clip], engine: Engine, path: Path) -> list[Heard]:
             out.append(Heard(clip, store[f"e:{key}"], store[f"p:{key}"]))
     if added:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part.npz")
-        np.savez(tmp, **store)
-        tmp.replace(path)
+        with atomic.replacing(path) as f:
+            np.savez(f, **store)
     return out
 
 
@@ -233,5 +231,5 @@ def markdown(results: dict[str, Any], command: str) -> str:
 
 def write(results: dict[str, Any], folder: Path, command: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write(folder / RESULTS_JSON, json.dumps({**results, "command": command}, indent=1))
-    atomic_write(folder / RESULTS_MD, markdown(results, command))
+    atomic.write(folder / RESULTS_JSON, json.dumps({**results, "command": command}, indent=1))
+    atomic.write(folder / RESULTS_MD, markdown(results, command))

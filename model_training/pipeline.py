@@ -20,13 +20,13 @@ from typing import Any
 import keras
 import numpy as np
 
+from app import atomic, personal
 from app import bundle as bundles
 from app import familiar as app_familiar
-from app import personal
 from app.adapt import Norm, Population, frames_for, pooled
 from app.engine import Engine
-from app.features import WHISPER, FeatureSettings, hop_frames, windows
-from app.offline import GATE_SECONDS
+from app.features import WHISPER, FeatureSettings, Windowing, hop_frames, windows
+from app.gate import GATE_SECONDS
 from model_training import (
     augment,
     calibration,
@@ -48,7 +48,6 @@ from model_training import encoder_run as er
 from model_training import model as models
 from model_training import report as reports
 from model_training import train as training
-from model_training.files import atomic_write
 from model_training.scoring import score_clips, summary, ua
 from model_training.train import TrainSettings, modes
 
@@ -155,13 +154,13 @@ def train(s: Training) -> dict[str, Any]:
     cnn = training.fit_cnn(train_set=train_set, val_set=val_set, labels=labels, features=features,
                            augmenting=s.augmenting, settings=settings, out_dir=s.out,
                            start=start)  # fmt: skip
-    size, hop, _ = cnn.frame
+    size, hop = cnn.windowing.size, cnn.windowing.hop
     population = cnn.population
     mean, std = population.mean, population.std
     report: dict[str, Any] = {
         **test_scores(
             cnn.model, test_set, labels, size, hop, cnn.fill,
-            modes(test_set, cnn.frame, population, cnn.prior),
+            modes(test_set, cnn.windowing, population, cnn.prior),
         ),
         "training": {
             **provenance(scan, split, train_set, labels, settings, s.augmenting, skipped, revision),
@@ -227,13 +226,14 @@ def train_encoder(s: Training) -> dict[str, Any]:
     }
     head = er.train_head(enc["train"], enc["val"], labels, augmenting, settings, s.out, start)
     # adapting to the speaker shifts the encoder's input: kept only if it helps on validation
-    frame = (encoders.size, encoders.hops[0], hop_frames(WHISPER, GATE_SECONDS))
+    gate = hop_frames(WHISPER, GATE_SECONDS)
+    windowing = Windowing(WHISPER, encoders.size, encoders.hops[0], gate)
     zeros = np.zeros(WHISPER.n_features, np.float32)
-    speech = pooled(train_set.moments(*frame)).mean.astype(np.float32)
+    speech = pooled(train_set.moments(windowing)).mean.astype(np.float32)
     population = Population(zeros, zeros + 1, speech)
     prior = frames_for(WHISPER, settings.time_constant)
     norms = {
-        part: modes(f, frame, population, prior)
+        part: modes(f, windowing, population, prior)
         for part, f in (("val", val_set), ("test", test_set))
     }
     val_ua = {
@@ -289,7 +289,7 @@ def train_encoder(s: Training) -> dict[str, Any]:
     report["test"] = bundle_scores(bundle, split.test, labels, s)  # calibrated, as the app
     report["robustness"] = heard(s, split, labels, {"this model": bundle},
                                  report.get("baselines"))  # fmt: skip
-    atomic_write(
+    atomic.write(
         s.out / bundles.META_FILE,
         json.dumps({**bundle.meta, "evaluation": summary(report)}, indent=1),
     )
@@ -379,17 +379,16 @@ def evaluate_bundle(s: Evaluation) -> dict[str, Any]:
         )
         fill = data.silence(b.features)
         prior = frames_for(b.features, b.adapt_seconds or TrainSettings.time_constant)
-        hop = hop_frames(b.features, b.hop_seconds)
-        frame = (b.window_frames, hop, hop_frames(b.features, GATE_SECONDS))
+        w = b.windowing
         report = {
             **test_scores(
                 model,
                 test_set,
                 labels,
-                b.window_frames,
-                hop,
+                w.size,
+                w.hop,
                 fill,
-                modes(test_set, frame, b.population, prior),
+                modes(test_set, w, b.population, prior),
             ),
             "training": trained,
         }
@@ -404,7 +403,7 @@ def evaluate_bundle(s: Evaluation) -> dict[str, Any]:
     meta = {**b.meta, "evaluation": summary(report)}
     report["calibration"] = b.meta.get("calibration")
     reports.write_report(report, b.path)
-    atomic_write(b.path / bundles.META_FILE, json.dumps(meta, indent=1))
+    atomic.write(b.path / bundles.META_FILE, json.dumps(meta, indent=1))
     print(reports.markdown(report))
     return report
 
@@ -498,13 +497,13 @@ def calibrate(b: Any, split: splits.Split, labels: tuple[str, ...], s: Fitting) 
             reference = replace(reference, slope=slope)
             block["shift"] = shift_scores(shifted, far, t, reference)
         content = reference.arrays()
-        atomic_write(b.path / app_familiar.FILE, content)
+        atomic.write(b.path / app_familiar.FILE, content)
         meta["files"] = {
             **b.meta.get("files", {}),
             app_familiar.FILE: {"sha256": hashlib.sha256(content).hexdigest()},
         }
         meta["familiarity"] = {**reference.meta(), "method": familiar.METHOD}  # fmt: skip
-    atomic_write(b.path / bundles.META_FILE, json.dumps(meta, indent=1))
+    atomic.write(b.path / bundles.META_FILE, json.dumps(meta, indent=1))
     return {**block, "quality": quality, "familiarity": meta.get("familiarity")}
 
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from app import atomic
 from model_training import crossval, personal_eval, robustness
 from model_training.encoder_run import precision
-from model_training.files import atomic_write
 from model_training.scoring import chance, table_head
 
 REPORT_JSON = "report.json"
@@ -25,8 +25,8 @@ CONFUSION_PNG = "confusion.png"
 def write_report(report: dict[str, Any], out_dir: Path) -> None:
     """The report as JSON, Markdown and a confusion-matrix plot of the pooled test figures."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(out_dir / REPORT_JSON, json.dumps(report, indent=1))
-    atomic_write(out_dir / REPORT_MD, markdown(report, crossvalidated(report, out_dir),
+    atomic.write(out_dir / REPORT_JSON, json.dumps(report, indent=1))
+    atomic.write(out_dir / REPORT_MD, markdown(report, crossvalidated(report, out_dir),
                                                unseen(out_dir), personalised(out_dir)))  # fmt: skip
     plot_confusion(report["test"]["pooled"], out_dir / CONFUSION_PNG)
     if report.get("robustness"):
@@ -317,5 +317,6 @@ def plot_confusion(scores: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("true")
     ax.set_title(f"Held-out speakers: accuracy {scores['accuracy']:.2f}, UA {scores['ua']:.2f}")
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic.replacing(path) as f:
+        fig.savefig(f, format=path.suffix.lstrip("."))
     plt.close(fig)

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from app import atomic
 from app.adapt import frames_for
 from app.audio.files import load
 from app.engine import temper
 from app.familiar import softening, statistics
-from app.features import hop_frames
-from app.offline import GATE_SECONDS, analyze_audio
+from app.offline import analyze_audio
 from model_training import calibration, channels, data, whisper
 from model_training import encoder_run as er
 from model_training import model as models
@@ -77,13 +77,13 @@ def bundle_system(
         return encoder_run
 
     classifier = models.classifier(models.load(bundle.keras_path))
-    hop, fill = hop_frames(bundle.features, bundle.hop_seconds), data.silence(bundle.features)
+    w, fill = bundle.windowing, data.silence(bundle.features)
 
     def cnn_run(condition: str | None) -> tuple[list[Clip], Windows]:
         feats = data.extract(clips, bundle.features, None, cache / "features", workers, condition,
                              sounds)  # fmt: skip
         norms = [bundle.population.cold] * len(feats.clips)
-        batches = clip_windows(feats.clean, bundle.window_frames, hop, fill, norms)
+        batches = clip_windows(feats.clean, w.size, w.hop, fill, norms)
         return feats.clips, window_probabilities(classifier, batches)
 
     return cnn_run
@@ -92,10 +92,10 @@ def bundle_system(
 def adapted_norms(bundle: Any, feats: data.Features) -> list[Any]:
     """Each clip's normalisation adapted to its speaker from their *other* clips, as the app
     adapts (speech frames by its gate, the bundle's prior)."""
-    s = bundle.features
-    frame = (bundle.window_frames, hop_frames(s, bundle.hop_seconds), hop_frames(s, GATE_SECONDS))
-    prior = frames_for(s, bundle.adapt_seconds)
-    return data.Voices(feats.clips, feats.moments(*frame), bundle.population, prior).left_out()
+
+    prior = frames_for(bundle.features, bundle.adapt_seconds)
+    voices = data.Voices(feats.clips, feats.moments(bundle.windowing), bundle.population, prior)
+    return voices.left_out()
 
 
 def score(
@@ -284,5 +284,6 @@ def plot(table: dict[str, dict[str, Any]], chance: float, path: Path) -> None:
     ax.legend(fontsize=8, ncol=len(systems) + 1, loc="upper center")
     ax.set_title("Held-out speakers through other channels")
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic.replacing(path) as f:
+        fig.savefig(f, format=path.suffix.lstrip("."))
     plt.close(fig)

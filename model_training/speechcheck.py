@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from app import atomic
 from app import bundle as bundles
 from app.adapt import SpeechFrames
 from app.audio import files
 from app.engine import Engine
-from app.features import Pipeline, hop_frames
-from app.offline import GATE_SECONDS, analyze_file, model_windows
+from app.features import Pipeline
+from app.offline import analyze_file, model_windows
 from app.quality import UNJUDGED
 from app.speechcheck import NAMES, SpeechCheck, measures
 from model_training import corpora
@@ -48,11 +49,10 @@ def window_measures(audio: Array, bundle: bundles.Bundle) -> list[Array]:
     """The measures of each window the speech gate lets through, computed as the app does."""
     s = bundle.features
     pipeline = Pipeline(s)
-    gate = SpeechFrames(hop_frames(s, GATE_SECONDS))
+    gate = SpeechFrames(bundle.windowing.gate)
     rate = s.sample_rate / s.hop_length
     out = []
-    hop = hop_frames(s, bundle.hop_seconds)
-    for x, levels, end in model_windows([audio], pipeline, bundle.window_frames, hop):
+    for x, levels, end in model_windows([audio], pipeline, bundle.windowing):
         gate.update(x, levels, end)
         log_mel = pipeline.to_log_mel(x)
         if not gate.speaking or log_mel is None:
@@ -193,7 +193,5 @@ def write(bundle_path: Path, block: dict[str, Any]) -> Path:
     meta_path = bundle_path / bundles.META_FILE
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     meta["speech_check"] = block
-    part = meta_path.with_name(f".{meta_path.name}.part")
-    part.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-    part.replace(meta_path)
+    atomic.write(meta_path, json.dumps(meta, indent=1) + "\n")
     return meta_path

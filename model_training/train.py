@@ -19,8 +19,8 @@ import numpy as np
 import numpy.typing as npt
 
 from app.adapt import TIME_CONSTANT, Norm, Population, frames_for
-from app.features import FeatureSettings, hop_frames, normalise, window_frames, windows
-from app.offline import GATE_SECONDS
+from app.features import FeatureSettings, Windowing, normalise, windows
+from app.gate import GATE_SECONDS
 from model_training import model as models
 from model_training.augment import AugmentSettings, crop, mixup
 from model_training.corpora import Clip
@@ -216,6 +216,7 @@ def fit(
     val: Features,
     labels: Sequence[str],
     features: FeatureSettings,
+    windowing: Windowing,
     fill: Array,
     voices: Voices,
     val_modes: dict[str, Sequence[Norm]],
@@ -227,8 +228,7 @@ def fit(
     """Train and return the full model (emotion + attention) with the best validation weights;
     ``start`` is a model of the same shape whose weights training continues from."""
     keras.utils.set_random_seed(settings.seed)
-    size = window_frames(features, settings.window_seconds)
-    hop = hop_frames(features, settings.hop_seconds)
+    size, hop = windowing.size, windowing.hop
     index = {x: i for i, x in enumerate(labels)}
     y_train = np.array([index[c.label] for c in train.clips], np.int64)
     y_val = np.array([index[c.label] for c in val.clips], np.int64)
@@ -254,7 +254,7 @@ class CNN:
     model: keras.Model
     population: Population
     prior: float  # frames of speech after which a speaker's statistics weigh half
-    frame: tuple[int, int, int]  # window, hop and gate length in frames
+    windowing: Windowing
     fill: Array
 
 
@@ -272,31 +272,29 @@ def fit_cnn(
     """The CNN recipe, one for ``train --model cnn`` and the cross-validation's folds: the
     population's statistics from the training clips, validation adapted to each speaker when
     ``settings.adapt``, else cold."""
-    size = window_frames(features, settings.window_seconds)
-    hop = hop_frames(features, settings.hop_seconds)
-    frame = (size, hop, hop_frames(features, GATE_SECONDS))
-    moments = train_set.moments(*frame)
+    windowing = Windowing.of(features, settings.window_seconds, settings.hop_seconds, GATE_SECONDS)
+    moments = train_set.moments(windowing)
     population = statistics(train_set.clean, moments)
     prior = frames_for(features, settings.time_constant)
     voices = Voices(train_set.clips, moments, population, prior)
     fill = silence(features)
-    val_modes = (
-        modes(val_set, frame, population, prior) if settings.adapt else cold(val_set, population)
-    )
-    model = fit(train_set, val_set, labels, features, fill, voices, val_modes, augmenting,
-                settings, out_dir, start)  # fmt: skip
-    return CNN(model, population, prior, frame, fill)
+    if settings.adapt:
+        val_modes = modes(val_set, windowing, population, prior)
+    else:
+        val_modes = cold(val_set, population)
+    model = fit(train_set, val_set, labels, features, windowing, fill, voices, val_modes,
+                augmenting, settings, out_dir, start)  # fmt: skip
+    return CNN(model, population, prior, windowing, fill)
 
 
 def modes(
     features: Features,
-    frame: tuple[int, int, int],
+    windowing: Windowing,
     population: Population,
     prior: float,
 ) -> dict[str, list[Norm]]:
-    """Each clip's normalisation cold, and adapted to its speaker from their *other* clips;
-    ``frame`` is the window, hop and gate length in frames."""
-    voices = Voices(features.clips, features.moments(*frame), population, prior)
+    """Each clip's normalisation cold, and adapted to its speaker from their *other* clips."""
+    voices = Voices(features.clips, features.moments(windowing), population, prior)
     return {"cold": [voices.cold] * len(features.clips), "adapted": voices.left_out()}
 
 

@@ -17,7 +17,8 @@ from app.analyzer import LiveAnalyzer
 from app.audio import files
 from app.engine import Engine
 from app.features import FeatureSettings, Pipeline
-from app.offline import analyze_file, file_moments, speaker_moments, speaker_norm
+from app.offline import analyze_file
+from app.speaker import file_moments, speaker_moments, speaker_norm
 from tests.data import datasets
 
 RATE = 16000

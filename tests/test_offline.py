@@ -13,10 +13,11 @@ import pytest
 import soundfile as sf
 
 from app import bundle as bundles
+from app.analysis import NO_SPEECH
 from app.audio import files
 from app.engine import Engine
 from app.features import FeatureSettings
-from app.offline import NO_SPEECH, Columns, Track, analyze_audio, analyze_blocks, analyze_file
+from app.offline import Columns, Track, analyze_audio, analyze_blocks, analyze_file
 from tests.data import some_clips
 
 ROOT = Path(__file__).resolve().parents[1]

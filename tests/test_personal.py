@@ -180,26 +180,28 @@ def test_a_voice_stays_near_the_general_model_where_it_learnt_little() -> None:
 def test_the_app_judges_with_a_taught_voice_live_and_in_the_inspector(
     qtbot, profile: Path, tmp_path: Path, engine
 ) -> None:
+    from app.ui.driver import Driver
     from tests.test_ui import make_window, wait_analysis
 
     window = make_window(qtbot, tmp_path / "s.ini", engine)
-    window.voices_dir = tmp_path / "voices"
-    window.voices_dir.mkdir()
-    saved = Path(shutil.copy(profile, window.voices_dir / "me.json"))
+    driver = Driver(window)
+    driver.voices_dir = tmp_path / "voices"
+    driver.voices_dir.mkdir()
+    saved = Path(shutil.copy(profile, driver.voices_dir / "me.json"))
     window.voices._list_saved()  # what the Voice menu shows when opened
     assert [a.text() for a in window.voices_menu.actions()] == ["me"]
-    assert window.use_voice(saved)
+    assert driver.use_voice(saved)
     assert window.voice_label.text() == "voice: me (taught)"
     clip = ravdess("02")[0]
-    window.open_file(clip)
+    driver.open_file(clip)
     wait_analysis(qtbot, window)
     assert window.inspector.analysis.to_dict()["normalisation"]["voice"] == "me"
-    assert window.start_file_input(clip, speed=2.0)
-    assert window.worker.analyzer.personal is window.voices.personal
-    qtbot.waitUntil(lambda: any(r.raw is not None for r in window.session), timeout=15_000)
-    window.stop_live()
+    assert driver.start_file_input(clip, speed=2.0)
+    assert driver.worker.analyzer.personal is window.voices.personal
+    qtbot.waitUntil(lambda: any(r.raw is not None for r in driver.session), timeout=15_000)
+    driver.stop_live()
     renamed = window.voices.rename(saved, "Mine")
-    assert renamed == window.voices_dir / "Mine.json" and not saved.exists()
+    assert renamed == driver.voices_dir / "Mine.json" and not saved.exists()
     assert window.voices.personal is not None and window.voices.personal.name == "Mine"
     assert window.voices.delete(renamed, ask=False)
     assert not renamed.exists() and window.voices.personal is None

@@ -20,6 +20,7 @@ from app import bundle as bundles
 from app.bundle import BundleError
 from app.engine import Engine
 from app.ui import theme
+from app.ui.driver import Driver
 from app.ui.main_window import MainWindow, load_engine
 from tests.data import datasets
 from tests.robustness import Report, report_fixture  # noqa: F401  (the fixture)
@@ -116,12 +117,13 @@ def test_bad_bundle_is_a_message_and_the_inspector_still_works(
     theme.apply(cast(QApplication, QApplication.instance()))
     settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
     window = MainWindow(None, problem, settings)
+    driver = Driver(window)
     qtbot.addWidget(window)
     window.show()
-    assert problem in window.last_error
-    assert not window.start_live()  # refused with a message, not a crash
-    window.open_file(datasets().joinpath(*CLIP))
-    qtbot.waitUntil(lambda: window.job is None, timeout=20_000)
+    assert problem in driver.last_error
+    assert not driver.start_live()  # refused with a message, not a crash
+    driver.open_file(datasets().joinpath(*CLIP))
+    qtbot.waitUntil(lambda: driver.job is None, timeout=20_000)
     shown = window.inspector.analysis
     assert shown is not None and len(shown.spectrogram) > 100 and not len(shown.ends)
     window.close()

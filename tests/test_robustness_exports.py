@@ -16,10 +16,12 @@ from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from app import export
+from app.atomic import part_path as partial_path
 from app.engine import Engine
-from app.ui import export, theme
+from app.ui import theme
+from app.ui.driver import Driver
 from app.ui.main_window import INSPECTOR_TAB, LIVE_TAB, MainWindow
-from app.worker import partial_path
 from tests.data import datasets
 from tests.robustness import Report, report_fixture  # noqa: F401  (the fixture)
 
@@ -98,13 +100,14 @@ def window(engine: Engine, tmp_path_factory) -> Iterator[MainWindow]:
 
 @pytest.fixture
 def session(qtbot, window: MainWindow) -> MainWindow:
-    if not window.session:
-        assert window.start_file_input(datasets().joinpath(*CLIP), speed=4.0)
-        qtbot.waitUntil(lambda: window.worker is None, timeout=20_000)
-        window.open_file(datasets().joinpath(*CLIP))
-        qtbot.waitUntil(lambda: window.job is None, timeout=20_000)
-    assert window.session and window.inspector.analysis is not None
-    window.last_error = ""
+    driver = Driver(window)
+    if not driver.session:
+        assert driver.start_file_input(datasets().joinpath(*CLIP), speed=4.0)
+        qtbot.waitUntil(lambda: driver.worker is None, timeout=20_000)
+        driver.open_file(datasets().joinpath(*CLIP))
+        qtbot.waitUntil(lambda: driver.job is None, timeout=20_000)
+    assert driver.session and window.inspector.analysis is not None
+    driver.last_error = ""
     return window
 
 
@@ -123,9 +126,9 @@ def answer(button: QMessageBox.StandardButton, asked: list[str]) -> None:
 
 
 SAVES = {
-    "timeline CSV": lambda w, p: w.export_timeline(p.with_suffix(".csv")),
-    "timeline JSON": lambda w, p: w.export_timeline(p.with_suffix(".json")),
-    "PNG screenshot": lambda w, p: w.save_screenshot(p.with_suffix(".png")),
+    "timeline CSV": lambda w, p: Driver(w).export_timeline(p.with_suffix(".csv")),
+    "timeline JSON": lambda w, p: Driver(w).export_timeline(p.with_suffix(".json")),
+    "PNG screenshot": lambda w, p: Driver(w).save_screenshot(p.with_suffix(".png")),
 }
 
 
@@ -134,20 +137,21 @@ SAVES = {
 def test_window_export_to_a_bad_place_says_why_and_keeps_the_results(
     case: str, what: str, session: MainWindow, tmp_path: Path, report: Report
 ) -> None:
+    driver = Driver(session)
     make, words = PLACES[case]
     session.tabs.setCurrentIndex(LIVE_TAB)
     target = make(tmp_path)
     suffix = {"timeline CSV": ".csv", "timeline JSON": ".json"}.get(what, ".png")
     if case.startswith("disk"):
         partial_path(target).rename(partial_path(target.with_suffix(suffix)))
-    results = len(session.session)
+    results = len(driver.session)
     assert SAVES[what](session, target) is None
-    assert words in session.last_error
+    assert words in driver.last_error
     assert not target.with_suffix(suffix).exists()
     assert not os.path.lexists(partial_path(target.with_suffix(suffix)))
-    assert len(session.session) == results  # kept: a second try to a good place works
+    assert len(driver.session) == results  # kept: a second try to a good place works
     assert SAVES[what](session, tmp_path / "good") is not None
-    report("Exports", f"{what} from the window: {case}", f"message: “{session.last_error}”; "
+    report("Exports", f"{what} from the window: {case}", f"message: “{driver.last_error}”; "
            "nothing written, the results kept and a second try to a good place works")  # fmt: skip
 
 
@@ -178,16 +182,17 @@ def test_window_asks_before_replacing(
 def test_recording_to_a_bad_place_keeps_the_session(
     case: str, qtbot, window: MainWindow, tmp_path: Path, report: Report
 ) -> None:
+    driver = Driver(window)
     wav = PLACES[case][0](tmp_path).with_suffix(".wav")
     if case.startswith("disk"):
         partial_path(tmp_path / "out").rename(partial_path(wav))
-    window.last_error = ""
-    assert window.start_file_input(datasets().joinpath(*CLIP), speed=4.0)
-    assert window.start_recording(wav)
-    qtbot.waitUntil(lambda: window.worker is None, timeout=20_000)
-    assert "record" in window.last_error.lower(), window.last_error
-    assert window.recording is None and not window.record_action.isChecked()
+    driver.last_error = ""
+    assert driver.start_file_input(datasets().joinpath(*CLIP), speed=4.0)
+    assert driver.start_recording(wav)
+    qtbot.waitUntil(lambda: driver.worker is None, timeout=20_000)
+    assert "record" in driver.last_error.lower(), driver.last_error
+    assert driver.recording is None and not window.record_action.isChecked()
     assert not wav.exists() and not os.path.lexists(partial_path(wav))
-    assert window.session and window.export_timeline(tmp_path / "results.csv") is not None
-    report("Exports", f"recording (WAV): {case}", f"message: “{window.last_error}”; the live "
+    assert driver.session and driver.export_timeline(tmp_path / "results.csv") is not None
+    report("Exports", f"recording (WAV): {case}", f"message: “{driver.last_error}”; the live "
            "analysis went on to the end and its results export")  # fmt: skip

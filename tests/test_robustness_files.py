@@ -23,11 +23,13 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from app import bundle as bundles
+from app.analysis import Analysis
 from app.audio import files
 from app.audio.files import AudioFileError
 from app.engine import Engine
-from app.offline import Analysis, analyze_file
+from app.offline import analyze_file
 from app.ui import theme
+from app.ui.driver import Driver
 from app.ui.main_window import MainWindow
 from tests.data import datasets
 from tests.robustness import Report, report_fixture  # noqa: F401  (the fixture)
@@ -163,10 +165,11 @@ def window(engine: Engine, tmp_path_factory) -> Iterator[MainWindow]:
 
 
 def inspect(qtbot, window: MainWindow, path: Path) -> tuple[Analysis | None, str]:
-    window.last_error = ""
-    window.open_file(path)
-    qtbot.waitUntil(lambda: window.job is None, timeout=30_000)
-    return window.inspector.analysis if window.last_error == "" else None, window.last_error
+    driver = Driver(window)
+    driver.last_error = ""
+    driver.open_file(path)
+    qtbot.waitUntil(lambda: driver.job is None, timeout=30_000)
+    return window.inspector.analysis if driver.last_error == "" else None, driver.last_error
 
 
 @pytest.mark.parametrize("case", list(ERRORS))
@@ -375,21 +378,22 @@ def test_several_files_some_bad_say_every_error_once(
 ) -> None:
     """Opened together (the command line, a drop): one message names every bad file, only the
     good ones become recent files, the last good one is shown."""
+    driver = Driver(window)
     good = [variant()(tmp_path, speech), non_ascii(tmp_path, speech)]
     bad = [written("empty.wav", lambda f, a: b"")(tmp_path, speech), link_loop(tmp_path, speech),
            written("notes.wav", lambda f, a: b"notes\n" * 40)(tmp_path, speech)]  # fmt: skip
     window.settings.setValue("recent", [])
-    window.last_error = ""
-    window.open_files([bad[0], good[0], bad[1], good[1], bad[2]])
-    qtbot.waitUntil(lambda: window.job is None, timeout=30_000)
-    message = window.last_error
+    driver.last_error = ""
+    driver.open_files([bad[0], good[0], bad[1], good[1], bad[2]])
+    qtbot.waitUntil(lambda: driver.job is None, timeout=30_000)
+    message = driver.last_error
     assert all(p.name in message for p in bad) and message.count("\n") == len(bad) - 1
-    assert window.recent_files() == [str(p) for p in reversed(good)]
+    assert driver.recent_files() == [str(p) for p in reversed(good)]
     assert window.inspector.analysis is not None and window.inspector.analysis.path == good[1]
     nan = all_nan(tmp_path, speech)  # opens, then fails while analysed: no recent file either
-    window.open_file(nan)
-    qtbot.waitUntil(lambda: window.job is None, timeout=30_000)
-    assert "not a number" in window.last_error and str(nan) not in window.recent_files()
+    driver.open_file(nan)
+    qtbot.waitUntil(lambda: driver.job is None, timeout=30_000)
+    assert "not a number" in driver.last_error and str(nan) not in driver.recent_files()
     report(
         "Audio files",
         "several files opened at once in the window, three of them bad",

@@ -19,6 +19,7 @@ from app.analyzer import LiveAnalyzer
 from app.audio.sources import Microphone, SourceError
 from app.engine import Engine
 from app.ui import theme
+from app.ui.driver import Driver
 from app.ui.main_window import MainWindow
 from app.worker import LiveWorker, Tick
 from tests.data import datasets
@@ -52,12 +53,13 @@ def test_no_source_at_all(qtbot, tmp_path: Path, engine: Engine, report: Report)
         for name in ("module-loopback", "sink_name=vmic", "sink_name=drain"):
             unload(mic.env, name)
         window = make_window(qtbot, tmp_path, engine)
-        assert not window.start_live()
-        assert window.worker is None and window.isVisible()
-        message = window.last_error
+        driver = Driver(window)
+        assert not driver.start_live()
+        assert driver.worker is None and window.isVisible()
+        message = driver.last_error
         assert "microphone" in message.lower() or "could not open" in message.lower(), message
-        window.open_file(datasets().joinpath(*CLIP))  # the rest of the app works
-        qtbot.waitUntil(lambda: window.job is None, timeout=20_000)
+        driver.open_file(datasets().joinpath(*CLIP))  # the rest of the app works
+        qtbot.waitUntil(lambda: driver.job is None, timeout=20_000)
         assert window.inspector.analysis is not None
         window.close()
     report("Microphone", "no input device (sound server without sources)", f"message: “{message}”;"
@@ -71,25 +73,26 @@ def test_unplugged_while_recording_keeps_everything(
     wav = tmp_path / "take.wav"
     with virtual_microphone(tmp_path) as mic:
         window = make_window(qtbot, tmp_path, engine)
-        assert window.start_live(), window.last_error
-        assert window.start_recording(wav)
+        driver = Driver(window)
+        assert driver.start_live(), driver.last_error
+        assert driver.start_recording(wav)
         player = mic.play(datasets().joinpath(*CLIP))
-        qtbot.waitUntil(lambda: any(r.speech for r in window.session), timeout=20_000)
+        qtbot.waitUntil(lambda: any(r.speech for r in driver.session), timeout=20_000)
         player.wait(10)
-        heard = len(window.session)
+        heard = len(driver.session)
         unplugged = time.monotonic()
         for name in ("module-loopback", "sink_name=vmic", "sink_name=drain"):
             unload(mic.env, name)
-        qtbot.waitUntil(lambda: window.worker is None, timeout=15_000)
+        qtbot.waitUntil(lambda: driver.worker is None, timeout=15_000)
         took = time.monotonic() - unplugged
-        message = window.last_error
+        message = driver.last_error
         assert "unplugged" in message, message
-        assert window.isVisible() and len(window.session) >= heard
+        assert window.isVisible() and len(driver.session) >= heard
         audio, rate = sf.read(wav)  # the recording up to the fault, renamed into place
         assert len(audio) / rate > 3.0
         results = json.loads(wav.with_suffix(".json").read_text())
         assert any(w["speech"] for w in results["windows"])
-        exported = window.export_timeline(tmp_path / "session.csv")
+        exported = driver.export_timeline(tmp_path / "session.csv")
         assert exported is not None and len(exported.read_text().splitlines()) > heard // 2
         window.close()
     report(
@@ -106,13 +109,14 @@ def test_unplugged_with_another_source_left_recovers(
     """PulseAudio moves the stream to the source that remains: the session carries on."""
     with virtual_microphone(tmp_path) as mic:
         window = make_window(qtbot, tmp_path, engine)
-        assert window.start_live(), window.last_error
-        qtbot.waitUntil(lambda: len(window.session) > 0, timeout=20_000)
+        driver = Driver(window)
+        assert driver.start_live(), driver.last_error
+        qtbot.waitUntil(lambda: len(driver.session) > 0, timeout=20_000)
         unload(mic.env, "sink_name=vmic")
-        before = len(window.session)
-        qtbot.waitUntil(lambda: len(window.session) > before + 8, timeout=15_000)
-        assert window.worker is not None and window.worker.is_alive()
-        window.stop_live()
+        before = len(driver.session)
+        qtbot.waitUntil(lambda: len(driver.session) > before + 8, timeout=15_000)
+        assert driver.worker is not None and driver.worker.is_alive()
+        driver.stop_live()
         window.close()
     report("Microphone", "input unplugged mid-session, another source left",
            "recovers: PulseAudio moves the stream to the remaining source and the session "

@@ -18,6 +18,7 @@ from app.analyzer import LiveAnalyzer
 from app.audio.sources import FileSource
 from app.engine import Engine
 from app.ui import theme
+from app.ui.driver import Driver
 from app.ui.main_window import MainWindow
 from app.worker import LiveWorker, Tick
 from tests.data import datasets
@@ -78,10 +79,11 @@ def test_window_open_close_cycles_leave_nothing_behind(
 
     def cycle(i: int) -> None:
         window = MainWindow(engine, None, settings)
+        driver = Driver(window)
         window.show()
         if i % 2 == 0:  # a live session from a file and an analysis, both cut short by close
-            assert window.start_file_input(clip, speed=20.0)
-            window.open_file(clip)
+            assert driver.start_file_input(clip, speed=20.0)
+            driver.open_file(clip)
             qtbot.wait(50)
         window.close()
         window.deleteLater()

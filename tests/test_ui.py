@@ -27,9 +27,10 @@ from app.audio import sources
 from app.engine import Engine
 from app.features import FeatureSettings
 from app.ui import theme
-from app.ui.live import LivePanel
+from app.ui.driver import Driver
 from app.ui.main_window import INSPECTOR_TAB, LIVE_TAB, MainWindow
-from app.ui.strips import LiveStrips
+from app.ui.views.live_panel import LivePanel
+from app.ui.views.strips import LiveStrips
 from tests.signals import needs_proc, wait_for_handler
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,13 +84,13 @@ def views(panel) -> list[tuple[QWidget, QRect | None]]:
 
 
 def wait_analysis(qtbot, window: MainWindow) -> None:
-    qtbot.waitUntil(lambda: window.job is None, timeout=20_000)
+    qtbot.waitUntil(lambda: Driver(window).job is None, timeout=20_000)
 
 
 def inspecting(qtbot, tmp_path: Path, engine: Engine, clip: Path):
     """A new window with ``clip`` analysed in its inspector, and that analysis."""
     window = make_window(qtbot, tmp_path / "s.ini", engine)
-    window.open_file(clip)
+    Driver(window).open_file(clip)
     wait_analysis(qtbot, window)
     analysis = window.inspector.analysis
     assert analysis is not None
@@ -97,7 +98,8 @@ def inspecting(qtbot, tmp_path: Path, engine: Engine, clip: Path):
 
 
 def test_live_session_from_a_file_updates_every_view(qtbot, window: MainWindow, clip: Path):
-    assert window.start_file_input(clip, speed=2.0)
+    driver = Driver(window)
+    assert driver.start_file_input(clip, speed=2.0)
     live = window.live
     qtbot.waitUntil(lambda: live.latest is not None and not live.latest.provisional
                     and live.timeline.points >= 2, timeout=10_000)  # fmt: skip
@@ -110,7 +112,7 @@ def test_live_session_from_a_file_updates_every_view(qtbot, window: MainWindow, 
     assert "ms" in window.latency_label.text()
     assert window.dropped_label.text() == "dropped 0"
     assert live.frames_per_second > 0  # its rate is a benchmark figure, never asserted here
-    qtbot.waitUntil(lambda: window.worker is None, timeout=10_000)  # stops at the file's end
+    qtbot.waitUntil(lambda: driver.worker is None, timeout=10_000)  # stops at the file's end
     assert "end of" in window.statusBar().currentMessage()
     assert not our_threads()
 
@@ -158,37 +160,40 @@ def test_live_spectrogram_colours_each_column_where_its_frame_is(qtbot) -> None:
 
 
 def test_stop_and_restart(qtbot, window: MainWindow, clip: Path):
-    assert window.start_file_input(clip, speed=2.0)
+    driver = Driver(window)
+    assert driver.start_file_input(clip, speed=2.0)
     qtbot.waitUntil(lambda: window.live.strips.columns_shown > 20, timeout=5_000)
-    window.stop_live()
-    assert window.worker is None and not our_threads()
+    driver.stop_live()
+    assert driver.worker is None and not our_threads()
     assert window.start_action.text() == "▶ Start"
-    assert window.start_file_input(clip, speed=2.0)
+    assert driver.start_file_input(clip, speed=2.0)
     assert window.live.strips.columns_shown < 20  # a new session starts empty
     qtbot.waitUntil(lambda: window.live.strips.columns_shown > 20, timeout=5_000)
     assert window.start_action.text() == "■ Stop"
-    window.stop_live()
+    driver.stop_live()
     assert not our_threads()
 
 
 def test_hop_and_smoothing_controls_reach_the_running_analysis(
     qtbot, window: MainWindow, clip: Path
 ):
-    assert window.start_file_input(clip, speed=2.0)
+    driver = Driver(window)
+    assert driver.start_file_input(clip, speed=2.0)
     window.hop_spin.setValue(0.5)
     window.smoothing_spin.setValue(0.2)
-    analyzer = window.worker.analyzer
+    analyzer = driver.worker.analyzer
     qtbot.waitUntil(lambda: analyzer.hop_seconds == 0.5 and analyzer.smoothing == 0.2)
-    window.stop_live()
+    driver.stop_live()
     assert window.settings.value("hop", type=float) == 0.5
 
 
 def test_close_mid_session_leaves_no_thread_alive(qtbot, tmp_path: Path, engine, clip: Path):
     before = set(threading.enumerate())
     w = make_window(qtbot, tmp_path / "s.ini", engine)
-    assert w.start_file_input(clip)
-    assert w.start_recording(tmp_path / "session.wav")
-    w.open_file(clip)  # an analysis in flight too
+    driver = Driver(w)
+    assert driver.start_file_input(clip)
+    assert driver.start_recording(tmp_path / "session.wav")
+    driver.open_file(clip)  # an analysis in flight too
     qtbot.wait(300)
     assert our_threads()
     w.close()
@@ -200,7 +205,8 @@ def test_close_mid_session_leaves_no_thread_alive(qtbot, tmp_path: Path, engine,
 def test_opening_a_file_fills_the_timeline_and_clicks_select_a_window(
     qtbot, window: MainWindow, clip: Path
 ):
-    window.open_file(clip)
+    driver = Driver(window)
+    driver.open_file(clip)
     assert window.tabs.currentIndex() == INSPECTOR_TAB
     wait_analysis(qtbot, window)
     inspector = window.inspector
@@ -210,7 +216,7 @@ def test_opening_a_file_fills_the_timeline_and_clicks_select_a_window(
     assert inspector.spectrogram.columns_shown == len(a.spectrogram)
     assert "overall" in inspector.info.text()
     assert inspector.play_button.isEnabled()
-    assert str(clip.resolve()) in window.recent_files()
+    assert str(clip.resolve()) in driver.recent_files()
 
     # click on the timeline at about 80 % of the file: the cursor and the window follow
     plot = inspector.timeline
@@ -225,12 +231,13 @@ def test_opening_a_file_fills_the_timeline_and_clicks_select_a_window(
 
 
 def test_exports_are_complete_files(qtbot, window: MainWindow, clip: Path, tmp_path: Path):
-    window.open_file(clip)
+    driver = Driver(window)
+    driver.open_file(clip)
     wait_analysis(qtbot, window)
     a = window.inspector.analysis
-    csv_path = window.export_timeline(tmp_path / "timeline.csv")
-    json_path = window.export_timeline(tmp_path / "timeline.json")
-    png_path = window.save_screenshot(tmp_path / "window.png")
+    csv_path = driver.export_timeline(tmp_path / "timeline.csv")
+    json_path = driver.export_timeline(tmp_path / "timeline.json")
+    png_path = driver.save_screenshot(tmp_path / "window.png")
     rows = list(csv.DictReader(csv_path.open()))
     assert len(rows) == len(a.ends)
     n = len(window.labels)
@@ -248,18 +255,19 @@ def test_exports_are_complete_files(qtbot, window: MainWindow, clip: Path, tmp_p
     assert not list(tmp_path.glob(".*.part"))
 
     window.tabs.setCurrentIndex(LIVE_TAB)
-    assert window.export_timeline(tmp_path / "live.csv") is None  # nothing yet, and says so
+    assert driver.export_timeline(tmp_path / "live.csv") is None  # nothing yet, and says so
     assert "Nothing to export" in window.statusBar().currentMessage()
 
 
 def test_recording_a_live_session_writes_audio_and_results(
     qtbot, window: MainWindow, clip: Path, tmp_path: Path
 ):
+    driver = Driver(window)
     wav = tmp_path / "take.wav"
-    assert window.start_file_input(clip, speed=3.0)
-    assert window.start_recording(wav)
-    qtbot.waitUntil(lambda: window.worker is None, timeout=10_000)  # the file ends
-    assert window.recording is None and not window.record_action.isChecked()
+    assert driver.start_file_input(clip, speed=3.0)
+    assert driver.start_recording(wav)
+    qtbot.waitUntil(lambda: driver.worker is None, timeout=10_000)  # the file ends
+    assert driver.recording is None and not window.record_action.isChecked()
     audio, rate = sf.read(wav)
     assert rate == 16000 and len(audio) > 0.8 * sf.info(clip).frames
     results = json.loads(wav.with_suffix(".json").read_text())
@@ -283,15 +291,16 @@ BROKEN = {
 def test_bad_files_give_a_message_and_the_app_keeps_running(
     qtbot, window: MainWindow, tmp_path: Path, clip: Path, name: str
 ):
+    driver = Driver(window)
     bad = tmp_path / name
     bad.write_bytes(BROKEN[name])
-    window.open_file(bad)
+    driver.open_file(bad)
     wait_analysis(qtbot, window)
-    assert name in window.last_error or "not an audio file" in window.last_error
+    assert name in driver.last_error or "not an audio file" in driver.last_error
     boxes = [b for b in window.findChildren(QMessageBox) if b.isVisible()]
-    assert boxes and boxes[-1].text() == window.last_error
+    assert boxes and boxes[-1].text() == driver.last_error
     assert window.inspector.analysis is None
-    window.open_file(clip)  # and it still works
+    driver.open_file(clip)  # and it still works
     wait_analysis(qtbot, window)
     assert window.inspector.analysis is not None
 
@@ -307,16 +316,17 @@ def test_bad_files_give_a_message_and_the_app_keeps_running(
 def test_unusual_but_valid_files_are_analysed(
     qtbot, window: MainWindow, tmp_path: Path, clip: Path, name, rate, channels, subtype
 ):
+    driver = Driver(window)
     from app.audio import files
 
     audio = files.load(clip, rate)
     path = tmp_path / name
     sf.write(path, np.repeat(audio[:, None], channels, axis=1) * 0.9, rate, subtype=subtype)
-    window.open_file(path)
+    driver.open_file(path)
     wait_analysis(qtbot, window)
     a = window.inspector.analysis
     assert a is not None and a.duration == pytest.approx(len(audio) / rate)
-    assert window.last_error == ""
+    assert driver.last_error == ""
 
 
 def test_dropping_a_file_opens_it(qtbot, window: MainWindow, clip: Path):
@@ -340,12 +350,12 @@ def test_settings_remember_geometry_recent_files_and_controls(
     first = make_window(qtbot, tmp_path / "s.ini", engine)
     first.resize(1100, 700)
     first.smoothing_spin.setValue(0.7)
-    first.open_file(clip)
+    Driver(first).open_file(clip)
     wait_analysis(qtbot, first)
     first.close()
     second = make_window(qtbot, tmp_path / "s.ini", engine)
     assert second.smoothing_spin.value() == pytest.approx(0.7)
-    assert second.recent_files() == [str(clip.resolve())]
+    assert Driver(second).recent_files() == [str(clip.resolve())]
     assert [a.text() for a in second.recent_menu.actions()] == [str(clip.resolve())]
     second.close()
 
@@ -353,13 +363,14 @@ def test_settings_remember_geometry_recent_files_and_controls(
 def test_no_microphone_gives_a_clear_message_and_inspection_still_works(
     qtbot, window: MainWindow, clip: Path
 ):
+    driver = Driver(window)
     if sources.input_devices():
         pytest.skip("this machine has an input device")
     assert window.tabs.currentIndex() == LIVE_TAB
     qtbot.keyClick(window, Qt.Key.Key_Space)  # the Start shortcut, with no microphone
-    assert "No microphone found" in window.last_error
-    assert window.worker is None
-    window.open_file(clip)
+    assert "No microphone found" in driver.last_error
+    assert driver.worker is None
+    driver.open_file(clip)
     wait_analysis(qtbot, window)
     assert window.inspector.analysis is not None
 
@@ -367,20 +378,22 @@ def test_no_microphone_gives_a_clear_message_and_inspection_still_works(
 def test_playback_without_an_output_device_says_so(
     qtbot, window: MainWindow, clip: Path, no_output_device: None
 ):
-    window.open_file(clip)
+    driver = Driver(window)
+    driver.open_file(clip)
     wait_analysis(qtbot, window)
     qtbot.keyClick(window, Qt.Key.Key_Space)  # in the inspector Space plays
     assert "No audio output device" in window.statusBar().currentMessage()
-    assert window.player is None
+    assert driver.player is None
 
 
 def test_without_a_model_the_inspector_still_shows_spectrograms(qtbot, tmp_path: Path, clip: Path):
     problem = "No emotion model found: /nowhere/emotion.json is missing."
     w = make_window(qtbot, tmp_path / "s.ini", None, problem)
-    assert problem in w.last_error
-    assert not w.start_file_input(clip)
-    assert "needs an emotion model" in w.last_error
-    w.open_file(clip)
+    driver = Driver(w)
+    assert problem in driver.last_error
+    assert not driver.start_file_input(clip)
+    assert "needs an emotion model" in driver.last_error
+    driver.open_file(clip)
     wait_analysis(qtbot, w)
     assert w.inspector.spectrogram.columns_shown > 300
     assert "spectrogram only" in w.inspector.info.text()
@@ -392,21 +405,22 @@ def test_screenshot_with_real_data_is_not_blank(
     qtbot, window: MainWindow, clip: Path, tmp_path: Path
 ):
     """Every view's data area differs clearly from the same view in a fresh, empty window."""
+    driver = Driver(window)
     empty = make_window(qtbot, tmp_path / "empty.ini", window.engine)
     empty.inspector.stack.setCurrentIndex(1)  # its (empty) views instead of the hint
     window.hop_spin.setValue(0.25)  # results enough within the 4 s clip
-    assert window.start_file_input(clip, speed=2.0)
+    assert driver.start_file_input(clip, speed=2.0)
     live = window.live
     qtbot.waitUntil(
         lambda: live.latest is not None and live.latest.speech and live.timeline.points >= 3,
         timeout=10_000,
     )  # stopped while the bars show speech: the clip's last window may end in silence
-    window.stop_live()
-    live_png = window.save_screenshot(tmp_path / "live.png")
-    window.open_file(clip)
+    driver.stop_live()
+    live_png = driver.save_screenshot(tmp_path / "live.png")
+    driver.open_file(clip)
     wait_analysis(qtbot, window)
     window.inspector.select(2.0)
-    inspector_png = window.save_screenshot(tmp_path / "inspector.png")
+    inspector_png = driver.save_screenshot(tmp_path / "inspector.png")
     for panel, blank in ((live, empty.live), (window.inspector, empty.inspector)):
         for (view, area), (nothing, _) in zip(views(panel), views(blank), strict=True):
             drawn, bare = variance(view, area), variance(nothing, area)
@@ -423,14 +437,15 @@ def test_shortcuts_are_bound(window: MainWindow) -> None:
 
 
 def test_silence_reads_as_silence_not_as_an_emotion(qtbot, window: MainWindow, tmp_path: Path):
+    driver = Driver(window)
     quiet = tmp_path / "room.wav"
     noise = np.random.default_rng(0).normal(0, 1e-4, 16000 * 4).astype(np.float32)
     sf.write(quiet, noise, 16000)
-    assert window.start_file_input(quiet, speed=4.0)
+    assert driver.start_file_input(quiet, speed=4.0)
     qtbot.waitUntil(lambda: window.live.latest is not None, timeout=10_000)
     assert not window.live.latest.speech
     assert window.live.bars.winner.text() == "Silence"
-    window.stop_live()
+    driver.stop_live()
 
 
 def test_run_opens_files_from_the_command_line_and_quits_cleanly(
@@ -446,7 +461,7 @@ def test_run_opens_files_from_the_command_line_and_quits_cleanly(
         window = next(
             w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()
         )
-        if window.job is not None:  # still analysing: look again shortly
+        if Driver(window).job is not None:  # still analysing: look again shortly
             QTimer.singleShot(100, check_then_quit)
             return
         opened.append(window)
@@ -481,7 +496,7 @@ def test_a_long_analysis_can_be_cancelled(qtbot, window: MainWindow, clip: Path,
 
     long = tmp_path / "long.wav"
     sf.write(long, np.tile(files.load(clip, 16000), 60), 16000)  # about 4 minutes
-    window.open_file(long)
+    Driver(window).open_file(long)
     inspector = window.inspector
     assert inspector.progress.isVisible() and inspector.cancel_button.isVisible()
     qtbot.waitUntil(lambda: inspector.progress.value() > 0, timeout=20_000)
@@ -505,56 +520,59 @@ def test_live_meter_adapts_to_the_voice_and_a_new_speaker_starts_again(
     qtbot, adaptive_window: MainWindow, clip: Path, tmp_path: Path
 ):
     window = adaptive_window
-    assert window.adaptive
-    window.voices_dir = tmp_path / "voices"
+    driver = Driver(window)
+    assert driver.adaptive
+    driver.voices_dir = tmp_path / "voices"
     assert window.adapt_action.isChecked()  # on by default
-    assert window.start_file_input(clip, speed=1.0)  # time to change voices before the file ends
-    analyzer = window.worker.analyzer
+    assert driver.start_file_input(clip, speed=1.0)  # time to change voices before the file ends
+    analyzer = driver.worker.analyzer
     assert analyzer.adapter.time_constant == window.engine.bundle.adapt_seconds  # the model's
-    window.set_adapt_seconds(5.0)
+    driver.set_adapt_seconds(5.0)
     qtbot.waitUntil(lambda: analyzer.adapter.time_constant == 5.0, timeout=5_000)
-    qtbot.waitUntil(lambda: window.voice is not None and window.voice.count > 100, timeout=10_000)
+    qtbot.waitUntil(lambda: driver.voice is not None and driver.voice.count > 100, timeout=10_000)
     assert window.voice_label.text().startswith("adapted to your voice:")
-    assert window.session[-1].adaptation > 0
-    saved = window.save_voice("Anna")
+    assert driver.session[-1].adaptation > 0
+    saved = driver.save_voice("Anna")
     assert saved is not None and saved.is_file()
     heard = analyzer.adapter.speaker.count
-    window.new_speaker()
+    driver.new_speaker()
     qtbot.waitUntil(lambda: analyzer.adapter.speaker.count < heard, timeout=5_000)
     window.adapt_action.trigger()  # off: the meter runs cold
     qtbot.waitUntil(lambda: not analyzer.adapter.enabled, timeout=5_000)
     assert window.voice_label.text() == "voice: adaptation off"
-    window.stop_live()
-    exported = window.export_timeline(tmp_path / "live.json")
+    driver.stop_live()
+    exported = driver.export_timeline(tmp_path / "live.json")
     steps = [w["adaptation"] for w in json.loads(exported.read_text())["windows"]]
     assert max(steps) > 0  # each result says how far it was adapted
     assert window.settings.value("adapt", type=bool) is False
     assert window.settings.value("adapt_seconds", type=float) == 5.0
-    assert window.use_voice(saved)  # and adaptation comes back on with that voice
-    assert window.adapt_action.isChecked() and window.start_voice[0] == "Anna"
+    assert driver.use_voice(saved)  # and adaptation comes back on with that voice
+    assert window.adapt_action.isChecked() and driver.start_voice[0] == "Anna"
     assert window.voice_label.text() == "voice: Anna, speak to adapt"
-    assert window.start_file_input(clip, speed=4.0)
-    assert window.worker.analyzer.adapter.speaker.count == window.start_voice[1].count
-    window.stop_live()
+    assert driver.start_file_input(clip, speed=4.0)
+    assert driver.worker.analyzer.adapter.speaker.count == driver.start_voice[1].count
+    driver.stop_live()
 
 
 def test_a_damaged_voice_profile_is_a_message(qtbot, window: MainWindow, tmp_path: Path):
+    driver = Driver(window)
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    assert not window.use_voice(bad)
+    assert not driver.use_voice(bad)
     assert "Cannot use this voice" in window.statusBar().currentMessage()
-    assert window.start_voice is None
+    assert driver.start_voice is None
 
 
 def test_inspector_adapts_to_the_speaker_of_the_file(
     qtbot, adaptive_window: MainWindow, clip: Path
 ):
     window = adaptive_window
-    window.open_file(clip)
+    driver = Driver(window)
+    driver.open_file(clip)
     wait_analysis(qtbot, window)
     assert window.inspector.analysis.adaptation == 0
     window.inspector.adapt_box.setChecked(True)  # analyses the same file again, adapted
-    assert window.job is not None
+    assert driver.job is not None
     wait_analysis(qtbot, window)
     a = window.inspector.analysis
     assert a.path == clip and 0 < a.adaptation < 1 and a.speaker == "this file"
@@ -611,22 +629,23 @@ def test_a_flag_dims_the_bars_and_says_why(
     path = tmp_path / f"{flag}.wav"
     sf.write(path, heard, 16000, subtype="FLOAT")
     window = make_window(qtbot, tmp_path / "s.ini", judging_engine)
+    driver = Driver(window)
     window.hop_spin.setValue(0.25)
-    assert window.start_file_input(path, speed=1.0)  # at 2x a starved worker judged too few
+    assert driver.start_file_input(path, speed=1.0)  # at 2x a starved worker judged too few
     live = window.live
     qtbot.waitUntil(lambda: live.latest is not None and live.latest.speech
                     and not live.latest.provisional  # a whole window of the flagged sound
                     and bool(live.latest.quality.flags), timeout=20_000)  # fmt: skip
-    window.stop_live()
+    driver.stop_live()
     assert live.latest.quality.flags[0] == flag
     assert live.bars.advice.text() == ADVICE[flag]
     assert all(b.color().alpha() < 255 for b in live.bars.bars.opts["brushes"])  # dimmed
     assert theme.WARNING in live.quality.figures.styleSheet()
-    png = window.save_screenshot(tmp_path / f"{flag}.png")
+    png = driver.save_screenshot(tmp_path / f"{flag}.png")
     assert not QImage(str(png)).isNull()
     if flag == "narrowband" and os.environ.get("EMOTION_METER_SCREENSHOTS"):
         shutil.copy(png, Path(os.environ["EMOTION_METER_SCREENSHOTS"]) / "quality-flag.png")
-    window.open_file(path)  # the inspector marks the flagged stretch and explains it
+    driver.open_file(path)  # the inspector marks the flagged stretch and explains it
     wait_analysis(qtbot, window)
     marked = window.inspector.timeline.flagged.getData()[1]
     assert marked is not None and np.isfinite(marked).any()
@@ -637,7 +656,7 @@ def test_a_flag_dims_the_bars_and_says_why(
 
 def test_clean_speech_raises_no_flag(qtbot, tmp_path: Path, judging_engine: Engine, clip: Path):
     window = make_window(qtbot, tmp_path / "s.ini", judging_engine)
-    window.open_file(clip)
+    Driver(window).open_file(clip)
     wait_analysis(qtbot, window)
     a = window.inspector.analysis
     assert a is not None and a.speech.any()
@@ -657,7 +676,7 @@ def test_menu_actions_save_where_the_user_chooses(
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (next(chosen), ""))
     window.screenshot_action.trigger()
     assert QImage(str(tmp_path / "shot.png")).width() == window.width()
-    window.open_file(clip)
+    Driver(window).open_file(clip)
     wait_analysis(qtbot, window)
     window.export_action.trigger()
     assert (tmp_path / "timeline.csv").read_text().startswith("start,end,speech,emotion,")

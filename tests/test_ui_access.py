@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from app.engine import Engine
 from app.ui import theme
+from app.ui.driver import Driver
 from tests.test_ui import inspecting, make_window
 
 CONTROLS = (QAbstractButton, QAbstractSpinBox, QComboBox, QSlider, QProgressBar, pg.PlotWidget)
@@ -79,12 +80,13 @@ def test_leading_emotion_is_announced_when_it_changes(
     qtbot, tmp_path: Path, engine: Engine, clip: Path
 ):
     window = make_window(qtbot, tmp_path / "s.ini", engine)
+    driver = Driver(window)
     announcer = window.live.announcer
     assert not window.announce_action.isChecked() and not announcer.enabled  # off by default
     window.announce_action.setChecked(True)
     window.hop_spin.setValue(0.25)
-    assert window.start_file_input(clip, speed=2.0)
-    qtbot.waitUntil(lambda: window.worker is None, timeout=20_000)  # the whole file
+    assert driver.start_file_input(clip, speed=2.0)
+    qtbot.waitUntil(lambda: driver.worker is None, timeout=20_000)  # the whole file
     said = announcer.spoken
     words = [theme.label_text(x) for x in window.labels] + ["Uncertain", "Silence"]
     assert said and all(w in words for w in said) and set(said) - {"Silence"}

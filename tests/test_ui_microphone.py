@@ -29,6 +29,7 @@ from app.audio.sources import Microphone, SourceError
 from app.engine import Engine
 from app.offline import analyze_file
 from app.ui import theme
+from app.ui.driver import Driver
 from app.ui.main_window import MainWindow
 from tests.data import datasets
 from tests.pulse import virtual_microphone
@@ -70,19 +71,20 @@ def test_microphone_hears_what_the_file_analysis_finds(qtbot, tmp_path: Path, en
         window = MainWindow(
             engine, None, QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
         )
+        driver = Driver(window)
         qtbot.addWidget(window)
         window.show()
         assert window.device_combo.count() > 1, "the virtual microphone is not listed"
         window.adapt_action.setChecked(False)  # cold, as `analyze` is without --adapt
-        assert window.start_live(), window.last_error  # the system default input: vmic.monitor
-        window.worker.configure(hop=LIVE_HOP, smoothing=0.0)
-        assert window.start_recording(wav)
+        assert driver.start_live(), driver.last_error  # the system default input: vmic.monitor
+        driver.worker.configure(hop=LIVE_HOP, smoothing=0.0)
+        assert driver.start_recording(wav)
         qtbot.wait(300)
         player = mic.play(clip)
         qtbot.waitUntil(lambda: player.poll() is not None, timeout=30_000)
         assert player.returncode == 0, player.stderr.read()
         qtbot.wait(500)
-        window.stop_live()
+        driver.stop_live()
         assert window.dropped_label.text().startswith("dropped ")  # 0 unless the CPU is starved
         window.close()
     offline = analyze_file(clip, Engine(replace(engine.bundle, hop_seconds=FILE_HOP)))
@@ -93,7 +95,7 @@ def test_microphone_hears_what_the_file_analysis_finds(qtbot, tmp_path: Path, en
     start = json.loads(wav.with_suffix(".json").read_text())["audio_starts_at"]
     offset = start + delay(heard, spoken) / 16000  # stream seconds where the clip begins
 
-    live = [r for r in window.session if r.raw is not None and not r.provisional]
+    live = [r for r in driver.session if r.raw is not None and not r.provisional]
     ends = np.asarray(offline.ends)
     agree, differences = [], []
     for result in live:
@@ -122,16 +124,17 @@ def test_playback_from_a_moment_moves_the_cursor(qtbot, tmp_path: Path, engine: 
         theme.apply(QApplication.instance())
         settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
         window = MainWindow(engine, None, settings)
+        driver = Driver(window)
         qtbot.addWidget(window)
         window.show()
-        window.open_file(clip)
-        qtbot.waitUntil(lambda: window.job is None, timeout=20_000)
+        driver.open_file(clip)
+        qtbot.waitUntil(lambda: driver.job is None, timeout=20_000)
         window.inspector.select(1.0)
         qtbot.keyClick(window, Qt.Key.Key_Space)  # plays from the cursor
-        assert window.player is not None, window.statusBar().currentMessage()
+        assert driver.player is not None, window.statusBar().currentMessage()
         qtbot.waitUntil(lambda: window.inspector.cursor_time > 1.6, timeout=8_000)
         assert window.inspector.play_button.text() == "■ Stop"
-        qtbot.waitUntil(lambda: window.player is None, timeout=20_000)  # stops at the end
+        qtbot.waitUntil(lambda: driver.player is None, timeout=20_000)  # stops at the end
         assert window.inspector.cursor_time > 3.0
         assert window.inspector.play_button.text() == "▶ Play"
         window.close()

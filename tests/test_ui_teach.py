@@ -18,6 +18,7 @@ from app import personal
 from app.audio import files
 from app.engine import Engine
 from app.ui import theme
+from app.ui.driver import Driver
 from app.ui.main_window import MainWindow
 from tests.data import datasets
 from tests.pulse import virtual_microphone
@@ -46,7 +47,8 @@ def test_the_wizard_teaches_a_voice_through_the_microphone(
         theme.apply(QApplication.instance())
         settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
         window = MainWindow(engine, None, settings)
-        window.voices_dir = tmp_path / "voices"
+        driver = Driver(window)
+        driver.voices_dir = tmp_path / "voices"
         qtbot.addWidget(window)
         window.show()
         dialog = window.teach_voice()
@@ -97,17 +99,17 @@ def test_the_wizard_teaches_a_voice_through_the_microphone(
         assert dialog.save_button.isEnabled()
         dialog.name_edit.setText("Actor nine")
         dialog.save_button.click()
-        path = window.voices_dir / "Actor nine.json"
+        path = driver.voices_dir / "Actor nine.json"
         assert json.loads(path.read_text())["name"] == "Actor nine"
         assert personal.is_personal(path)
         assert window.voices.personal is not None and window.voices.personal.name == "Actor nine"
         assert "Actor nine" in window.voice_label.text()
-        qtbot.waitUntil(lambda: window.worker.analyzer.personal is not None, timeout=5_000)
-        heard = len(window.session)
+        qtbot.waitUntil(lambda: driver.worker.analyzer.personal is not None, timeout=5_000)
+        heard = len(driver.session)
         player = mic.play(clips("08")[0])  # the live meter judges with the voice
         qtbot.waitUntil(lambda: player.poll() is not None, timeout=30_000)
         qtbot.wait(500)
-        assert any(r.raw is not None for r in window.session[heard:])
+        assert any(r.raw is not None for r in driver.session[heard:])
         dialog.close()
-        window.stop_live()
+        driver.stop_live()
         window.close()

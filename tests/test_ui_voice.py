@@ -14,18 +14,20 @@ from PySide6.QtGui import QImage
 from app import affect
 from app.engine import Engine
 from app.prosody import FMAX_HZ, FMIN_HZ
+from app.ui.driver import Driver
 from tests.test_ui import inspecting, make_window, variance
 
 
 def test_live_tracks_and_valence_arousal_update(qtbot, tmp_path: Path, engine: Engine, clip: Path):
     window = make_window(qtbot, tmp_path / "s.ini", engine)
+    driver = Driver(window)
     window.hop_spin.setValue(0.25)
-    assert window.start_file_input(clip, speed=2.0)
+    assert driver.start_file_input(clip, speed=2.0)
     live = window.live
     qtbot.waitUntil(lambda: live.latest is not None and live.latest.prosody is not None
                     and not live.latest.provisional and live.affect.current is not None,
                     timeout=15_000)  # fmt: skip
-    window.stop_live()
+    driver.stop_live()
     strips = live.strips
     f0, loudness = strips.f0, strips.loudness
     assert np.isfinite(f0).sum() > 20
@@ -38,7 +40,7 @@ def test_live_tracks_and_valence_arousal_update(qtbot, tmp_path: Path, engine: E
         point, affect.position(live.latest.probabilities, window.labels)[0], atol=1e-9
     )
     assert variance(strips, strips.voice_rect.toAlignedRect()) > 0 and variance(live.affect) > 0
-    png = window.save_screenshot(tmp_path / "voice.png")
+    png = driver.save_screenshot(tmp_path / "voice.png")
     assert png is not None and not QImage(str(png)).isNull()
     if os.environ.get("EMOTION_METER_SCREENSHOTS"):
         shutil.copy(png, Path(os.environ["EMOTION_METER_SCREENSHOTS"]) / "voice-live.png")
@@ -54,8 +56,8 @@ def test_live_voice_lines_are_the_lines_through_the_shown_frames(qtbot) -> None:
     from PySide6.QtWidgets import QApplication
 
     from app.features import FeatureSettings
-    from app.ui.strips import LiveStrips
-    from app.ui.voice import LOUDNESS_DB
+    from app.ui.views.prosody import LOUDNESS_DB
+    from app.ui.views.strips import LiveStrips
 
     strips = LiveStrips(FeatureSettings(kind="logmel"))
     qtbot.addWidget(strips)
@@ -96,7 +98,7 @@ def pixels(image: QImage) -> np.ndarray:
 def test_valence_arousal_trail_reuses_its_rendered_symbols(qtbot) -> None:
     """A minute of results draws the trail from the same few symbols: each new result used to
     render every point afresh (a third of the live GUI's time) and grow pyqtgraph's cache."""
-    from app.ui.affect import TRAIL, AffectView
+    from app.ui.views.affect import TRAIL, AffectView
 
     view = AffectView()
     qtbot.addWidget(view)
@@ -126,7 +128,7 @@ def test_inspector_tracks_follow_the_file_and_the_cursor(
         )
         assert f"{a.prosody[k].pitch_hz:.0f} Hz" in inspector.voice.text.toPlainText()
     if os.environ.get("EMOTION_METER_SCREENSHOTS"):
-        png = window.save_screenshot(tmp_path / "inspector.png")
+        png = Driver(window).save_screenshot(tmp_path / "inspector.png")
         assert png is not None
         shutil.copy(png, Path(os.environ["EMOTION_METER_SCREENSHOTS"]) / "voice-inspector.png")
     window.close()

@@ -1,6 +1,7 @@
 """The main window: the live meter and the recording inspector as two tabs, with the actions,
 toolbar, menus and status bar around them. It only composes and wires: each job is a controller's
-(listening, inspection, playback, recording, voices, saving), and its methods below hand over.
+(listening, inspection, playback, recording, voices, saving); tests and benchmarks drive it
+through :class:`app.ui.driver.Driver`.
 
 It stops every thread and stream on close. Worker results arrive through queues that one GUI
 timer drains about 60 times a second, so no other thread ever touches a widget and the GUI thread
@@ -9,7 +10,6 @@ never waits on audio or the model.
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 from pathlib import Path
@@ -19,27 +19,23 @@ from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIc
 from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QTabWidget
 
 from app import bundle
-from app.adapt import Moments
-from app.analyzer import LiveResult
-from app.audio.sources import Player, Source
+from app.audio.sources import Source
 from app.batch import cores
 from app.engine import Engine
 from app.features import FeatureSettings
 from app.quality import Thresholds
 from app.ui import about, theme
-from app.ui.about import judging_text as judging_text  # the About box's words, kept importable
-from app.ui.inspection import Inspection
-from app.ui.inspector import InspectorPanel
-from app.ui.listening import Listening
-from app.ui.live import LivePanel
-from app.ui.playback import Playback
-from app.ui.prompts import Prompts
-from app.ui.recorder import Recorder
-from app.ui.saving import Saving
-from app.ui.teach import TeachDialog
-from app.ui.toolbar import Toolbar
-from app.ui.voices import Voices
-from app.worker import AnalysisJob, LiveWorker
+from app.ui.controllers.inspection import Inspection
+from app.ui.controllers.listening import Listening
+from app.ui.controllers.playback import Playback
+from app.ui.controllers.prompts import Prompts
+from app.ui.controllers.recorder import Recorder
+from app.ui.controllers.saving import Saving
+from app.ui.controllers.voices import Voices
+from app.ui.views.inspector_panel import InspectorPanel
+from app.ui.views.live_panel import LivePanel
+from app.ui.views.teach_dialog import TeachDialog
+from app.ui.views.toolbar import Toolbar
 
 APP_NAME = "Emotion Meter"
 ORGANIZATION = "EmotionMeter"
@@ -195,12 +191,12 @@ class MainWindow(QMainWindow):
         self.prompts = Prompts(self, self.settings)
         self.voices = Voices(
             self.engine, self.settings, self.voice_label, self.voices_menu, self.prompts,
-            lambda: self.worker, adapt=self.adapt_action, new_speaker=self.new_speaker_action,
-            save=self.save_voice_action, adapt_time=self.adapt_time_action,
+            lambda: self.listening.worker, adapt=self.adapt_action,
+            new_speaker=self.new_speaker_action, save=self.save_voice_action,
+            adapt_time=self.adapt_time_action,
         )  # fmt: skip
-        self.recorder = Recorder(
-            self.record_action, self.live, self.hop_spin, self.prompts, lambda: self.worker
-        )
+        self.recorder = Recorder(self.record_action, self.live, self.hop_spin, self.prompts,
+                                 lambda: self.listening.worker)  # fmt: skip
         self.listening = Listening(
             self.engine, self.settings, self.live, self.tabs, self.voices, self.recorder,
             self.prompts, devices=self.device_combo, hop=self.hop_spin,
@@ -266,7 +262,7 @@ class MainWindow(QMainWindow):
         paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
         if paths:
             event.acceptProposedAction()
-            self.open_files(paths)
+            self.inspection.open_many(paths)
 
     def _frame(self) -> None:
         """About 60 times a second: what the threads produced reaches the widgets."""
@@ -284,67 +280,6 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         event.accept()
 
-    # ---- handed over: the live session ----
-
-    @property
-    def worker(self) -> LiveWorker | None:
-        return self.listening.worker
-
-    @property
-    def session(self) -> list[LiveResult]:
-        """This live session's results, for export."""
-        return self.listening.results
-
-    def start_live(self, source: Source | None = None) -> bool:
-        return self.listening.start(source)
-
-    def stop_live(self) -> None:
-        self.listening.stop()
-
-    def start_file_input(self, path: Path, speed: float = 1.0) -> bool:
-        return self.listening.start_file(path, speed)
-
-    @property
-    def recording(self) -> Path | None:
-        return self.recorder.path
-
-    def start_recording(self, path: Path | None = None) -> bool:
-        return self.recorder.start(path)
-
-    # ---- handed over: adapting to the speaker ----
-
-    @property
-    def adaptive(self) -> bool:
-        return self.voices.adaptive
-
-    @property
-    def voice(self) -> Moments | None:
-        return self.voices.voice
-
-    @property
-    def start_voice(self) -> tuple[str, Moments] | None:
-        return self.voices.start_voice
-
-    @property
-    def voices_dir(self) -> Path:
-        return self.voices.folder
-
-    @voices_dir.setter
-    def voices_dir(self, folder: Path) -> None:
-        self.voices.folder = folder
-
-    def set_adapt_seconds(self, seconds: float) -> None:
-        self.voices.set_adapt_seconds(seconds)
-
-    def new_speaker(self) -> None:
-        self.voices.new_speaker()
-
-    def save_voice(self, name: str | None = None) -> Path | None:
-        return self.voices.save(name)
-
-    def use_voice(self, path: Path) -> bool:
-        return self.voices.use(path)
-
     def teach_voice(self) -> TeachDialog | None:
         """Open the wizard that teaches it the user's voice through the live input."""
         if self.engine is None or not self.voices.teachable:
@@ -354,49 +289,13 @@ class MainWindow(QMainWindow):
             return None
 
         def listen() -> Source | None:
-            if self.listening.worker is None and not self.start_live():
+            if self.listening.worker is None and not self.listening.start():
                 return None
             return self.listening.source
 
         dialog = TeachDialog(self.engine, listen, self.voices.keep_taught, self)
         dialog.show()
         return dialog
-
-    # ---- handed over: the inspector, playback, saving, messages ----
-
-    @property
-    def job(self) -> AnalysisJob | None:
-        return self.inspection.job
-
-    def open_file(self, path: str | os.PathLike[str]) -> None:
-        self.inspection.open(path)
-
-    def open_files(self, paths: list[str | os.PathLike[str]]) -> None:
-        self.inspection.open_many(paths)
-
-    def recent_files(self) -> list[str]:
-        return self.inspection.recent_files()
-
-    @property
-    def player(self) -> Player | None:
-        return self.playback.player
-
-    def export_timeline(self, path: Path | None = None) -> Path | None:
-        return self.saving.timeline(path)
-
-    def save_screenshot(self, path: Path | None = None) -> Path | None:
-        return self.saving.screenshot(path)
-
-    @property
-    def last_error(self) -> str:
-        return self.prompts.last_error
-
-    @last_error.setter
-    def last_error(self, text: str) -> None:
-        self.prompts.last_error = text
-
-    def may_replace(self, path: Path) -> bool:
-        return self.prompts.may_replace(path)
 
 
 def load_engine(model: Path | None) -> tuple[Engine | None, str | None]:
@@ -422,7 +321,7 @@ def run(files: list[Path], model: Path | None = None) -> int:
     window = MainWindow(engine, problem)
     window.show()
     if files:
-        window.open_files(list(files))
+        window.inspection.open_many(list(files))
     previous = {
         sig: signal.signal(sig, lambda *_: QTimer.singleShot(0, window.close))
         for sig in QUIT_SIGNALS

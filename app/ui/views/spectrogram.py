@@ -1,5 +1,6 @@
 """A whole recording's log-mel spectrogram in the inspector, with the selected window shaded:
-the same log-mel frames the model reads (no second FFT). Live, :mod:`app.ui.strips` draws it."""
+the same log-mel frames the model reads (no second FFT). Live, :mod:`app.ui.views.strips` draws
+it."""
 
 from __future__ import annotations
 

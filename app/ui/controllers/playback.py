@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from app.audio.files import AudioFileError
 from app.audio.sources import Player, SourceError
-from app.ui.inspector import InspectorPanel
-from app.ui.prompts import Prompts
+from app.ui.controllers.prompts import Prompts
+from app.ui.views.inspector_panel import InspectorPanel
 
 
 class Playback:

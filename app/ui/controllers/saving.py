@@ -9,10 +9,10 @@ from PySide6.QtCore import QBuffer, QByteArray, QIODevice
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QTabWidget, QWidget
 
-from app.ui import export
-from app.ui.inspector import InspectorPanel
-from app.ui.listening import Listening
-from app.ui.prompts import Prompts
+from app import export
+from app.ui.controllers.listening import Listening
+from app.ui.controllers.prompts import Prompts
+from app.ui.views.inspector_panel import InspectorPanel
 
 
 class Saving:

@@ -6,17 +6,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from app import affect
+from app import affect, atomic
+from app.analysis import affect_fields, finite
 from app.analyzer import LiveResult
-from app.offline import affect_fields, finite
 from app.prosody import PROSODY_FIELDS
-from app.worker import partial_path
 
 
 class ExportError(OSError):
@@ -46,17 +44,10 @@ def write_atomic(path: Path, data: bytes, overwrite: bool = False) -> None:
     folder_problem = write_problem(path)
     if folder_problem:
         raise ExportError(f"Cannot save {path.name}: {folder_problem}")
-    part = partial_path(path)
     try:
-        with open(part, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(part, path)
+        atomic.write(path, data, sync=True)
     except OSError as e:
         raise ExportError(f"Could not save {path.name}: {e.strerror or e}.") from e
-    finally:
-        part.unlink(missing_ok=True)
 
 
 def live_document(

@@ -11,11 +11,11 @@ from PySide6.QtCore import QSettings, QStandardPaths
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QInputDialog, QLabel, QMenu, QMessageBox
 
-from app import adapt, personal
+from app import adapt, atomic, personal
 from app.adapt import TIME_CONSTANT, Moments
 from app.analyzer import LiveAnalyzer, LiveResult
 from app.engine import Engine
-from app.ui.prompts import Prompts
+from app.ui.controllers.prompts import Prompts
 from app.worker import LiveWorker
 
 
@@ -247,7 +247,7 @@ class Voices:
         try:
             if personal.is_personal(path):
                 text = personal.renamed(path, name.strip())
-                write: Callable[[Path], None] = lambda target: target.write_text(text, "utf-8")  # noqa: E731
+                write: Callable[[Path], None] = lambda target: atomic.write(target, text, sync=True)  # noqa: E731
             else:
                 moments = adapt.load_profile(path, features)[1]
                 write = lambda target: adapt.save_profile(target, name, moments, features)  # noqa: E731

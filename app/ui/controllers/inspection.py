@@ -16,10 +16,10 @@ from PySide6.QtWidgets import QMenu, QTabWidget
 
 from app.audio import files
 from app.engine import Engine
-from app.ui.inspector import InspectorPanel
-from app.ui.playback import Playback
-from app.ui.prompts import Prompts
-from app.ui.voices import Voices
+from app.ui.controllers.playback import Playback
+from app.ui.controllers.prompts import Prompts
+from app.ui.controllers.voices import Voices
+from app.ui.views.inspector_panel import InspectorPanel
 from app.worker import AnalysisJob, Done, Failed, Progress, WasCancelled
 
 RECENT_MAX = 8

@@ -14,7 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 
 from app.ui import theme
-from app.ui.spectrogram import ColourImage
+from app.ui.views.spectrogram import ColourImage
 
 
 class AttentionView(pg.PlotWidget):

@@ -14,13 +14,13 @@ from app.analyzer import LiveResult
 from app.features import FeatureSettings
 from app.quality import Thresholds, advice
 from app.ui import theme
-from app.ui.affect import AffectView
 from app.ui.announce import Announcer
-from app.ui.bars import EmotionBars
-from app.ui.layout import views_beside_bars
-from app.ui.quality import QualityStrip
-from app.ui.strips import LiveStrips
-from app.ui.timeline import TimelineView
+from app.ui.views.affect import AffectView
+from app.ui.views.bars import EmotionBars
+from app.ui.views.layout import views_beside_bars
+from app.ui.views.quality import QualityStrip
+from app.ui.views.strips import LiveStrips
+from app.ui.views.timeline import TimelineView
 from app.worker import Tick
 
 FRAME_SECONDS = 0.025  # scrolling views redrawn every other 16 ms GUI frame (~31/s; at 0.03,

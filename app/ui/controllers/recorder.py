@@ -10,10 +10,10 @@ from pathlib import Path
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDoubleSpinBox
 
+from app import export
 from app.analyzer import LiveResult
-from app.ui import export
-from app.ui.live import LivePanel
-from app.ui.prompts import Prompts
+from app.ui.controllers.prompts import Prompts
+from app.ui.views.live_panel import LivePanel
 from app.worker import LiveWorker, RecordingFailed, Saved
 
 

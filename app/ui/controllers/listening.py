@@ -14,16 +14,16 @@ from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QTabWidget
 
+from app import export
 from app.analyzer import SMOOTHING, LiveAnalyzer, LiveResult
 from app.audio import sources
 from app.audio.files import AudioFileError
 from app.audio.sources import FileSource, Microphone, Source, SourceError
 from app.engine import Engine
-from app.ui import export
-from app.ui.live import LivePanel
-from app.ui.prompts import Prompts
-from app.ui.recorder import Recorder
-from app.ui.voices import Voices
+from app.ui.controllers.prompts import Prompts
+from app.ui.controllers.recorder import Recorder
+from app.ui.controllers.voices import Voices
+from app.ui.views.live_panel import LivePanel
 from app.worker import Failed, LiveWorker, RecordingFailed, Saved, Tick
 
 READOUT_SECONDS = 0.5  # the status bar's figures: readable, and not a repaint of it every frame

@@ -19,17 +19,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.analysis import Analysis
 from app.features import FeatureSettings
-from app.offline import Analysis
 from app.quality import advice
 from app.ui import theme
-from app.ui.affect import AffectView
-from app.ui.attention import AttentionView
-from app.ui.bars import EmotionBars
-from app.ui.layout import views_beside_bars
-from app.ui.spectrogram import SpectrogramView
-from app.ui.timeline import TimelineView
-from app.ui.voice import VoiceView
+from app.ui.views.affect import AffectView
+from app.ui.views.attention import AttentionView
+from app.ui.views.bars import EmotionBars
+from app.ui.views.layout import views_beside_bars
+from app.ui.views.prosody import VoiceView
+from app.ui.views.spectrogram import SpectrogramView
+from app.ui.views.timeline import TimelineView
 
 HINT = "Open a recording to inspect it\n\nCtrl+O, drag and drop a file here, or File ▸ Recent"
 

@@ -32,8 +32,8 @@ from PySide6.QtWidgets import QWidget
 from app.features import FeatureSettings
 from app.prosody import FMAX_HZ, FMIN_HZ, Prosody
 from app.ui import theme
-from app.ui.spectrogram import frequency_ticks
-from app.ui.voice import LOUDNESS_COLOUR, LOUDNESS_DB, PITCH_COLOUR, RANGE_FILL, caption
+from app.ui.views.prosody import LOUDNESS_COLOUR, LOUDNESS_DB, PITCH_COLOUR, RANGE_FILL, caption
+from app.ui.views.spectrogram import frequency_ticks
 
 SECONDS = 10.0  # of audio shown
 PITCH_TICKS_HZ = (100, 200, 300, 400)

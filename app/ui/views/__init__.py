@@ -1,0 +1,1 @@
+"""Widgets: what draws, fed by calls from the controllers and the main window."""
