@@ -321,10 +321,12 @@ def write(
         if ctrl_c:
             print(f"Interrupted (Ctrl-C) after {s.done} of {s.total} files.{kept}", file=sys.stderr)
             return 130
-        if args.out is None and s.cause.errno == errno.EPIPE:  # `| head` has read enough
+        cause = s.cause
+        assert isinstance(cause, OSError)  # the only other cause, Ctrl-C, returned above
+        if args.out is None and cause.errno == errno.EPIPE:  # `| head` has read enough
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing at exit
             return 128 + 13  # as a program that SIGPIPE ended, silently
-        print(f"error: {s.cause.strerror}; {written} of {s.total} files written.{kept}",
+        print(f"error: {cause.strerror}; {written} of {s.total} files written.{kept}",
               file=sys.stderr)  # fmt: skip
         return 2
     return 1 if failed else 0

@@ -21,7 +21,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import IO, Any, TextIO, cast
 
 from app import atomic
 
@@ -314,7 +314,7 @@ class Output:
 
             self._write(_csv_rows([[result["file"], *r] for r in csv_table(result)[1]]))
 
-    def _write(self, text: str, stream: TextIO | None = None) -> None:
+    def _write(self, text: str, stream: IO[str] | None = None) -> None:
         stream = stream or self.stream
         try:
             stream.write(text)  # one write per file: an interruption cuts at most one line

@@ -59,10 +59,11 @@ def live_document(
 ) -> dict[str, Any]:
     """A live session in the same shape as a file's analysis, plus loudness, latency and how far
     each result was adapted to the speaker's voice."""
-    places = affect.position(
-        [r.probabilities if r.probabilities is not None else [np.nan] * len(labels)
-         for r in results] or np.zeros((0, len(labels))), labels,
-    ).reshape(-1, 2)  # fmt: skip
+    rows = np.full((len(results), len(labels)), np.nan)  # NaN: silence
+    for row, r in zip(rows, results, strict=True):
+        if r.probabilities is not None:
+            row[:] = r.probabilities
+    places = affect.position(rows, labels).reshape(-1, 2)
     return finite({
         "source": source,
         "labels": list(labels),

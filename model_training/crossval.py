@@ -152,6 +152,7 @@ class Runner:
         if pooled is not None:
             probe = er.probe_layers(pooled.subset(train), pooled.subset(val), self.labels)
             layers = er.best_layer(probe)
+        assert layers is not None  # given, or chosen by the probe
         enc = er.encode(feats, encoders, layers, self.augmenting, self.cache)
         head = er.train_head(
             enc.subset(train), enc.subset(val), self.labels, self.augmenting, settings, out

@@ -37,7 +37,7 @@ BLOCK_FRAMES = 300  # the encoder reads a whole window: a block of 0.5 s, shared
 LEVEL = True  # each block's level normalised on its own: a gain cannot move the emotion
 PRECISION = "int8"  # the encoder's weights in encoder.tflite, as the app runs them
 
-F16 = npt.NDArray[np.float16]
+F16 = npt.NDArray[np.floating[Any]]  # float16 from the cache, float32 when computed anew
 
 
 @dataclass

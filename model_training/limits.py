@@ -44,19 +44,25 @@ CODECS = ("GSM610", "ULAW")
 Damage = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
+def gained(db: float) -> Damage:
+    return lambda y, rng: channels.gain(y, db)
+
+
+def noised(sounds: channels.Sounds, snr: float) -> Damage:
+    return lambda y, rng: channels.add_noise(y, sounds.noise(len(y), rng), snr)
+
+
 def sweeps(sounds: channels.Sounds) -> dict[str, tuple[str, bool, list[tuple[str, Damage]]]]:
     """Per threshold: the quality field it reads, whether low values are bad, and its steps."""
     return {
         "too_quiet_db": ("level_db", True, [
-            (f"gain {db:+.0f} dB", lambda y, rng, db=db: channels.gain(y, db)) for db in QUIET_DB
+            (f"gain {db:+.0f} dB", gained(db)) for db in QUIET_DB
         ]),
         "noisy_snr_db": ("snr_db", True, [
-            (f"noise {snr:.0f} dB", lambda y, rng, snr=snr: channels.add_noise(
-                y, sounds.noise(len(y), rng), snr))
-            for snr in NOISE_SNRS
+            (f"noise {snr:.0f} dB", noised(sounds, snr)) for snr in NOISE_SNRS
         ]),
         "clipping": ("clipping", False, [
-            (f"gain {db:+.0f} dB", lambda y, rng, db=db: channels.gain(y, db)) for db in LOUD_DB
+            (f"gain {db:+.0f} dB", gained(db)) for db in LOUD_DB
         ]),
         "narrowband_hz": ("bandwidth_hz", True, [
             ("telephone", lambda y, rng: channels.telephone(y, CODECS[int(rng.integers(2))])),
@@ -139,8 +145,8 @@ def find(
         measured = [(0.0, [q[field] for q in clean_q if field in q])]
         record = [{"step": "clean", "ua": clean_ua, "median": float(np.median(measured[0][1]))}]
         for label, damage in damages:
-            ua, q, samples[f"{name}: {label}"] = step(engine, clips, labels, damage)
-            values = [x[field] for x in q if field in x]
+            ua, damaged, samples[f"{name}: {label}"] = step(engine, clips, labels, damage)
+            values = [x[field] for x in damaged if field in x]
             measured.append((clean_ua - ua, values))
             record.append({"step": label, "ua": ua, "median": float(np.median(values))})
             print(f"{name}: {label}: UA {ua:.3f}, median {field} {record[-1]['median']:.4g}",

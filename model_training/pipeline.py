@@ -302,7 +302,7 @@ def train_encoder(s: Training) -> dict[str, Any]:
 
 
 def bundle_scores(
-    b: Any, clips: list[corpora.Clip], labels: tuple[str, ...], s: Sources
+    b: Any, clips: Sequence[corpora.Clip], labels: tuple[str, ...], s: Sources
 ) -> dict[str, Any]:
     """A bundle's clip-level figures, calibrated as the app shows them."""
     run = robustness.bundle_system(b, clips, data.cache_root(s.cache), s.workers)
@@ -394,8 +394,7 @@ def evaluate_bundle(s: Evaluation) -> dict[str, Any]:
         }
     if s.baseline:
         report["baselines"] = run_baselines(split, labels, s)
-    others = dict(pair.split("=", 1) if "=" in pair else (Path(pair).name, pair)
-                  for pair in s.compare)  # fmt: skip
+    others = dict(named(pair) for pair in s.compare)
     bundles_ = {"this model": b, **{k: bundles.load(Path(v)) for k, v in others.items()}}
     report["robustness"] = heard(s, split, labels, bundles_, report.get("baselines"))
     if not b.quality.empty and s.conditions:
@@ -643,12 +642,18 @@ def load_split(s: Sources) -> tuple[tuple[str, ...], corpora.Scan, splits.Split]
     return labels, scan, split
 
 
-def limit_per_speaker(clips: list[corpora.Clip], n: int) -> list[corpora.Clip]:
+def named(pair: str) -> tuple[str, str]:
+    """``NAME=PATH``, or a bare path named by its folder."""
+    name, sep, path = pair.partition("=")
+    return (name, path) if sep else (Path(pair).name, pair)
+
+
+def limit_per_speaker(clips: Sequence[corpora.Clip], n: int) -> list[corpora.Clip]:
     """``n`` clips of each speaker spread over their list (so over labels), for quick runs."""
     by_speaker: dict[str, list[corpora.Clip]] = {}
     for c in clips:
         by_speaker.setdefault(c.speaker, []).append(c)
-    picked = set()
+    picked: set[Path] = set()
     for group in by_speaker.values():
         picked.update(
             group[i] for i in np.linspace(0, len(group) - 1, min(n, len(group))).astype(int)

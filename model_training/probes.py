@@ -10,6 +10,7 @@ out. Run: ``python -m model_training.probes`` (every clip's six layers encoded o
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -55,8 +56,11 @@ def table(x: Array, clips: list[corpora.Clip], labels: tuple[str, ...]) -> list[
             out[rows] = f[rows] - f[pick].mean(axis=0)
         return out
 
+    def layer(k: int) -> Array:
+        return x[:, k]
+
     variants: dict[str, Callable[[], Array]] = {
-        **{f"layer {k + 1}": (lambda k=k: x[:, k]) for k in range(x.shape[1])},
+        **{f"layer {k + 1}": functools.partial(layer, k) for k in range(x.shape[1])},
         "layers 1-6 side by side": lambda: x.reshape(len(x), -1),
         "layer 2, spread only (per-clip normalisation)": lambda: x[:, 1, x.shape[2] // 2 :],
         "layer 2, each corpus standardised": lambda: by(corpus, x[:, 1]),

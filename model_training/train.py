@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -194,9 +194,7 @@ class ValidationUA(keras.callbacks.Callback):
     the model (it must do all). ``modes`` maps each mode to a function of the model that gives
     clip-level probabilities."""
 
-    def __init__(
-        self, targets: npt.NDArray[np.int64], modes: dict[str, Callable[[keras.Model], Array]]
-    ):
+    def __init__(self, targets: npt.NDArray[np.int64], modes: Mapping[str, Callable[..., Array]]):
         super().__init__()
         self.targets, self.modes = targets, modes
 
@@ -219,7 +217,7 @@ def fit(
     windowing: Windowing,
     fill: Array,
     voices: Voices,
-    val_modes: dict[str, Sequence[Norm]],
+    val_modes: Mapping[str, Sequence[Norm]],
     augment: AugmentSettings,
     settings: TrainSettings,
     out_dir: Path,

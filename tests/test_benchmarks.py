@@ -175,9 +175,14 @@ def test_cluster_beside_the_pool() -> None:
     sec = needs_model(cluster.measure(0.1, runs=1))
     if sec.skipped == "n/a (needs two cores)":
         pytest.skip(sec.skipped)
-    for name in ("local:1, one worker on one core", "local:2, two workers",
-                 "time per file, local:2", "time per file, --jobs 2"):  # fmt: skip
+    for name in ("local:1, one worker on one core", "local:2, two workers"):
         assert measured(sec, name).median > 0
+    assert any(f.name.startswith("whole run over") and measured(sec, f.name).median > 0
+               for f in sec.figures)  # fmt: skip
+    # a file's own cost is a difference of two runs: over the few files of a test it is within
+    # their noise (even below zero on a busy machine); the documented run has ~700 files
+    for name in ("time per file, local:2", "time per file, --jobs 2"):
+        measured(sec, name)
     assert sec.figure("time per file, local:2").ratio is not None
 
 

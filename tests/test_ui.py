@@ -104,7 +104,7 @@ def test_live_session_from_a_file_updates_every_view(qtbot, window: MainWindow, 
     qtbot.waitUntil(lambda: live.latest is not None and not live.latest.provisional
                     and live.timeline.points >= 2, timeout=10_000)  # fmt: skip
     assert live.strips.columns_shown > 150  # 1.5 s of 10 ms frames at least
-    assert live.strips.attention is not None and live.strips.window is not None
+    assert live.strips.attention is not None and live.strips.judged is not None
     winner = live.bars.winner.text()
     assert winner in [theme.label_text(x) for x in window.labels] + ["Silence", "Uncertain"]
     assert window.device_label.text() == f"File: {clip.name}"
@@ -133,7 +133,7 @@ def test_live_spectrogram_colours_each_column_where_its_frame_is(qtbot) -> None:
         QApplication.processEvents()
         image = view.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
         r = view.spectrogram_rect
-        x = float(view.x(-seconds_ago))
+        x = float(view.x_at(-seconds_ago))
         y = r.bottom() - (row + 0.5) / settings.n_mels * r.height()
         argb = image.pixel(int(x), int(y))
         return np.array([argb >> 16 & 255, argb >> 8 & 255, argb & 255])

@@ -76,7 +76,7 @@ def test_live_voice_lines_are_the_lines_through_the_shown_frames(qtbot) -> None:
     reference = strips.grab().toImage()  # without the lines: now draw them the plain way
     p = QPainter(reference)
     p.setClipRect(strips.voice_rect)
-    x = strips.x(strips.times - strips.origin)
+    x = strips.x_at(strips.times - strips.origin)
     for values, pen, (lo, hi) in ((strips.f0, strips.pitch_pen, (FMIN_HZ, FMAX_HZ)),
                                   (strips.loudness, strips.loudness_pen, LOUDNESS_DB)):  # fmt: skip
         p.setPen(pen)

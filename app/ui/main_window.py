@@ -262,7 +262,7 @@ class MainWindow(QMainWindow):
         paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
         if paths:
             event.acceptProposedAction()
-            self.inspection.open_many(paths)
+            self.inspection.open_many(list(paths))
 
     def _frame(self) -> None:
         """About 60 times a second: what the threads produced reaches the widgets."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import queue
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import cast
 
@@ -89,7 +89,7 @@ class Inspection:
         self.settings.setValue("last_dir", str(path.parent))
         self.prompts.say(f"Analysing {path.name}…")
 
-    def open_many(self, paths: list[str | os.PathLike[str]]) -> None:
+    def open_many(self, paths: Sequence[str | os.PathLike[str]]) -> None:
         """Several recordings (the command line, a drop): every one that cannot be opened is
         named in one message (one at a time, each hid the last), the readable ones go to the
         recent files and the last of them is shown."""

@@ -94,7 +94,11 @@ class InspectorPanel(QWidget):
         column.setContentsMargins(0, 0, 0, 8)
         column.addWidget(self.bars, stretch=3)
         column.addWidget(self.affect, stretch=2)
-        strips = [(self.spectrogram, 5), (self.attention, 0), (self.voice, 2)]
+        strips: list[tuple[QWidget, int]] = [
+            (self.spectrogram, 5),
+            (self.attention, 0),
+            (self.voice, 2),
+        ]
         split = views_beside_bars(strips, self.timeline, side)
         self.hint = theme.label(HINT, "hint", centred=True)
         self.stack = QStackedLayout()
@@ -209,7 +213,7 @@ class InspectorPanel(QWidget):
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         """Left/Right step one window, Home/End go to either end: the timeline by keyboard."""
-        a, key = self.analysis, event.key()
+        a, key = self.analysis, Qt.Key(event.key())
         steps = {Qt.Key.Key_Left: -1, Qt.Key.Key_Right: 1}
         if a is None or key not in (*steps, Qt.Key.Key_Home, Qt.Key.Key_End):
             super().keyPressEvent(event)

@@ -4,7 +4,7 @@ it."""
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -99,7 +99,7 @@ class SpectrogramView(pg.PlotWidget):
         self.setYRange(0, settings.n_mels, padding=0)
         self.columns_shown = 0
 
-    def show_recording(self, spectrogram: npt.NDArray[np.float32], rate: float) -> None:
+    def show_recording(self, spectrogram: npt.NDArray[np.floating[Any]], rate: float) -> None:
         """A whole recording's columns ``(columns, n_mels)`` at ``rate`` columns per second."""
         s = self.settings
         data = np.ascontiguousarray(spectrogram.T, dtype=np.float32)

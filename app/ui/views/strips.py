@@ -86,7 +86,9 @@ class Scroll:
     def _view(self) -> None:
         rows, double = self.pixels.shape
         self._memory = self.pixels.reshape(-1)[self.start :]  # kept alive with the image
-        self.image = QImage(self._memory, double // 2, rows, double * 4, QImage.Format.Format_RGB32)
+        self.image = QImage(
+            self._memory.data, double // 2, rows, double * 4, QImage.Format.Format_RGB32
+        )
 
 
 class Trace:
@@ -143,7 +145,7 @@ class LiveStrips(QWidget):
         self.setMinimumHeight(240)
         self.settings = settings
         self.seconds = seconds
-        self.scroll = Scroll(
+        self.spectrum = Scroll(
             theme.SPECTROGRAM_LEVELS, theme.lookup_table(theme.SPECTROGRAM_COLORMAP)
         )
         self.heat = packed(theme.lookup_table(theme.ATTENTION_COLORMAP))
@@ -167,9 +169,9 @@ class LiveStrips(QWidget):
     def reset(self) -> None:
         """Empty strips: a new session."""
         width = max(1, round(self.seconds / self.frame_seconds))
-        self.scroll.reset(self.settings.n_mels, width)
+        self.spectrum.reset(self.settings.n_mels, width)
         self.columns_shown = 0
-        self.window: tuple[float, float] | None = None  # seconds ago: the analysed window
+        self.judged: tuple[float, float] | None = None  # seconds ago: the analysed window
         self.attention: Array | None = None
         self._heat: QImage | None = None
         self.times = np.zeros(0)  # stream seconds of each voice frame
@@ -184,7 +186,7 @@ class LiveStrips(QWidget):
 
     def append_columns(self, columns: Array) -> None:
         """New log-mel columns ``(frames, n_mels)``; the newest ends at the right edge."""
-        self.scroll.append(columns)
+        self.spectrum.append(columns)
         self.columns_shown += len(columns)
         self.update(self._moving)
 
@@ -207,7 +209,7 @@ class LiveStrips(QWidget):
 
     def show_window(self, start: float, end: float) -> None:
         """Shade the analysed window, ``start`` to ``end`` seconds ago (negative)."""
-        self.window = (start, end)
+        self.judged = (start, end)
         self.update(self._moving)
 
     def show_attention(self, attention: Array) -> None:
@@ -218,7 +220,7 @@ class LiveStrips(QWidget):
         index = np.clip(self.attention * (255 / top), 0, 255).astype(np.uint8)
         pixels = np.ascontiguousarray(self.heat[index][None, :])
         self._heat = QImage(
-            pixels, len(index), 1, len(index) * 4, QImage.Format.Format_RGB32
+            pixels.data, len(index), 1, len(index) * 4, QImage.Format.Format_RGB32
         ).copy()
         self.update(self._moving)
 
@@ -254,7 +256,7 @@ class LiveStrips(QWidget):
             self.voice_rect.toAlignedRect()
         )
 
-    def x(self, seconds_ago: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    def x_at(self, seconds_ago: npt.ArrayLike) -> npt.NDArray[np.float64]:
         r = self.spectrogram_rect
         return r.left() + (np.asarray(seconds_ago, np.float64) / self.seconds + 1) * r.width()
 
@@ -285,10 +287,10 @@ class LiveStrips(QWidget):
         p.setClipRegion(event.region().subtracted(self._image))  # the image covers its own
         p.drawPixmap(0, 0, self._axes)
         p.setClipping(False)
-        p.drawImage(self.spectrogram_rect, self.scroll.image)
+        p.drawImage(self.spectrogram_rect, self.spectrum.image)
         p.setClipRect(self.spectrogram_rect)
-        if self.window is not None:
-            start, end = (float(v) for v in self.x(self.window))
+        if self.judged is not None:
+            start, end = (float(v) for v in self.x_at(self.judged))
             r = self.spectrogram_rect
             shade = QRectF(start, r.top(), end - start, r.height())
             p.fillRect(shade, self.shade_brush)
@@ -342,12 +344,12 @@ class LiveStrips(QWidget):
         self._name(p, spec, "Hz", spec.left() - 52)
         self._name(p, voice, "pitch (Hz)", voice.left() - 52)
         self._name(p, voice, "loudness (dBFS)", voice.right() + 46)
-        text = QRectF(0, att.top(), att.left() - 8, att.height())
-        p.drawText(text, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, "attention")
+        title = QRectF(0, att.top(), att.left() - 8, att.height())
+        p.drawText(title, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, "attention")
         bottom = voice.bottom()
         p.drawLine(QPointF(voice.left(), bottom), QPointF(voice.right(), bottom))
         for ago in range(-int(self.seconds), 1):
-            x = float(self.x(ago))
+            x = float(self.x_at(ago))
             p.drawLine(QPointF(x, bottom), QPointF(x, bottom + 4))
             if ago % 2 == 0:
                 label = QRectF(x - 20, bottom + 4, 40, AXIS_HEIGHT - 4)

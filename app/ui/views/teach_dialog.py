@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import personal
+from app.audio.ringbuffer import Reader
 from app.audio.sources import Player, Source, SourceError
 from app.engine import Engine
 from app.offline import analyze_file
@@ -85,14 +86,16 @@ class TeachDialog(QDialog):
         self.step = 0
         self.takes: dict[str, list[Checked]] = {label: [] for label in self.labels}
         self.folder = tempfile.TemporaryDirectory(prefix="emotion-meter-takes-")
-        self.reader = None
+        self.reader: Reader | None = None
         self.rate = 0
         self.chunks: list[np.ndarray] = []
         self.player: Player | None = None
         self.teaching: personal.Teaching | None = None
         self.threads: list[threading.Thread] = []
         self.pending = 0  # takes being checked
-        self.timer = QTimer(self, interval=READ_MS, timeout=self._read)
+        self.timer = QTimer(self)
+        self.timer.setInterval(READ_MS)
+        self.timer.timeout.connect(self._read)
         self.checked.connect(self._checked)
         self.fitted.connect(self._fitted)
         self.pages = QStackedWidget()
@@ -102,7 +105,7 @@ class TeachDialog(QDialog):
         layout.addWidget(self.pages)
         self._show_step()
 
-    def _button(self, text: str, name: str, slot: Callable[[], None]) -> QPushButton:
+    def _button(self, text: str, name: str, slot: Callable[[], object]) -> QPushButton:
         button = QPushButton(text)
         button.setAccessibleName(name)
         button.clicked.connect(slot)
