@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app import atomic
 from app.features import FeatureSettings
 from model_training import data
 from model_training.augment import AugmentSettings
@@ -64,6 +65,6 @@ def test_full_cache_disk_is_a_clear_error(tmp_path: Path) -> None:
     folder = written.parent
     folder.rmdir()
     folder.mkdir()
-    os.symlink(full, folder / written.name.replace(".npy", ".tmp.npy"))
+    os.symlink(full, atomic.part_path(written))
     with pytest.raises(data.CacheError, match="cannot write the feature cache"):
         data.extract([good], SETTINGS, None, cache, 1)
