@@ -93,7 +93,7 @@ def parser() -> argparse.ArgumentParser:
     bundled = argparse.ArgumentParser(add_help=False)  # the subcommands that read a bundle
     bundled.add_argument("--bundle", type=Path, default=Path("assets/model"))
 
-    recipe = argparse.ArgumentParser(add_help=False)  # how training clips are augmented
+    recipe = argparse.ArgumentParser(add_help=False)  # how clips are augmented, the head built
     recipe.add_argument(
         "--variants",
         type=int,
@@ -107,6 +107,8 @@ def parser() -> argparse.ArgumentParser:
         default=list(augment.NAMES),
         help="augmentations to use, training clips only (default all; none: --augment alone)",
     )
+    recipe.add_argument("--centre", action="store_true", help="encoder head: each window's mean "
+                        "encoder frame out (speaker, language, microphone move it)")  # fmt: skip
 
     fit = argparse.ArgumentParser(add_help=False)  # what the calibration is fitted on
     fit.add_argument(

@@ -18,7 +18,8 @@ import numpy.typing as npt
 
 from app import bundle as bundles
 from app.adapt import Norm
-from app.features import WHISPER, hop_frames, normalise, window_frames, windows
+from app.features import WHISPER, Windowing, hop_frames, normalise, windows
+from app.gate import GATE_SECONDS
 from model_training import data, encoded, whisper
 from model_training import model as models
 from model_training.augment import AugmentSettings
@@ -79,8 +80,10 @@ class Encoders:
         self.weights = whisper.parse(whisper.read_model())
         self.block = block
         self.precision = precision
-        self.size = window_frames(WHISPER, settings.window_seconds, self.block)
-        self.hops = (hop_frames(WHISPER, settings.hop_seconds),) * 2
+        s = settings
+        self.windowing = Windowing.of(WHISPER, s.window_seconds, s.hop_seconds, GATE_SECONDS, block)
+        self.size = self.windowing.size
+        self.hops = (self.windowing.hop,) * 2  # training's and testing's (the cache's key)
         self._runners: dict[str, encoded.Runner] = {}
 
     @classmethod
@@ -229,7 +232,8 @@ def predict_normalised(
 def full_model(head: Any, encoders: Encoders, layers: int, labels: Sequence[str]) -> Any:
     """The model the app runs: the encoder's layers and the trained head in one graph."""
     model = models.build_encoder_model(encoders.size, len(labels), layers, encoders.block,
-                                       encoders.weights, encoders.level)  # fmt: skip
+                                       encoders.weights, encoders.level,
+                                       models.centred(head))  # fmt: skip
     models.copy_head(head, model)
     return model
 

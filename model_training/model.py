@@ -5,8 +5,9 @@ over time steps, a second output the app draws. Keras functional API with named 
 Lambda, so the models save with ``safe_mode`` and convert to LiteRT.
 
 - ``encoder``: Whisper-base's encoder (its first ``layers`` layers, frozen) over Whisper log-mel,
-  then a head: layer norm, a 128-wide projection, attention pooling of the frames and of their
-  squares (an attentive mean and second moment: what a voice does over the window), softmax.
+  then a head: (optionally the window's mean frame taken out, :class:`Centre`), layer norm, a
+  128-wide projection, attention pooling of the frames and of their squares (an attentive mean
+  and second moment: what a voice does over the window), softmax.
 - ``cnn``: CNN over the log-mel image, a recurrent layer over time, attention pooling.
 """
 
@@ -69,11 +70,28 @@ def build(
     return keras.Model(inputs, [emotion, weights], name="emotion_meter")
 
 
+@keras.saving.register_keras_serializable(package="emotion_meter")
+class Centre(layers.Layer):
+    """A window's encoder frames less their mean over the window: what the voice does within it,
+    not where it sits, which the speaker, the language and the microphone move as much as the
+    emotion does. One file's window is enough (unlike a speaker's statistics)."""
+
+    def call(self, x: keras.KerasTensor) -> keras.KerasTensor:
+        from keras import ops
+
+        return x - ops.mean(x, axis=1, keepdims=True)
+
+
+CENTRE = "head_centre"  # the layer's name: a head has it or not (:func:`centred`)
+
+
 def head(
-    x: keras.KerasTensor, labels: int, dropout: float = HEAD_DROPOUT
+    x: keras.KerasTensor, labels: int, dropout: float = HEAD_DROPOUT, centre: bool = False
 ) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     """Encoder frames ``(steps, width)`` -> ``emotion`` and ``attention`` (steps)."""
     steps = int(x.shape[1])
+    if centre:
+        x = Centre(name=CENTRE)(x)
     x = layers.LayerNormalization(name="head_norm")(x)
     x = layers.Dropout(dropout, name="head_drop")(x)
     x = layers.Dense(HEAD_UNITS, activation="gelu", name="head_project")(x)
@@ -89,15 +107,20 @@ def head(
     return emotion, weights
 
 
-def build_head(steps: int, width: int, labels: int) -> keras.Model:
+def build_head(steps: int, width: int, labels: int, centre: bool = False) -> keras.Model:
     """The head alone, trained on cached encoder frames (the encoder is frozen)."""
     inputs = keras.Input((steps, width), name="encoded")
-    return keras.Model(inputs, list(head(inputs, labels)), name="emotion_head")
+    return keras.Model(inputs, list(head(inputs, labels, centre=centre)), name="emotion_head")
+
+
+def centred(head_model: keras.Model) -> bool:
+    """Whether a trained head takes each window's mean frame out (:class:`Centre`)."""
+    return any(layer.name == CENTRE for layer in head_model.layers)
 
 
 def build_encoder_model(
     frames: int, labels: int, n_layers: int, block: int, weights: dict | None = None,
-    level: bool = True,
+    level: bool = True, centre: bool = False,
 ) -> keras.Model:  # fmt: skip
     """``(frames, 80)`` Whisper log-mel -> ``emotion`` and ``attention`` (frames // 2 steps): the
     encoder reads each ``block`` of frames on its own (as the app runs it, so that overlapping
@@ -108,7 +131,7 @@ def build_encoder_model(
     x = layers.Reshape((frames // block, block, whisper.N_MELS), name="blocks")(inputs)
     x = layers.TimeDistributed(encoder, name="encoder")(x)
     x = layers.Reshape((frames // 2, whisper.WIDTH), name="encoded")(x)
-    emotion, attention = head(x, labels)
+    emotion, attention = head(x, labels, centre=centre)
     model = keras.Model(inputs, [emotion, attention], name="emotion_meter_encoder")
     whisper.frozen(model)
     return model
@@ -121,9 +144,10 @@ def from_bundle(bundle: Any) -> keras.Model:
         return load(bundle.keras_path)
     e = bundle.encoder
     block = e.block_frames or bundle.window_frames  # no file of its own: it reads whole windows
+    trained = load(bundle.keras_path)
     model = build_encoder_model(bundle.window_frames, len(bundle.labels), e.layers, block,
-                                level=e.level)  # fmt: skip
-    copy_head(load(bundle.keras_path), model)
+                                level=e.level, centre=centred(trained))  # fmt: skip
+    copy_head(trained, model)
     return model
 
 

@@ -25,8 +25,7 @@ from app import bundle as bundles
 from app import familiar as app_familiar
 from app.adapt import Norm, Population, frames_for, pooled
 from app.engine import Engine
-from app.features import WHISPER, FeatureSettings, Windowing, hop_frames, windows
-from app.gate import GATE_SECONDS
+from app.features import WHISPER, FeatureSettings, windows
 from model_training import (
     augment,
     calibration,
@@ -226,8 +225,7 @@ def train_encoder(s: Training) -> dict[str, Any]:
     }
     head = er.train_head(enc["train"], enc["val"], labels, augmenting, settings, s.out, start)
     # adapting to the speaker shifts the encoder's input: kept only if it helps on validation
-    gate = hop_frames(WHISPER, GATE_SECONDS)
-    windowing = Windowing(WHISPER, encoders.size, encoders.hops[0], gate)
+    windowing = encoders.windowing
     zeros = np.zeros(WHISPER.n_features, np.float32)
     speech = pooled(train_set.moments(windowing)).mean.astype(np.float32)
     population = Population(zeros, zeros + 1, speech)

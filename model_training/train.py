@@ -43,6 +43,7 @@ class TrainSettings:
     adapt: bool = True  # train on speaker-normalised examples too (see app.adapt)
     cold_fraction: float = 0.5  # of examples normalised with the global statistics only
     time_constant: float = TIME_CONSTANT  # seconds of speech for half the speaker's statistics
+    centre: bool = False  # encoder head: each window's mean frame out (model.Centre)
     seed: int = 1234
 
     def to_dict(self) -> dict[str, Any]:
@@ -393,7 +394,7 @@ def fit_head(
     y_train = np.array([index[c.label] for c in train_clips], np.int64)
     y_val = np.array([index[c.label] for c in val_clips], np.int64)
     steps, width = train[0][0].shape[1:]
-    head = models.build_head(steps, width, len(labels))
+    head = models.build_head(steps, width, len(labels), settings.centre)
     if start is not None:
         models.copy_weights(start, head)
     batches = HeadBatches(train, [c.corpus for c in train_clips], y_train, len(labels), augment,

@@ -132,6 +132,27 @@ def test_encoder_bundle_keeps_only_the_head_for_training(encoder_run: Path, caps
     assert "No Keras model" in capsys.readouterr().err
 
 
+def test_a_centred_head_exports_and_the_app_runs_it(encoder_run: Path, tmp_path: Path) -> None:
+    """``--centre``: the head's mean-frame removal goes through export into the app's model."""
+    from model_training import model as models
+
+    out = tmp_path / "centred"
+    assert train_main([
+        "train", "--datasets", str(datasets()), "--corpora", "ravdess", "emodb", "--centre",
+        "--limit", "3", "--epochs", "1", "--variants", "1", "--layers", "1", "--out", str(out),
+        "--cache", str(encoder_run.parent / "cache"), "--workers", "1",
+    ]) == 0  # fmt: skip
+    b = bundles.load(out)
+    assert models.centred(models.load(b.keras_path)) and models.centred(models.from_bundle(b))
+    assert not models.centred(models.load(encoder_run / "emotion.keras"))
+    meta = json.loads((out / "emotion.json").read_text())
+    assert meta["training"]["settings"]["centre"] is True
+    clip = sorted((datasets() / "emodb").glob("*.flac"))[0]
+    analysis = analyze_file(clip, Engine(b))
+    probs = analysis.probabilities[analysis.speech]
+    assert len(probs) and np.allclose(probs.sum(axis=1), 1, atol=1e-3)
+
+
 def test_encoder_bundle_whose_encoder_disagrees_is_refused(
     encoder_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

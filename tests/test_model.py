@@ -1,0 +1,39 @@
+"""The encoder head's centring: a window's frames less their mean, so an offset the speaker,
+the language or the microphone adds to every frame cannot move the emotion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from model_training import model as models
+
+STEPS, WIDTH, LABELS = 150, 512, 8
+
+
+def frames(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(4, STEPS, WIDTH)).astype(np.float32)
+
+
+@pytest.mark.parametrize("centre", [True, False])
+def test_an_offset_on_every_frame_moves_only_the_plain_head(centre: bool) -> None:
+    keras.utils.set_random_seed(0)
+    head = models.build_head(STEPS, WIDTH, LABELS, centre)
+    x = frames(1)
+    offset = 3 * np.random.default_rng(2).normal(size=(4, 1, WIDTH)).astype(np.float32)
+    before, after = (np.asarray(head.predict(v, verbose=0)[0]) for v in (x, x + offset))
+    moved = float(np.abs(before - after).max())
+    assert (moved < 1e-4) if centre else (moved > 1e-2)
+    assert models.centred(head) is centre
+
+
+def test_a_saved_centred_head_loads_centred_and_safe(tmp_path: Path) -> None:
+    head = models.build_head(STEPS, WIDTH, LABELS, centre=True)
+    head.save(tmp_path / "head.keras")
+    loaded = models.load(tmp_path / "head.keras")  # safe_mode: no Lambda, a registered layer
+    assert models.centred(loaded)
+    x = frames(3)
+    assert np.allclose(head.predict(x, verbose=0)[0], loaded.predict(x, verbose=0)[0], atol=1e-6)
