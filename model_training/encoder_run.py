@@ -207,6 +207,26 @@ def predict(head: Any, clips: Encoded) -> np.ndarray:
     return predict_encoded(models.classifier(head), clips.clean)
 
 
+def speaker_shifted(train: Encoded, test: Encoded) -> Encoded:
+    """``test``'s clean windows moved, in the encoder's space, by their speaker's offset from
+    the training voices: the training clips' mean frame less the mean frame of the speaker's
+    *other* clips, so a clip's own emotion is not taken out with its speaker (a speaker with one
+    clip is left as it is). What a user's own recordings could tell the model of their voice."""
+    centre = np.mean([w.astype(np.float64).mean(axis=(0, 1)) for w in train.clean], axis=0)
+    sums = [w.astype(np.float64).sum(axis=(0, 1)) for w in test.clean]
+    counts = [w.shape[0] * w.shape[1] for w in test.clean]
+    totals: dict[str, tuple[Any, int]] = {}  # by speaker (corpus-prefixed)
+    for c, s, n in zip(test.clips, sums, counts, strict=True):
+        total, count = totals.get(c.speaker, (0.0, 0))
+        totals[c.speaker] = (total + s, count + n)
+    moved = []
+    for c, w, s, n in zip(test.clips, test.clean, sums, counts, strict=True):
+        total, count = totals[c.speaker]
+        shift = centre - (total - s) / (count - n) if count > n else 0.0
+        moved.append([(w.astype(np.float32) + shift).astype(w.dtype)])
+    return Encoded(list(test.clips), moved)
+
+
 def encode_normalised(
     feats: data.Features, norms: Sequence[Norm], encoders: Encoders, layers: int
 ) -> Encoded:

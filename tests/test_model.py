@@ -37,3 +37,25 @@ def test_a_saved_centred_head_loads_centred_and_safe(tmp_path: Path) -> None:
     assert models.centred(loaded)
     x = frames(3)
     assert np.allclose(head.predict(x, verbose=0)[0], loaded.predict(x, verbose=0)[0], atol=1e-6)
+
+
+def test_a_speakers_offset_in_the_encoder_space_is_taken_out() -> None:
+    """Two speakers saying the same, one with every frame moved: after each is moved by their
+    other clips' mean onto the training voices', they are the same."""
+    from model_training.corpora import Clip
+    from model_training.encoder_run import Encoded, speaker_shifted
+
+    rng = np.random.default_rng(0)
+    said = [rng.normal(size=(2, 6, 4)).astype(np.float16) for _ in range(3)]
+    offset = rng.normal(size=4).astype(np.float16) * 4
+    clips = [
+        Clip(Path(f"{s}{i}.wav"), "sad", s, "x", None) for s in ("x:a", "x:b") for i in range(3)
+    ]
+    clips.append(Clip(Path("alone.wav"), "sad", "x:c", "x", None))
+    test = Encoded(clips, [[w] for w in said] + [[w + offset] for w in said] + [[said[0]]])
+    train = Encoded(clips[:1], [[rng.normal(size=(2, 6, 4)).astype(np.float16)]])
+    moved = speaker_shifted(train, test).clean
+    for a, b in zip(moved[:3], moved[3:6], strict=True):
+        assert np.allclose(a, b, atol=0.02)  # float16
+    assert not np.allclose(moved[0], said[0], atol=0.1)
+    assert np.array_equal(moved[6], said[0])  # one clip: nothing else to learn the voice from

@@ -406,7 +406,11 @@ def test_crossval_tests_every_speaker_once_and_summarises(encoder_run: Path, cap
             assert figures["open_ua"] <= figures["closed_ua"] + 1e-9  # fewer choices, more right
         assert unseen["summary"][system]["emodb"]["classes"]  # shares emotions with RAVDESS
         assert "calm" not in unseen["summary"][system]["ravdess"]["classes"]  # RAVDESS' alone
+    for figures in unseen["summary"]["encoder"].values():  # the speaker's offset, beside
+        assert figures["speaker"]["clips"] == figures["clips"]
+    assert "speaker" not in unseen["summary"]["baseline"]["emodb"]
     assert "Leave-one-corpus-out" in table and "| eGeMAPS + SVM | emodb |" in table
+    assert "voice taken out in the encoder's space" in table
     cited = (report / "report.md").read_text()
     assert f"ECE **{calibration['pooled_ece']:.3f}**" in cited and "Cross-validated" in cited
     # on another machine only the report is left: its folds are kept, not measured again
