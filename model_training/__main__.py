@@ -94,12 +94,8 @@ def parser() -> argparse.ArgumentParser:
     bundled.add_argument("--bundle", type=Path, default=Path("assets/model"))
 
     recipe = argparse.ArgumentParser(add_help=False)  # how clips are augmented, the head built
-    recipe.add_argument(
-        "--variants",
-        type=int,
-        default=augment.AugmentSettings.variants,
-        help="augmented renderings per training clip",
-    )
+    recipe.add_argument("--variants", type=int, default=augment.AugmentSettings.variants,
+                        help="augmented renderings per training clip")  # fmt: skip
     recipe.add_argument(
         "--augment",
         nargs="*",
@@ -107,6 +103,8 @@ def parser() -> argparse.ArgumentParser:
         default=list(augment.NAMES),
         help="augmentations to use, training clips only (default all; none: --augment alone)",
     )
+    recipe.add_argument("--speaker-fraction", type=float, default=0.0, help="encoder head: "
+                        "share of examples moved by their speaker's offset")  # fmt: skip
     recipe.add_argument("--centre", action="store_true", help="encoder head: each window's mean "
                         "encoder frame out (speaker, language, microphone move it)")  # fmt: skip
 

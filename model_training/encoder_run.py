@@ -25,7 +25,13 @@ from model_training import model as models
 from model_training.augment import AugmentSettings
 from model_training.corpora import Clip
 from model_training.metrics import scores
-from model_training.train import TrainSettings, fit_head, predict_encoded
+from model_training.train import (
+    TrainSettings,
+    fit_head,
+    mean_frame,
+    predict_encoded,
+    speaker_offsets,
+)
 
 HOP_SECONDS = 0.5  # between windows, live and on files: 14 ms a window keeps live use near 3 %
 PROBE_LAYERS = 4  # layers probed to choose one: the deeper ones cost more and probed no better
@@ -212,18 +218,11 @@ def speaker_shifted(train: Encoded, test: Encoded) -> Encoded:
     the training voices: the training clips' mean frame less the mean frame of the speaker's
     *other* clips, so a clip's own emotion is not taken out with its speaker (a speaker with one
     clip is left as it is). What a user's own recordings could tell the model of their voice."""
-    centre = np.mean([w.astype(np.float64).mean(axis=(0, 1)) for w in train.clean], axis=0)
-    sums = [w.astype(np.float64).sum(axis=(0, 1)) for w in test.clean]
-    counts = [w.shape[0] * w.shape[1] for w in test.clean]
-    totals: dict[str, tuple[Any, int]] = {}  # by speaker (corpus-prefixed)
-    for c, s, n in zip(test.clips, sums, counts, strict=True):
-        total, count = totals.get(c.speaker, (0.0, 0))
-        totals[c.speaker] = (total + s, count + n)
-    moved = []
-    for c, w, s, n in zip(test.clips, test.clean, sums, counts, strict=True):
-        total, count = totals[c.speaker]
-        shift = centre - (total - s) / (count - n) if count > n else 0.0
-        moved.append([(w.astype(np.float32) + shift).astype(w.dtype)])
+    offsets = speaker_offsets(mean_frame(train.clean), test.clips, test.clean)
+    moved = [
+        [(w.astype(np.float32) + o).astype(w.dtype)]
+        for w, o in zip(test.clean, offsets, strict=True)
+    ]
     return Encoded(list(test.clips), moved)
 
 

@@ -44,6 +44,7 @@ class TrainSettings:
     cold_fraction: float = 0.5  # of examples normalised with the global statistics only
     time_constant: float = TIME_CONSTANT  # seconds of speech for half the speaker's statistics
     centre: bool = False  # encoder head: each window's mean frame out (model.Centre)
+    speaker_fraction: float = 0.0  # encoder head: of examples moved by their speaker's offset
     seed: int = 1234
 
     def to_dict(self) -> dict[str, Any]:
@@ -361,13 +362,44 @@ class HeadBatches(Draws):
         n_labels: int,
         augment: AugmentSettings,
         settings: TrainSettings,
+        offsets: Sequence[Array] | None = None,
     ) -> None:
-        self.encoded = encoded
+        self.encoded, self.offsets = encoded, offsets
         super().__init__(corpora, targets, n_labels, augment, settings)
 
-    def example(self, i: int) -> npt.NDArray[np.float16]:
+    def example(self, i: int) -> npt.NDArray[np.floating]:
         r = self.rendering(self.encoded[i])
-        return r[int(self.rng.integers(len(r)))] if self.augment.shift else r[0]
+        x = r[int(self.rng.integers(len(r)))] if self.augment.shift else r[0]
+        if self.offsets is not None and self.rng.random() < self.settings.speaker_fraction:
+            return x.astype(np.float32) + self.offsets[i]
+        return x
+
+
+def speaker_offsets(
+    centre: npt.NDArray[np.float64],
+    clips: Sequence[Clip],
+    clean: Sequence[npt.NDArray[np.floating]],
+) -> list[Array]:
+    """Per clip, its speaker's offset from the training voices in the encoder's space: ``centre``
+    (their mean frame) less the mean frame of the speaker's *other* clips, so a clip's own
+    emotion is not taken out with its speaker (zero for a speaker with one clip)."""
+    sums = [w.astype(np.float64).sum(axis=(0, 1)) for w in clean]
+    counts = [w.shape[0] * w.shape[1] for w in clean]
+    totals: dict[str, tuple[Any, int]] = {}  # by speaker (corpus-prefixed)
+    for c, s, n in zip(clips, sums, counts, strict=True):
+        total, count = totals.get(c.speaker, (0.0, 0))
+        totals[c.speaker] = (total + s, count + n)
+    out = []
+    for c, s, n in zip(clips, sums, counts, strict=True):
+        total, count = totals[c.speaker]
+        offset = centre - (total - s) / (count - n) if count > n else np.zeros_like(centre)
+        out.append(offset.astype(np.float32))
+    return out
+
+
+def mean_frame(clean: Sequence[npt.NDArray[np.floating]]) -> npt.NDArray[np.float64]:
+    """The clips' mean encoder frame, each clip weighing the same."""
+    return np.mean([w.astype(np.float64).mean(axis=(0, 1)) for w in clean], axis=0)
 
 
 def predict_encoded(classifier: keras.Model, clips: Sequence[npt.NDArray[np.float16]]) -> Array:
@@ -397,8 +429,10 @@ def fit_head(
     head = models.build_head(steps, width, len(labels), settings.centre)
     if start is not None:
         models.copy_weights(start, head)
+    clean = [w[0] for w in train]
+    offsets = speaker_offsets(mean_frame(clean), train_clips, clean)
     batches = HeadBatches(train, [c.corpus for c in train_clips], y_train, len(labels), augment,
-                          settings)  # fmt: skip
+                          settings, offsets if settings.speaker_fraction else None)  # fmt: skip
     validation = ValidationUA(y_val, {"cold": lambda m: predict_encoded(m, val)})
     run(models.classifier(head), batches, validation, settings, out_dir)
     return head

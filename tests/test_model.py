@@ -59,3 +59,26 @@ def test_a_speakers_offset_in_the_encoder_space_is_taken_out() -> None:
         assert np.allclose(a, b, atol=0.02)  # float16
     assert not np.allclose(moved[0], said[0], atol=0.1)
     assert np.array_equal(moved[6], said[0])  # one clip: nothing else to learn the voice from
+
+
+def test_a_head_can_train_on_voices_moved_onto_the_training_mean() -> None:
+    """``speaker_fraction``: that share of the head's examples carry their speaker's offset."""
+    from model_training.augment import AugmentSettings
+    from model_training.corpora import Clip
+    from model_training.train import HeadBatches, TrainSettings, mean_frame, speaker_offsets
+
+    rng = np.random.default_rng(1)
+    clips = [
+        Clip(Path(f"{s}{i}.wav"), "sad", s, "x", None) for s in ("x:a", "x:b") for i in range(2)
+    ]
+    windows = [[rng.normal(size=(1, 6, 4)).astype(np.float16)] for _ in clips]
+    clean = [w[0] for w in windows]
+    offsets = speaker_offsets(mean_frame(clean), clips, clean)
+    y = np.zeros(len(clips), np.int64)
+    plain = AugmentSettings(variants=0, shift=False, mixup=0.0)
+    for fraction, moved in ((1.0, True), (0.0, False)):
+        settings = TrainSettings(speaker_fraction=fraction, batch_size=4)
+        batches = HeadBatches(windows, ["x"] * 4, y, 8, plain, settings, offsets)
+        for i in range(len(clips)):
+            expect = clean[i][0].astype(np.float32) + (offsets[i] if moved else 0)
+            assert np.allclose(batches.example(i), expect, atol=1e-3)
