@@ -190,12 +190,7 @@ def train(s: Training) -> dict[str, Any]:
         },
         (check - mean) / std,
     )
-    reports.write_report(report, s.out)
-    print(reports.markdown(report))
-    if s.bundle:
-        copy_bundle(s.out, s.bundle)
-    print(f"bundle written to {bundle.path}" + (f" and {s.bundle}" if s.bundle else ""))
-    return report
+    return published(report, bundle.path, s)
 
 
 def train_encoder(s: Training) -> dict[str, Any]:
@@ -291,12 +286,7 @@ def train_encoder(s: Training) -> dict[str, Any]:
         s.out / bundles.META_FILE,
         json.dumps({**bundle.meta, "evaluation": summary(report)}, indent=1),
     )
-    reports.write_report(report, s.out)
-    print(reports.markdown(report))
-    if s.bundle:
-        copy_bundle(s.out, s.bundle)
-    print(f"bundle written to {bundle.path}" + (f" and {s.bundle}" if s.bundle else ""))
-    return report
+    return published(report, bundle.path, s)
 
 
 def bundle_scores(
@@ -696,6 +686,17 @@ def provenance(
         "revision": revision,
         "date": datetime.date.today().isoformat(),
     }
+
+
+def published(report: dict[str, Any], path: Path, s: Training) -> dict[str, Any]:
+    """A training run's end, for either model: its report written and shown, its bundle at
+    ``path`` copied where ``--bundle`` asks."""
+    reports.write_report(report, s.out)
+    print(reports.markdown(report))
+    if s.bundle:
+        copy_bundle(s.out, s.bundle)
+    print(f"bundle written to {path}" + (f" and {s.bundle}" if s.bundle else ""))
+    return report
 
 
 def copy_bundle(run: Path, target: Path) -> None:

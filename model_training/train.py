@@ -429,10 +429,12 @@ def fit_head(
     head = models.build_head(steps, width, len(labels), settings.centre)
     if start is not None:
         models.copy_weights(start, head)
-    clean = [w[0] for w in train]
-    offsets = speaker_offsets(mean_frame(clean), train_clips, clean)
+    offsets = None
+    if settings.speaker_fraction:  # a pass over every training window: only when asked for
+        clean = [w[0] for w in train]
+        offsets = speaker_offsets(mean_frame(clean), train_clips, clean)
     batches = HeadBatches(train, [c.corpus for c in train_clips], y_train, len(labels), augment,
-                          settings, offsets if settings.speaker_fraction else None)  # fmt: skip
+                          settings, offsets)  # fmt: skip
     validation = ValidationUA(y_val, {"cold": lambda m: predict_encoded(m, val)})
     run(models.classifier(head), batches, validation, settings, out_dir)
     return head
